@@ -1,0 +1,1 @@
+"""cachelayer: a cache-aside data layer for Django models."""
