@@ -1,1 +1,45 @@
-"""cachelayer: a cache-aside data layer for Django models."""
+"""cachelayer: a cache-aside data layer for Django models.
+
+Public names are imported lazily (PEP 562) so that importing the package
+loads no model and touches no setting.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "CachedModelMixin",
+    "CachedManager",
+    "CachedQuerySet",
+    "Repository",
+    "Item",
+    "repository",
+    "invalidate",
+    "CachelayerError",
+    "ContainerNotFound",
+    "OperationDisabled",
+    "MappingError",
+    "NotNumeric",
+]
+
+_HOMES = {
+    "CachedModelMixin": "cachelayer.mixins",
+    "CachedManager": "cachelayer.mixins",
+    "CachedQuerySet": "cachelayer.mixins",
+    "Repository": "cachelayer.repository",
+    "Item": "cachelayer.repository",
+    "repository": "cachelayer.api",
+    "invalidate": "cachelayer.api",
+    "CachelayerError": "cachelayer.exceptions",
+    "ContainerNotFound": "cachelayer.exceptions",
+    "OperationDisabled": "cachelayer.exceptions",
+    "MappingError": "cachelayer.exceptions",
+    "NotNumeric": "cachelayer.exceptions",
+}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'cachelayer' has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from cachelayer import CachedModelMixin
+
 
 class DemoTest(models.Model):
     """innodb_memcache's demo_test: key c1, value c2, flags c3, cas c4, expiry c5."""
@@ -19,8 +21,10 @@ class DemoTest(models.Model):
         return self.c1
 
 
-class Country(models.Model):
+class Country(CachedModelMixin, models.Model):
     """A country keyed by its unique name (the multi-column value example)."""
+
+    cache_key_fields = "country"
 
     country = models.CharField(max_length=128, unique=True)
     population = models.BigIntegerField(null=True, blank=True)

@@ -13,7 +13,7 @@ def country_list(request):
 
 def country_detail(request, name):
     try:
-        country = Country.objects.get(country=name)
+        country = Country.cached.get(name)
     except Country.DoesNotExist:
         raise Http404(f"No country named {name!r}")
     return render(request, "demo/country_detail.html", {"country": country})

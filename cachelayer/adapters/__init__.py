@@ -1,0 +1,49 @@
+"""Cache adapters, one per backend family, chosen from a CACHES entry.
+
+These modules are the only ones that import pymemcache, redis or django_redis.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from cachelayer.adapters.base import Adapter, CacheUnavailable
+
+__all__ = ["Adapter", "CacheUnavailable", "get_adapter", "reset"]
+
+ADAPTERS = {
+    "django.core.cache.backends.memcached.PyMemcacheCache": "cachelayer.adapters.memcached.MemcachedAdapter",
+    "django_redis.cache.RedisCache": "cachelayer.adapters.redis.RedisAdapter",
+    "django.core.cache.backends.locmem.LocMemCache": "cachelayer.adapters.locmem.LocMemAdapter",
+}
+
+_adapters: dict[str, Adapter] = {}
+_lock = threading.Lock()
+
+
+def supported_backend(backend: str) -> bool:
+    return backend in ADAPTERS
+
+
+def get_adapter(alias: str) -> Adapter:
+    """Return the long-lived adapter of a cache alias (built on first use)."""
+    try:
+        return _adapters[alias]
+    except KeyError:
+        pass
+    with _lock:
+        if alias not in _adapters:
+            params = settings.CACHES[alias]
+            _adapters[alias] = import_string(ADAPTERS[params["BACKEND"]])(alias, params)
+        return _adapters[alias]
+
+
+def reset() -> None:
+    """Drop every adapter (after CACHES or CACHELAYER changes)."""
+    with _lock:
+        for adapter in _adapters.values():
+            adapter.close()
+        _adapters.clear()

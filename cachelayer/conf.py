@@ -1,0 +1,65 @@
+"""The CACHELAYER settings dict: defaults declared once, read only here.
+
+Values are cached after the first read and reset when Django's
+``setting_changed`` signal names CACHELAYER (tests, override_settings).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS = {
+    # Cache alias (a key of settings.CACHES) used by containers with no alias.
+    "CACHE_ALIAS": "default",
+    # Prepended to every key cachelayer writes, so caches can be shared.
+    "KEY_PREFIX": "cl",
+    # Payload lifetime in seconds when a container's timeout is null; 0 = none.
+    "TIMEOUT": 3600,
+    # Lifetime of row-version keys; any value is safe (versions restart high).
+    "VERSION_TIMEOUT": 7 * 86400,
+    # Seconds a miss holds its fill lease; others wait this long at most.
+    "LEASE_TIMEOUT": 2.0,
+    # Seconds between two looks at the cache while waiting for a lease holder.
+    "LEASE_POLL_INTERVAL": 0.005,
+    # "pickle" (fast) or "json" (for caches shared with untrusted writers).
+    "SERIALIZER": "pickle",
+    # Consecutive cache errors that open the circuit breaker.
+    "BREAKER_THRESHOLD": 3,
+    # Seconds the breaker stays open before the cache is tried again.
+    "BREAKER_COOLDOWN": 5.0,
+    # Count hits, misses, fills, invalidations and errors per container.
+    "STATS": True,
+    # QuerySet.update() invalidates row by row up to this many rows, else
+    # bumps the container generation.
+    "UPDATE_KEYS_LIMIT": 1000,
+    # Create a container for every CachedModelMixin model after migrate.
+    "AUTO_CONTAINERS": True,
+}
+
+_cache: dict | None = None
+
+
+def get(name: str):
+    """Return the effective value of one CACHELAYER setting."""
+    global _cache
+    if _cache is None:
+        _cache = {**DEFAULTS, **getattr(django_settings, "CACHELAYER", {})}
+    return _cache[name]
+
+
+def user_settings() -> dict:
+    """Return the CACHELAYER dict as the user wrote it (for system checks)."""
+    return getattr(django_settings, "CACHELAYER", {})
+
+
+@receiver(setting_changed, dispatch_uid="cachelayer.conf.reset")
+def _reset(*, setting, **kwargs):
+    global _cache
+    if setting in ("CACHELAYER", "CACHES"):
+        _cache = None
+        from cachelayer import adapters, containers
+
+        adapters.reset()
+        containers.registry.clear()

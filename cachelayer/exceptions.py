@@ -1,0 +1,32 @@
+"""Errors cachelayer raises; all derive from CachelayerError."""
+
+
+class CachelayerError(Exception):
+    """Base class of every cachelayer error."""
+
+
+class ContainerNotFound(CachelayerError, LookupError):
+    """No enabled container has that name, or none maps that model."""
+
+
+class OperationDisabled(CachelayerError):
+    """The container's policy is ``disabled`` for this operation."""
+
+    def __init__(self, container: str, operation: str, policy_field: str):
+        self.container, self.operation = container, operation
+        super().__init__(
+            f"{operation!r} is disabled on container {container!r} ({policy_field} = disabled)"
+        )
+
+
+class MappingError(CachelayerError, ValueError):
+    """A container mapping does not fit its model, or a value does not fit it."""
+
+
+class NotNumeric(CachelayerError, ValueError):
+    """incr/decr met a value that is not a non-negative integer."""
+
+    def __init__(self, container: str, key: str, operation: str):
+        super().__init__(
+            f"cannot {operation} {key!r} in container {container!r}: the value is not numeric"
+        )

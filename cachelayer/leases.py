@@ -1,0 +1,32 @@
+"""Stampede protection: on a miss only the lease holder reads and fills.
+
+Others wait for the fill, then fall back to a plain database read (no fill)
+when the lease expires, so a dead holder delays them by LEASE_TIMEOUT at most.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from cachelayer import conf, stats, versions
+
+_TOKEN = f"{os.getpid()}".encode()
+
+
+def read_with_lease(definition, state, using: str) -> dict:
+    """Return ``{key: row}`` (empty when absent) for one missed key."""
+    adapter, lease_timeout = definition.adapter, conf.get("LEASE_TIMEOUT")
+    lease_key = definition.keys.lease(state.part)
+    if adapter.add(lease_key, _TOKEN, lease_timeout, state.key):
+        try:
+            rows = versions.query_rows(definition, [state.key], using)
+            versions.fill(definition, [state], rows)
+            return rows
+        finally:
+            adapter.delete({state.key: [lease_key]})
+    stats.incr(definition.name, "lease_waits")
+    row = versions.wait_for_fill(definition, state, time.monotonic() + lease_timeout)
+    if row is versions.MISSING:
+        return versions.query_rows(definition, [state.key], using)
+    return {} if row is versions.ABSENT else {state.key: row}

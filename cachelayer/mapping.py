@@ -1,0 +1,133 @@
+"""Validate a container mapping against its model, in one place.
+
+Used by Container.clean() (admin and API saves), by the system checks and
+by the registry, so a broken mapping is reported by ``manage.py check`` and
+refused on save instead of failing at request time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import models
+
+COLUMN_SPLIT = re.compile(r"[\s,;|]+")  # InnoDB accepts these between column names
+KEY_TYPES = (models.CharField, models.IntegerField)  # incl. slug/email, Auto/Big/Small
+INT_TYPES = (models.IntegerField,)
+CAS_TYPES = (models.BigIntegerField, models.PositiveBigIntegerField)
+
+
+def split_columns(spec: str) -> list[str]:
+    """Return the column names of a ``key_columns``/``value_columns`` string."""
+    return [name for name in COLUMN_SPLIT.split(spec or "") if name]
+
+
+def _field(model, name):
+    try:
+        return model._meta.get_field(name)
+    except Exception:
+        return None
+
+
+def _unique_sets(model) -> list[set[str]]:
+    sets = [{f.name} for f in model._meta.concrete_fields if f.unique]
+    sets += [set(together) for together in model._meta.unique_together]
+    sets += [
+        set(c.fields)
+        for c in model._meta.constraints
+        if isinstance(c, models.UniqueConstraint) and c.fields and c.condition is None
+    ]
+    return sets
+
+
+def _check_key(model, names, errors):
+    fields = []
+    for name in names:
+        field = _field(model, name)
+        if field is None or not getattr(field, "concrete", False) or field.many_to_many:
+            errors["key_columns"].append(f"{model._meta.label} has no column {name!r}.")
+            continue
+        if field.null:
+            errors["key_columns"].append(f"Key column {name!r} is nullable; keys must be NOT NULL.")
+        if not isinstance(field, KEY_TYPES) or isinstance(field, models.BooleanField):
+            errors["key_columns"].append(
+                f"Key column {name!r} is a {field.get_internal_type()}; use a char or integer field."
+            )
+        fields.append(field)
+    if names and len(fields) == len(names) and not any(
+        unique <= set(f.name for f in fields) for unique in _unique_sets(model)
+    ):
+        errors["key_columns"].append(
+            f"Key column(s) {', '.join(names)} are not the primary key nor covered by a unique constraint."
+        )
+    if not names:
+        errors["key_columns"].append("Name at least one key column.")
+
+
+def _check_typed(model, attr, name, types, what, errors):
+    if not name:
+        return
+    field = _field(model, name)
+    if field is None or not getattr(field, "concrete", False):
+        errors[attr].append(f"{model._meta.label} has no column {name!r}.")
+    elif not isinstance(field, types):
+        errors[attr].append(f"Column {name!r} is a {field.get_internal_type()}; {what}.")
+
+
+def validate_mapping(
+    model, key_columns, value_columns="", flags_column="", cas_column="", expire_time_column=""
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Return (errors by attribute, warnings) for a mapping onto ``model``."""
+    errors: dict[str, list[str]] = defaultdict(list)
+    warnings: list[str] = []
+    _check_key(model, split_columns(key_columns), errors)
+    values = split_columns(value_columns)
+    for name in values:
+        field = _field(model, name)
+        if field is None or not getattr(field, "concrete", False) or field.many_to_many:
+            errors["value_columns"].append(f"{model._meta.label} has no column {name!r}.")
+        elif len(values) > 1 and not field.null and not field.has_default() and name != values[0]:
+            warnings.append(
+                f"Value column {name!r} is NOT NULL: a value with fewer parts than columns "
+                "will be refused."
+            )
+    _check_typed(model, "flags_column", flags_column, INT_TYPES, "flags must be an integer", errors)
+    _check_typed(model, "expire_time_column", expire_time_column, INT_TYPES, "expiry must be an integer", errors)
+    _check_typed(model, "cas_column", cas_column, CAS_TYPES, "cas must be a 64-bit integer", errors)
+    return dict(errors), warnings
+
+
+def validate_container(container) -> dict[str, list[str]]:
+    """Return the errors of a Container row, by field name."""
+    from cachelayer import adapters, conf
+
+    errors: dict[str, list[str]] = defaultdict(list)
+    if container.name and (COLUMN_SPLIT.search(container.name) or "." in container.name or "@" in container.name):
+        errors["name"].append("Use a name without blanks, '.', '@', ',', ';' or '|'.")
+    model = container.content_type.model_class() if container.content_type_id else None
+    if model is None:
+        errors["content_type"].append("Choose an installed model.")
+    else:
+        found, _ = validate_mapping(
+            model,
+            container.key_columns,
+            container.value_columns,
+            container.flags_column,
+            container.cas_column,
+            container.expire_time_column,
+        )
+        for attr, messages in found.items():
+            errors[attr].extend(messages)
+    if container.database and container.database not in settings.DATABASES:
+        errors["database"].append(f"No database alias {container.database!r} in DATABASES.")
+    alias = container.cache_alias or conf.get("CACHE_ALIAS")
+    if alias not in settings.CACHES:
+        errors["cache_alias"].append(f"No cache alias {alias!r} in CACHES.")
+    elif not adapters.supported_backend(settings.CACHES[alias]["BACKEND"]):
+        errors["cache_alias"].append(
+            f"Cache {alias!r} uses {settings.CACHES[alias]['BACKEND']}; cachelayer supports "
+            + ", ".join(adapters.ADAPTERS)
+        )
+    return dict(errors)

@@ -1,0 +1,139 @@
+"""CachedModelMixin: ``Model.cached.get(key)`` and write paths that invalidate.
+
+No Django class is patched: the mixin brings its own manager and queryset,
+and the paths that send no signal (update, bulk_create, bulk_update)
+invalidate from the queryset.
+"""
+
+from __future__ import annotations
+
+from django.db import models, router, transaction
+
+from cachelayer import conf
+from cachelayer.containers import registry
+from cachelayer.invalidation import invalidate_container, invalidate_keys
+from cachelayer.operations import read_rows
+
+
+class CachedQuerySet(models.QuerySet):
+    """A QuerySet whose bulk write paths invalidate what they change."""
+
+    def update(self, **kwargs):
+        definitions = registry.for_model(self.model)
+        if not definitions:
+            return super().update(**kwargs)
+        changes_key = any(f.name in kwargs or f.attname in kwargs for d in definitions for f in d.key_fields)
+        limit = conf.get("UPDATE_KEYS_LIMIT")
+        with transaction.atomic(using=self.db, savepoint=False):
+            if changes_key:
+                rows = None
+            else:  # lock the rows so their keys cannot change before the update
+                attnames = ["pk", *{f.attname for d in definitions for f in d.key_fields}]
+                rows = list(self.select_for_update().order_by().values_list(*attnames)[: limit + 1])
+            if rows is None or len(rows) > limit:
+                count = super().update(**kwargs)
+                for definition in definitions:
+                    invalidate_container(self.db, definition)
+                return count
+            count = super(CachedQuerySet, self.filter(pk__in=[row[0] for row in rows])).update(**kwargs)
+            names = attnames[1:]
+            for definition in definitions:
+                at = [names.index(f.attname) + 1 for f in definition.key_fields]
+                keys = [definition.separator.join(str(row[i]) for i in at) for row in rows]
+                invalidate_keys(self.db, definition, keys)
+            return count
+
+    update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = super().bulk_create(objs, *args, **kwargs)
+        _invalidate_objects(self.db, self.model, objs, changed_fields=None)
+        return objs
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        count = super().bulk_update(objs, fields, *args, **kwargs)
+        _invalidate_objects(self.db, self.model, objs, changed_fields=fields)
+        return count
+
+
+def _invalidate_objects(using, model, objs, changed_fields) -> None:
+    for definition in registry.for_model(model):
+        key_names = {n for f in definition.key_fields for n in (f.name, f.attname)}
+        unknown = any(getattr(obj, f.attname) is None for obj in objs for f in definition.key_fields)
+        if unknown or (changed_fields and key_names & set(changed_fields)):
+            invalidate_container(using, definition)
+        else:
+            invalidate_keys(using, definition, [definition.key_of_instance(obj) for obj in objs])
+
+
+CachedManager = models.Manager.from_queryset(CachedQuerySet)
+
+
+class CachedAccess:
+    """``Model.cached``: read model instances through the cache by key."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def get(self, key):
+        """Return the instance with this key; raise ``Model.DoesNotExist`` when absent."""
+        found = self.get_many([key])
+        if not found:
+            raise self.model.DoesNotExist(f"{self.model._meta.object_name} with key {key!r} does not exist")
+        return next(iter(found.values()))
+
+    def get_many(self, keys) -> dict:
+        """Return ``{key: instance}`` for the keys that exist: one cache round
+        trip, and one SQL query for all the misses."""
+        keys = list(keys)
+        definition, rows = read_rows(self.model, "get", keys)
+        using = definition.db_alias()
+        from_db = self.model.from_db
+        stored = definition.stored
+        result = {}
+        for key in keys:
+            row = rows.get(definition.user_key(key))
+            if row is not None:
+                result[key] = from_db(using, stored, row)
+        return result
+
+
+class _CachedDescriptor:
+    def __get__(self, instance, owner):
+        if instance is not None:
+            raise AttributeError("use Model.cached, not instance.cached")
+        access = owner.__dict__.get("_cachelayer_access")
+        if access is None:
+            access = CachedAccess(owner)
+            setattr(owner, "_cachelayer_access", access)
+        return access
+
+
+class CachedModelMixin(models.Model):
+    """Give a model ``Model.cached.get(key)`` and invalidation on every write path.
+
+    ``cache_key_fields`` / ``cache_value_fields`` shape the container created
+    for the model after migrate (default: the primary key, the whole row).
+    """
+
+    cache_key_fields: str | None = None
+    cache_value_fields: tuple[str, ...] = ()
+
+    objects = CachedManager()
+    cached = _CachedDescriptor()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._cachelayer_loaded = dict(zip(field_names, values))  # old keys, if a key field changes
+        return instance
+
+    def invalidate(self, using: str | None = None) -> None:
+        """Outdate this row's cached copies (after raw SQL, say)."""
+        using = using or self._state.db or router.db_for_write(type(self), instance=self)
+        for definition in registry.for_model(type(self)):
+            invalidate_keys(using, definition, [definition.key_of_instance(self)])

@@ -1,0 +1,123 @@
+"""Configuration tables, after innodb_memcache's containers, cache_policies
+and config_options. Any edit takes effect in every process on its next
+operation (see containers.py)."""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from cachelayer import policies
+from cachelayer.policies import Policy
+
+
+def _policy_field(default: str, help_text: str):
+    return models.CharField(max_length=16, choices=Policy.choices, default=default, help_text=help_text)
+
+
+class CachePolicy(models.Model):
+    """Which store each operation class uses (innodb_memcache.cache_policies)."""
+
+    policy_name = models.CharField(max_length=40, unique=True)
+    get_policy = _policy_field(policies.DEFAULTS["get_policy"], "get / get_many")
+    set_policy = _policy_field(
+        policies.DEFAULTS["set_policy"], "set, add, replace, append, prepend, incr, decr, cas, touch"
+    )
+    delete_policy = _policy_field(policies.DEFAULTS["delete_policy"], "delete")
+    flush_policy = _policy_field(
+        policies.DEFAULTS["flush_policy"],
+        "flush: cache_only bumps the generation; db_only/caching also DELETE every row",
+    )
+
+    class Meta:
+        verbose_name_plural = "cache policies"
+        ordering = ["policy_name"]
+
+    def __str__(self):
+        return self.policy_name
+
+    def clean(self):
+        errors = {}
+        for field in policies.DEFAULTS:
+            try:
+                setattr(self, field, policies.normalize(getattr(self, field)))
+            except ValueError as exc:
+                errors[field] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs):
+        for field in policies.DEFAULTS:
+            setattr(self, field, policies.normalize(getattr(self, field)))
+        super().save(*args, **kwargs)
+
+
+class Container(models.Model):
+    """Maps a memcached-style key space onto a model (innodb_memcache.containers)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, verbose_name="model", help_text="The model the keys address."
+    )
+    database = models.CharField(
+        max_length=64, blank=True, help_text="Database alias; blank = the router's db_for_write."
+    )
+    key_columns = models.CharField(
+        max_length=255, help_text="Key field, or several joined by '|' (primary key or unique together)."
+    )
+    value_columns = models.CharField(
+        max_length=1024, blank=True, help_text="Fields a key/value read returns, joined by '|'; blank = all."
+    )
+    flags_column = models.CharField(max_length=64, blank=True)
+    cas_column = models.CharField(max_length=64, blank=True)
+    expire_time_column = models.CharField(max_length=64, blank=True)
+    policy = models.ForeignKey(
+        CachePolicy, null=True, blank=True, on_delete=models.PROTECT, help_text="Blank = caching for all but flush."
+    )
+    timeout = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds a payload lives; blank = CACHELAYER TIMEOUT, 0 = no expiry."
+    )
+    cache_alias = models.CharField(max_length=64, blank=True, help_text="Blank = CACHELAYER CACHE_ALIAS.")
+    enabled = models.BooleanField(default=True)
+    exposed = models.BooleanField(default=True, help_text="Reachable through cache_serve.")
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("warm_container", "Can warm a container's cache"),
+            ("flush_container", "Can flush a container's cache"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from cachelayer.mapping import validate_container
+
+        errors = validate_container(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ConfigOption(models.Model):
+    """Global options (innodb_memcache.config_options)."""
+
+    class Name(models.TextChoices):
+        SEPARATOR = "separator", "separator (joins multi-column values)"
+        TABLE_MAP_DELIMITER = "table_map_delimiter", "table_map_delimiter (as in @@container.key)"
+
+    DEFAULTS = {Name.SEPARATOR: "|", Name.TABLE_MAP_DELIMITER: "."}
+
+    name = models.CharField(max_length=50, unique=True, choices=Name.choices)
+    value = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} = {self.value}"
+
+    def clean(self):
+        if not self.value or any(ch.isspace() for ch in self.value):
+            raise ValidationError({"value": "Use one or more non-blank characters."})

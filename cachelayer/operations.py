@@ -1,0 +1,39 @@
+"""Run an operation against the current definition of a container.
+
+Resolves the container, applies the policy of the operation, and starts
+over once when the read showed that the configuration changed.
+"""
+
+from __future__ import annotations
+
+from cachelayer import versions
+from cachelayer.containers import Definition, resolve
+from cachelayer.policies import Policy
+
+READ_MODES = {  # get policy -> how versions.read runs
+    Policy.CACHING: {"use_cache": True, "use_db": True},
+    Policy.DB_ONLY: {"use_cache": False, "use_db": True},
+    Policy.CACHE_ONLY: {"use_cache": True, "use_db": False},
+}
+
+
+def with_definition(target, operation: str, run):
+    """Call ``run(definition, policy)``, retrying once after a configuration change."""
+    for attempt in (1, 2):
+        definition = resolve(target)
+        policy = definition.policy(operation)
+        try:
+            return run(definition, policy)
+        except versions.Restart:
+            if attempt == 2:
+                raise
+
+
+def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
+    """Return the definition and ``{user_key: row}`` for keys that exist."""
+
+    def run(definition, policy):
+        user_keys = [definition.user_key(key) for key in keys]
+        return definition, versions.read(definition, user_keys, **READ_MODES[policy])
+
+    return with_definition(target, operation, run)

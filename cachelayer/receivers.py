@@ -1,0 +1,83 @@
+"""Signal receivers that invalidate on save, delete and cascades.
+
+Connected in AppConfig.ready() for every model: a container can map any
+model, chosen in the admin at run time. (A side effect: QuerySet.delete()
+cannot use Django's fast-delete path, since post_delete has a listener.)
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from cachelayer import conf
+from cachelayer.adapters import CacheUnavailable, get_adapter
+from cachelayer.containers import registry
+from cachelayer.invalidation import invalidate_keys
+from cachelayer.keys import KeySpace, config_key
+
+logger = logging.getLogger("cachelayer")
+
+OLD_KEYS = "_cachelayer_old_keys"
+
+
+def _keyed_by_pk(definition) -> bool:
+    return len(definition.key_fields) == 1 and definition.key_fields[0].primary_key
+
+
+def remember_old_keys(sender, instance, raw=False, using=None, **kwargs):
+    """pre_save: note the keys a row had, when its key columns may change."""
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    definitions = [d for d in registry.for_model(sender) if not _keyed_by_pk(d)]
+    if not definitions:
+        return
+    loaded = getattr(instance, "_cachelayer_loaded", None)
+    if loaded is None:  # not a CachedModelMixin instance: ask the database
+        attnames = list({f.attname for d in definitions for f in d.key_fields})
+        values = sender._base_manager.using(using).filter(pk=instance.pk).values(*attnames).first()
+        loaded = values or {}
+    old = {}
+    for definition in definitions:
+        if all(f.attname in loaded for f in definition.key_fields):
+            old[definition.name] = definition.separator.join(str(loaded[f.attname]) for f in definition.key_fields)
+    setattr(instance, OLD_KEYS, old)
+
+
+def invalidate_instance(sender, instance, using=None, raw=False, **kwargs):
+    """post_save / post_delete: outdate the row's key (and its old key)."""
+    if raw:
+        return
+    old = instance.__dict__.pop(OLD_KEYS, {})
+    for definition in registry.for_model(sender):
+        keys = {definition.key_of_instance(instance)}
+        if definition.name in old:
+            keys.add(old[definition.name])
+        invalidate_keys(using, definition, keys)
+    loaded = getattr(instance, "_cachelayer_loaded", None)
+    if loaded is not None:  # the saved values are now the loaded ones
+        loaded.update((a, v) for a, v in instance.__dict__.items() if a in loaded)
+
+
+def configuration_changed(sender, instance, using=None, **kwargs):
+    """Container / CachePolicy / ConfigOption saved or deleted: after commit,
+    bump the configuration version on every cache so every process reloads."""
+    transaction.on_commit(partial(_announce, instance), using=using, robust=True)
+
+
+def _announce(instance) -> None:
+    from cachelayer.models import Container
+
+    aliases = {conf.get("CACHE_ALIAS")}
+    aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
+    registry.loaded = False  # this process reloads on its next lookup
+    for alias in aliases:
+        try:
+            adapter = get_adapter(alias)
+            adapter.incr_everywhere(config_key(conf.get("KEY_PREFIX")))
+            if isinstance(instance, Container):  # payloads left in a cache it moved away from die
+                adapter.incr_everywhere(KeySpace(conf.get("KEY_PREFIX"), instance.name).gen)
+        except CacheUnavailable as exc:
+            logger.error("cachelayer: could not announce a configuration change to %s: %s", alias, exc)

@@ -1,0 +1,297 @@
+"""The memcached command set mapped to DML, as the InnoDB memcached plugin does.
+
+    get      SELECT ... WHERE key = ?               (read-through)
+    set      INSERT ... or UPDATE ... (upsert)
+    add      INSERT if absent          replace   UPDATE if present
+    append / prepend / incr / decr / cas / touch   SELECT ... FOR UPDATE, then UPDATE
+    delete   DELETE ... WHERE key = ?
+    flush    DELETE every row (db_only / caching), else bump the generation
+
+Every write verb is one *change*: a function from the current row (or None)
+to ``(result, new column values or None)``. The same change runs against the
+database (caching, db_only: then invalidate after commit) or against the
+cache alone (cache_only: compare-and-set on the payload). Policies pick.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from cachelayer import invalidation, versions
+from cachelayer.adapters.base import THIRTY_DAYS, new_counter
+from cachelayer.containers import Definition
+from cachelayer.exceptions import CachelayerError, MappingError, NotNumeric
+from cachelayer.operations import read_rows, with_definition
+from cachelayer.policies import touches_database
+
+CAS_RETRIES = 20  # compare-and-set attempts before a cache_only write gives up
+UINT64 = 2**64  # memcached's incr wraps at 64 bits
+
+
+@dataclass(frozen=True)
+class Item:
+    """What ``get_item`` returns: the value and its memcached metadata."""
+
+    value: str
+    flags: int = 0
+    cas: int = 0
+
+
+def absolute_expiry(exptime: int) -> int:
+    """Convert a memcached exptime (relative up to 30 days) to a unix time; 0 = never."""
+    if not exptime:
+        return 0
+    if exptime < 0:
+        return 1  # already expired
+    return int(time.time()) + exptime if exptime <= THIRTY_DAYS else exptime
+
+
+class Repository:
+    """A container seen as memcached: ``cachelayer.repository(name_or_model)``."""
+
+    def __init__(self, target=None):
+        self.target = target
+
+    # --- reads -----------------------------------------------------------
+    def get_items(self, keys) -> dict:
+        """Return ``{key: Item}`` for the keys that exist and have not expired."""
+        keys = list(keys)
+        definition, rows = read_rows(self.target, "get", keys)
+        items = {}
+        for key in keys:
+            row = rows.get(definition.user_key(key))
+            if row is not None:
+                current = dict(zip(definition.stored, row))
+                if not _expired(definition, current):
+                    items[key] = _item(definition, current)
+        return items
+
+    def get_item(self, key) -> Item | None:
+        return self.get_items([key]).get(key)
+
+    def get_many(self, keys) -> dict:
+        """Return ``{key: value}``: one cache round trip, one SQL query for the misses."""
+        return {key: item.value for key, item in self.get_items(keys).items()}
+
+    def get(self, key, default=None):
+        item = self.get_item(key)
+        return default if item is None else item.value
+
+    # --- writes ----------------------------------------------------------
+    def set(self, key, value, flags: int = 0, exptime: int = 0) -> bool:
+        return self._apply("set", key, lambda d, cur: (True, _values(d, value, flags, exptime)))
+
+    def add(self, key, value, flags: int = 0, exptime: int = 0) -> bool:
+        return self._apply(
+            "add", key, lambda d, cur: (False, None) if cur else (True, _values(d, value, flags, exptime))
+        )
+
+    def replace(self, key, value, flags: int = 0, exptime: int = 0) -> bool:
+        return self._apply(
+            "replace", key, lambda d, cur: (True, _values(d, value, flags, exptime)) if cur else (False, None)
+        )
+
+    def append(self, key, value) -> bool:
+        return self._apply("append", key, partial(_concat, suffix=str(value)))
+
+    def prepend(self, key, value) -> bool:
+        return self._apply("prepend", key, partial(_concat, prefix=str(value)))
+
+    def incr(self, key, delta: int = 1) -> int | None:
+        """Add ``delta`` to a numeric value (wrapping at 2**64); None when absent."""
+        return self._apply("incr", key, partial(_arith, key=key, operation="incr", delta=delta))
+
+    def decr(self, key, delta: int = 1) -> int | None:
+        """Subtract ``delta``, stopping at 0; None when absent."""
+        return self._apply("decr", key, partial(_arith, key=key, operation="decr", delta=-delta))
+
+    def cas(self, key, value, cas: int, flags: int = 0, exptime: int = 0) -> bool | None:
+        """Store only if the row's cas is still ``cas``: True stored, False changed, None absent."""
+
+        def change(definition, current):
+            if definition.cas_field is None:
+                raise MappingError(f"cas needs a cas_column on container {definition.name!r}")
+            if current is None:
+                return None, None
+            if current[definition.cas_field.attname] != cas:
+                return False, None
+            return True, _values(definition, value, flags, exptime)
+
+        return self._apply("cas", key, change)
+
+    def touch(self, key, exptime: int) -> bool:
+        def change(definition, current):
+            if current is None:
+                return False, None
+            return True, ({definition.expire_field.attname: absolute_expiry(exptime)} if definition.expire_field else {})
+
+        return self._apply("touch", key, change)
+
+    def delete(self, key) -> bool:
+        def run(definition, policy):
+            user_key = definition.user_key(key)
+            lookup = definition.lookup(user_key)
+            if touches_database(policy):
+                if lookup is None:
+                    return False
+                manager = definition.model._base_manager.db_manager(definition.db_alias())
+                deleted, _ = manager.filter(**lookup).delete()  # post_delete invalidates
+                return deleted > 0
+            state = versions.fetch(definition, [user_key])[user_key]
+            definition.adapter.delete({user_key: [definition.keys.data(state.part)]})
+            return state.row not in (versions.MISSING, versions.ABSENT)
+
+        return with_definition(self.target, "delete", run)
+
+    def flush(self) -> None:
+        """Outdate every key; with a db_only/caching flush policy also delete every row."""
+
+        def run(definition, policy):
+            if touches_database(policy):
+                using = definition.db_alias()
+                with transaction.atomic(using=using):
+                    definition.model._base_manager.db_manager(using).all().delete()
+                    invalidation.invalidate_container(using, definition)
+            else:
+                invalidation.invalidate_container(None, definition)
+
+        with_definition(self.target, "flush", run)
+
+    # --- one path for every write verb ----------------------------------
+    def _apply(self, operation: str, key, change):
+        def run(definition, policy):
+            user_key = definition.user_key(key)
+            lookup = definition.lookup(user_key)
+            if lookup is None:
+                raise MappingError(f"{key!r} is not a valid key for container {definition.name!r}")
+            bound = partial(change, definition)
+            if touches_database(policy):
+                return _apply_in_database(definition, user_key, lookup, bound)
+            return _apply_in_cache(definition, user_key, lookup, bound)
+
+        return with_definition(self.target, operation, run)
+
+
+def _apply_in_database(definition: Definition, user_key: str, lookup: dict, change):
+    using = definition.db_alias()
+    manager = definition.model._base_manager.db_manager(using)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic(using=using):
+                current = manager.select_for_update().filter(**lookup).values(*definition.stored).first()
+                live = None if current is None or _expired(definition, current) else current
+                result, new = change(live)
+                if new:
+                    if current is None:
+                        manager.bulk_create([definition.model(**lookup, **new)])
+                    else:
+                        manager.filter(**lookup).update(**new)
+                    invalidation.invalidate_keys(using, definition, [user_key])
+                return result
+        except IntegrityError as exc:  # a concurrent insert of the same key: once more
+            if attempt == 2:
+                raise MappingError(f"container {definition.name!r} could not store {user_key!r}: {exc}") from exc
+
+
+def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change):
+    adapter = definition.adapter
+    for _ in range(CAS_RETRIES):
+        state = versions.fetch(definition, [user_key])[user_key]
+        current = None
+        if state.row not in (versions.MISSING, versions.ABSENT):
+            current = dict(zip(definition.stored, state.row))
+            current = None if _expired(definition, current) else current
+        result, new = change(current)
+        if new is None:
+            return result
+        merged = {**(current or dict.fromkeys(definition.stored)), **lookup, **new}
+        payload = versions.payload(definition, state, tuple(merged[a] for a in definition.stored))
+        data_key = definition.keys.data(state.part)
+        if state.raw is None:
+            stored = adapter.add(data_key, payload, definition.timeout, user_key)
+        else:
+            stored = adapter.compare_and_set(data_key, state.raw, payload, definition.timeout, user_key)
+        if stored:
+            return result
+    raise CachelayerError(f"container {definition.name!r}: too many concurrent writers of {user_key!r}")
+
+
+def _expired(definition: Definition, current: dict) -> bool:
+    if definition.expire_field is None:
+        return False
+    expiry = current.get(definition.expire_field.attname) or 0
+    return 0 < expiry <= time.time()
+
+
+def _render(definition: Definition, current: dict) -> str:
+    return definition.separator.join(
+        "" if current[f.attname] is None else str(current[f.attname]) for f in definition.value_fields
+    )
+
+
+def _item(definition: Definition, current: dict) -> Item:
+    flags = current[definition.flags_field.attname] if definition.flags_field else 0
+    cas = current[definition.cas_field.attname] if definition.cas_field else 0
+    return Item(_render(definition, current), flags or 0, cas or 0)
+
+
+def _parse(definition: Definition, value) -> dict:
+    """Split a value over the value columns: extras ignored, missing ones NULL."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    fields = definition.value_fields
+    parts = [str(value)] if len(fields) == 1 else str(value).split(definition.separator)
+    values = {}
+    for index, field in enumerate(fields):
+        part = parts[index] if index < len(parts) else None
+        if part == "" and field.null and field.get_internal_type() not in ("CharField", "TextField"):
+            part = None
+        if part is None and not field.null:
+            raise MappingError(
+                f"container {definition.name!r}: no value for NOT NULL column {field.name!r} "
+                f"({len(parts)} part(s) for {len(fields)} column(s))"
+            )
+        try:
+            values[field.attname] = None if part is None else field.to_python(part)
+        except ValidationError as exc:
+            raise MappingError(f"container {definition.name!r}: column {field.name!r}: {exc.messages[0]}") from exc
+    return values
+
+
+def _values(definition: Definition, value, flags: int, exptime: int) -> dict:
+    values = _parse(definition, value)
+    if definition.flags_field:
+        values[definition.flags_field.attname] = flags
+    if definition.expire_field:
+        values[definition.expire_field.attname] = absolute_expiry(exptime)
+    if definition.cas_field:
+        values[definition.cas_field.attname] = new_counter()
+    return values
+
+
+def _concat(definition: Definition, current, prefix: str = "", suffix: str = ""):
+    if current is None:
+        return False, None
+    values = _parse(definition, prefix + _render(definition, current) + suffix)
+    if definition.cas_field:
+        values[definition.cas_field.attname] = new_counter()
+    return True, values
+
+
+def _arith(definition: Definition, current, key, operation: str, delta: int):
+    if current is None:
+        return None, None
+    text = _render(definition, current).strip()
+    if not text.isdigit():
+        raise NotNumeric(definition.name, str(key), operation)
+    number = int(text) + delta
+    number = number % UINT64 if delta > 0 else max(0, number)
+    values = _parse(definition, str(number))
+    if definition.cas_field:
+        values[definition.cas_field.attname] = new_counter()
+    return number, values

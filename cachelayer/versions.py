@@ -1,0 +1,184 @@
+"""The gen/ver/val protocol: versioned read-through over an adapter.
+
+A read fetches the configuration version, the container generation, the row
+version and the payload in ONE multi-get, and counts a hit only when the
+payload's generation, version and schema equal the current ones. A fill
+stores the generation and version read BEFORE the database read; writers
+bump the version only after commit. A fill that raced with a write is
+therefore stored under an old version and never served.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from cachelayer import conf, leases, signals, stats, transactions
+from cachelayer.adapters import CacheUnavailable
+from cachelayer.adapters.base import new_counter
+from cachelayer.containers import Definition, registry
+from cachelayer.serializers import get_serializer
+
+logger = logging.getLogger("cachelayer")
+
+ABSENT = object()  # the row does not exist (cached as a negative entry)
+MISSING = object()  # the cache holds no usable payload
+
+
+class Restart(Exception):
+    """The configuration changed under an operation: resolve the container again."""
+
+
+class State:
+    """What the cache said about one key."""
+
+    __slots__ = ("key", "part", "gen", "ver", "row", "raw")
+
+    def __init__(self, key, part, gen, ver, row, raw):
+        self.key, self.part, self.gen, self.ver, self.row, self.raw = key, part, gen, ver, row, raw
+
+
+def _decode(definition: Definition, raw, gen: int, ver: int):
+    if raw is None:
+        return MISSING
+    try:
+        p_gen, p_ver, schema, row = get_serializer().loads(raw)
+    except Exception:
+        return MISSING  # corrupt or foreign: a miss, overwritten by the fill
+    if p_gen != gen or p_ver != ver or schema != definition.schema:
+        return MISSING
+    return ABSENT if row is None else row
+
+
+def _counter_keys(definition: Definition, part: str) -> list[str]:
+    keys = definition.keys
+    return [keys.config, keys.gen, keys.ver(part)]
+
+
+def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
+    """Return the cached state of each key: one round trip per cache server.
+
+    Creates missing counters (from a time-based base) and raises Restart when
+    the configuration version shows the definitions are out of date.
+    """
+    keys, adapter = definition.keys, definition.adapter
+    parts = {key: keys.part(key) for key in user_keys}
+    groups = {key: [*_counter_keys(definition, part), keys.data(part)] for key, part in parts.items()}
+    found = adapter.fetch(groups)
+    missing = {
+        key: [k for k in _counter_keys(definition, part) if k not in found[key]] for key, part in parts.items()
+    }
+    missing = {key: names for key, names in missing.items() if names}
+    if missing:
+        timeout = conf.get("VERSION_TIMEOUT")
+        for key, names in missing.items():
+            for name in names:
+                adapter.add(name, new_counter(), 0 if name != keys.ver(parts[key]) else timeout, key)
+        for key, values in adapter.fetch(missing).items():
+            found[key].update(values)
+    reloaded = False
+    for key in user_keys:
+        reloaded |= registry.observe(definition.cache_alias, int(found[key][keys.config]))
+    if reloaded:
+        raise Restart
+    states = {}
+    for key, part in parts.items():
+        values = found[key]
+        gen, ver = int(values[keys.gen]), int(values[keys.ver(part)])
+        raw = values.get(keys.data(part))
+        states[key] = State(key, part, gen, ver, _decode(definition, raw, gen, ver), raw)
+    return states
+
+
+def payload(definition: Definition, state: State, row) -> bytes:
+    """Encode a row (or ABSENT) for the version ``state`` was read at."""
+    return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
+
+
+def fill(definition: Definition, states: list[State], rows: dict) -> None:
+    """Store rows read from the database under the versions read before."""
+    groups = {s.key: {definition.keys.data(s.part): payload(definition, s, rows.get(s.key, ABSENT))} for s in states}
+    definition.adapter.store(groups, definition.timeout)
+    stats.incr(definition.name, "fills", len(groups))
+
+
+def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
+    """Read rows by key from the database in one query (values in ``stored`` order)."""
+    from django.db.models import Q
+
+    lookups = [lookup for lookup in map(definition.lookup, user_keys) if lookup is not None]
+    if not lookups:
+        return {}
+    manager = definition.model._base_manager.using(using)
+    if len(definition.key_fields) == 1:
+        attname = definition.key_fields[0].attname
+        qs = manager.filter(**{f"{attname}__in": [lookup[attname] for lookup in lookups]})
+    else:
+        condition = Q()
+        for lookup in lookups:
+            condition |= Q(**lookup)
+        qs = manager.filter(condition)
+    return {definition.key_of(row): row for row in qs.values_list(*definition.stored)}
+
+
+def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True) -> dict:
+    """Return ``{key: row}`` for the keys that exist (read-through).
+
+    ``use_db=False`` is the cache_only policy (a miss is absent);
+    ``use_cache=False`` the db_only policy (the cache is neither read nor filled).
+    A cache failure is logged and counted, and the database answers.
+    """
+    using = definition.db_alias()
+    if not use_cache:
+        return query_rows(definition, user_keys, using)
+    try:
+        return _read_through(definition, user_keys, using, use_db)
+    except CacheUnavailable as exc:
+        _log_error(definition, exc)
+        return query_rows(definition, user_keys, using) if use_db else {}
+
+
+def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool) -> dict:
+    found, misses = {}, []
+    for key, state in fetch(definition, user_keys).items():
+        if state.row is MISSING or transactions.bypasses_cache(using, definition.name, key):
+            misses.append(state)
+            stats.incr(definition.name, "misses")
+            signals.cache_miss.send(sender=definition.model, container=definition.name, key=key)
+        else:
+            stats.incr(definition.name, "hits")
+            signals.cache_hit.send(sender=definition.model, container=definition.name, key=key)
+            if state.row is not ABSENT:
+                found[key] = state.row
+    if not misses or not use_db:
+        return found
+    if len(misses) == 1 and _fillable(definition, using, misses[0].key):
+        found.update(leases.read_with_lease(definition, misses[0], using))
+        return found
+    rows = query_rows(definition, [s.key for s in misses], using)
+    fillable = [s for s in misses if _fillable(definition, using, s.key)]
+    if fillable:
+        fill(definition, fillable, rows)
+    found.update(rows)
+    return found
+
+
+def _fillable(definition: Definition, using: str, key: str) -> bool:
+    return transactions.may_fill(using) and not transactions.bypasses_cache(using, definition.name, key)
+
+
+def _log_error(definition: Definition, exc: Exception) -> None:
+    stats.incr(definition.name, "errors")
+    logger.warning("cachelayer: cache error on container %s: %s", definition.name, exc)
+
+
+def wait_for_fill(definition: Definition, state: State, deadline: float):
+    """Poll the cache until a payload for ``state``'s key appears or the deadline passes."""
+    interval = conf.get("LEASE_POLL_INTERVAL")
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        fresh = fetch(definition, [state.key])[state.key]
+        if fresh.row is not MISSING:
+            return fresh.row
+        interval = min(interval * 1.5, 0.05)
+    return MISSING
