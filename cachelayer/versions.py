@@ -70,12 +70,7 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     }
     missing = {key: names for key, names in missing.items() if names}
     if missing:
-        timeout = conf.get("VERSION_TIMEOUT")
-        for key, names in missing.items():
-            for name in names:
-                adapter.add(name, new_counter(), 0 if name != keys.ver(parts[key]) else timeout, key)
-        for key, values in adapter.fetch(missing).items():
-            found[key].update(values)
+        _create_counters(definition, parts, found, missing)
     reloaded = False
     for key in user_keys:
         reloaded |= registry.observe(definition.cache_alias, int(found[key][keys.config]))
@@ -88,6 +83,22 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
         raw = values.get(keys.data(part))
         states[key] = State(key, part, gen, ver, _decode(definition, raw, gen, ver), raw)
     return states
+
+
+def _create_counters(definition: Definition, parts: dict, found: dict, missing: dict) -> None:
+    """Add each missing counter from a time-based base; re-read only those another process added first."""
+    adapter, keys = definition.adapter, definition.keys
+    lost = {}
+    for key, names in missing.items():
+        for name in names:
+            value = new_counter()
+            timeout = conf.get("VERSION_TIMEOUT") if name == keys.ver(parts[key]) else 0
+            if adapter.add(name, value, timeout, key):
+                found[key][name] = value
+            else:
+                lost.setdefault(key, []).append(name)
+    for key, values in (adapter.fetch(lost) if lost else {}).items():
+        found[key].update(values)
 
 
 def payload(definition: Definition, state: State, row) -> bytes:

@@ -1,0 +1,86 @@
+"""Read-through: hits cost no SQL, get_many costs one round trip, any key works."""
+
+import pytest
+
+from cachelayer.adapters import get_adapter
+from tests.testapp.models import Item, Pair, Slugged
+
+
+@pytest.fixture
+def fetch_calls(monkeypatch, backend):
+    """Count cache round trips by counting calls of the real adapter's fetch."""
+    adapter = get_adapter(backend)
+    calls = []
+    real = adapter.fetch
+
+    def counting(groups):
+        calls.append(len(groups))
+        return real(groups)
+
+    monkeypatch.setattr(adapter, "fetch", counting)
+    return calls
+
+
+def test_hit_makes_no_query(django_assert_num_queries):
+    item = Item.objects.create(value=7)
+    with django_assert_num_queries(1):
+        assert Item.cached.get(item.pk).value == 7
+    with django_assert_num_queries(0):
+        hit = Item.cached.get(item.pk)
+    assert (hit.pk, hit.value, hit._state.adding) == (item.pk, 7, False)
+
+
+def test_key_types_are_normalised(django_assert_num_queries):
+    item = Item.objects.create(value=3)
+    Item.cached.get(item.pk)
+    with django_assert_num_queries(0):
+        assert Item.cached.get(str(item.pk)).value == 3
+
+
+def test_absent_key_is_cached_negatively(django_assert_num_queries):
+    with pytest.raises(Item.DoesNotExist):
+        Item.cached.get(999)
+    with django_assert_num_queries(0), pytest.raises(Item.DoesNotExist):
+        Item.cached.get(999)
+
+
+def test_get_many_is_one_round_trip_and_one_query(fetch_calls, django_assert_num_queries):
+    items = Item.objects.bulk_create([Item(value=i) for i in range(100)])
+    keys = [item.pk for item in items]
+    fetch_calls.clear()
+    with django_assert_num_queries(1):
+        first = Item.cached.get_many(keys + [10**9])
+    assert {k: v.value for k, v in first.items()} == {item.pk: item.value for item in items}
+    assert fetch_calls[0] == 101  # all keys in the first round trip (then new versions are added)
+    fetch_calls.clear()
+    with django_assert_num_queries(0):
+        second = Item.cached.get_many(keys)
+    assert len(second) == 100 and fetch_calls == [100]
+
+
+@pytest.mark.parametrize(
+    "slug",
+    ["with space", "new\nline", "tab\tand\x01control", "ünïcødé ключ 鍵", "x" * 300, "#looks-hashed", "a|b"],
+    ids=["space", "newline", "control", "unicode", "300-bytes", "hash-mark", "separator"],
+)
+def test_any_key_round_trips(slug, django_assert_num_queries):
+    Slugged.objects.create(slug=slug, value=len(slug))
+    assert Slugged.cached.get(slug).value == len(slug)
+    with django_assert_num_queries(0):
+        assert Slugged.cached.get(slug).slug == slug
+
+
+def test_keys_that_differ_only_after_hashing_stay_apart():
+    Slugged.objects.create(slug="y" * 300 + "1", value=1)
+    Slugged.objects.create(slug="y" * 300 + "2", value=2)
+    assert Slugged.cached.get("y" * 300 + "1").value == 1
+    assert Slugged.cached.get("y" * 300 + "2").value == 2
+
+
+def test_multi_column_key(django_assert_num_queries):
+    Pair.objects.create(left="a", right=1, value=11)
+    Pair.objects.create(left="a", right=2, value=12)
+    assert Pair.cached.get(("a", 1)).value == 11
+    with django_assert_num_queries(0):
+        assert Pair.cached.get("a|1").value == 11
+    assert {k: v.value for k, v in Pair.cached.get_many([("a", 2), ("b", 1)]).items()} == {("a", 2): 12}

@@ -1,0 +1,38 @@
+"""Test settings: the demo site plus every cache of the matrix and a test app.
+
+The database comes from CACHELAYER_DB (scripts/test.sh runs the suite once
+per database); the cache is chosen per test by the ``backend`` fixture.
+"""
+
+import os
+
+from demo_project.env import BASE_DIR, cache_from_url
+from demo_project.settings import *  # noqa: F401,F403
+from demo_project.settings import DATABASES, INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+
+MEMCACHED_URL = os.environ.get("CACHELAYER_TEST_MEMCACHED", "memcached://127.0.0.1:11211")
+REDIS_URL = os.environ.get("CACHELAYER_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+CACHES = {
+    "default": cache_from_url("locmem"),
+    "locmem": {**cache_from_url("locmem"), "LOCATION": "cachelayer-tests"},
+    "memcached": cache_from_url(MEMCACHED_URL),
+    "redis": cache_from_url(REDIS_URL),
+}
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory, so that threads, other processes and raw sqlite3 see it.
+    (BASE_DIR / "test-output").mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / "test.sqlite3")}
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+else:
+    # The same test database, seen under REPEATABLE READ (transaction-rule tests).
+    DATABASES["repeatable_read"] = {
+        **DATABASES["default"],
+        "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": "repeatable read"},
+        "TEST": {"MIRROR": "default"},
+    }
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
