@@ -6,7 +6,7 @@ from django.db import router
 
 from cachelayer.containers import resolve
 from cachelayer.invalidation import invalidate_container, invalidate_keys
-from cachelayer.repository import Repository
+from cachelayer.repositories import Repository
 
 
 def repository(name_or_model=None) -> Repository:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from django.core.cache import caches
@@ -46,10 +47,12 @@ class LocMemAdapter(Adapter):
             pass  # absent: nothing to outdate
 
     def compare_and_set(self, key, expected, new, timeout, route) -> bool:
-        with self.cache._lock:  # LocMemCache's own lock makes get+set atomic
-            if self.cache.get(key) != expected:
+        cache = self.cache
+        key = cache.make_and_validate_key(key)
+        with cache._lock:  # LocMemCache's own (non-reentrant) lock makes get+set atomic
+            if cache._has_expired(key) or pickle.loads(cache._cache[key]) != expected:
                 return False
-            self.cache.set(key, new, _timeout(timeout))
+            cache._set(key, pickle.dumps(new, cache.pickle_protocol), cache.get_backend_timeout(_timeout(timeout)))
             return True
 
     def server_stats(self) -> dict[str, dict]:

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Shared helpers for scripts/*.sh: sourced, never run.
+#   apt_install PKG...   install Debian packages (apt-get update at most once per run)
+#   ensure_venv          .venv with requirements.txt installed (skipped when unchanged)
+# Strict mode here too, so that `source scripts/lib.sh; ensure_...` from a plain
+# shell stops at the first error instead of carrying on half-provisioned.
+set -euo pipefail
+
+# Repo root = parent of this file's folder, wherever the caller's cwd is.
+CACHELAYER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Exported so that a nested script of the same run does not update again.
+export CACHELAYER_APT_UPDATED="${CACHELAYER_APT_UPDATED:-0}"
+
+# How to become root for apt-get: nothing when root, sudo when it needs no
+# password (CI has no stdin to type one), else nothing works -> clear error.
+_as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        return 126
+    fi
+}
+
+apt_install() {
+    (( $# )) || return 0
+    if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; then
+        die "root (or passwordless sudo) is needed to install: $* (run this script as root, or install them by hand: apt-get install $*)"
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: $*"
+    log "-- apt-get install $*"
+    # Fresh machines may have empty/stale package lists; one update per run is enough.
+    if [[ "$CACHELAYER_APT_UPDATED" != 1 ]]; then
+        _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+            || die "apt-get update failed (needed to install: $*)"
+        CACHELAYER_APT_UPDATED=1
+    fi
+    _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "$@" \
+        || die "apt-get install failed for: $*"
+}
+
+# mysqlclient has no Linux wheels: pip compiles it, which needs a C compiler,
+# pkg-config, the MariaDB client headers (mysqlclient.pc) and Python.h.
+_ensure_build_deps() {
+    local need=()
+    command -v gcc >/dev/null 2>&1 || need+=(build-essential)
+    command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists mysqlclient; then
+        need+=(default-libmysqlclient-dev)
+    fi
+    # Debian's own python3 ships Python.h separately (python3-dev); pyenv etc. include it.
+    if ! python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+        need+=(python3-dev)
+    fi
+    if (( ${#need[@]} )); then apt_install "${need[@]}"; fi
+}
+
+ensure_venv() {
+    local root="$CACHELAYER_ROOT" venv="$CACHELAYER_ROOT/.venv"
+    local stamp="$venv/.requirements.sha" want have=""
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    # A venv whose interpreter vanished (e.g. python upgraded) is useless: rebuild it.
+    if [[ -d "$venv" ]] && ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+        log "-- $venv is broken, recreating it"
+        rm -rf "$venv"
+    fi
+    if [[ ! -x "$venv/bin/python" || ! -x "$venv/bin/pip" ]]; then
+        log "-- creating $venv"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            # Debian's python3 needs python3-venv for ensurepip.
+            rm -rf "$venv"
+            apt_install python3-venv
+            python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+        fi
+    fi
+    want="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
+    [[ -f "$stamp" ]] && have="$(<"$stamp")"
+    if [[ "$want" == "$have" ]]; then
+        return 0    # requirements unchanged since last successful install: fast path
+    fi
+    _ensure_build_deps
+    log "-- pip install -r requirements.txt"
+    PIP_NO_INPUT=1 "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements.txt" \
+        || die "pip install -r requirements.txt failed"
+    # Written only after success, so a failed install is retried next run.
+    printf '%s\n' "$want" >"$stamp"
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The test command: `bash scripts/test.sh [pytest args...]`.
+# Installs what is missing (venv, services), then runs the suite twice, once per
+# database, because Django's DATABASES is fixed for the life of a process.
+# Exit status is non-zero if either run failed (no tests collected = failure).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+
+ensure_venv
+ensure_services
+
+export DJANGO_SETTINGS_MODULE=tests.settings
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p test-output
+# Per-database wall-clock limit for one pytest run, in seconds.
+TEST_TIMEOUT="${CACHELAYER_TEST_TIMEOUT:-1200}"
+
+# Print "PASSED FAILED SKIPPED" from a junit xml file; fails if unreadable.
+junit_counts() {
+    .venv/bin/python - "$1" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = f = e = s = 0
+for suite in suites:
+    t += int(suite.get("tests", 0))
+    f += int(suite.get("failures", 0))
+    e += int(suite.get("errors", 0))
+    s += int(suite.get("skipped", 0))
+print(t - f - e - s, f + e, s)
+EOF
+}
+
+declare -A RC COUNTS EXTRA
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+overall=0
+
+run_suite() {  # NAME CACHELAYER_DB [pytest args...]
+    local name=$1 db=$2 xml="test-output/junit-$1.xml" rc
+    shift 2
+    echo "== database: $name =="
+    rm -f "$xml"   # never read a previous run's counts
+    # `|| rc=$?` keeps set -e from stopping here: the other database still runs.
+    rc=0
+    # A deadlocked test would otherwise hold CI until its own limit. SIGABRT
+    # makes pytest's faulthandler print every thread's stack before dying;
+    # --foreground keeps Ctrl-C working from a terminal.
+    CACHELAYER_DB="$db" timeout --foreground -s ABRT -k 30 "$TEST_TIMEOUT" \
+        .venv/bin/python -m pytest --junitxml="$xml" "$@" || rc=$?
+    if [[ $rc -eq 124 ]]; then
+        echo "!! pytest ($name) timed out after $TEST_TIMEOUT s (CACHELAYER_TEST_TIMEOUT); stacks above"
+    fi
+    RC[$name]=$rc
+    local p=0 f=0 s=0
+    if [[ -f $xml ]] && COUNTS[$name]="$(junit_counts "$xml" 2>/dev/null)"; then
+        read -r p f s <<<"${COUNTS[$name]}"
+    else
+        COUNTS[$name]=""   # crashed/killed before writing the xml
+    fi
+    # Any non-zero exit is a failure, including 5 (no tests collected). A failed
+    # run that reported no failing test (crash, usage error, nothing collected)
+    # counts as 1 failed, so the closing line is never green when we exit 1.
+    if [[ $rc -ne 0 ]]; then
+        overall=1
+        if [[ $f -eq 0 ]]; then f=1; EXTRA[$name]=" (run counted as 1 failed)"; fi
+    fi
+    TOTAL_PASSED=$((TOTAL_PASSED + p))
+    TOTAL_FAILED=$((TOTAL_FAILED + f))
+}
+
+run_suite sqlite sqlite "$@"
+run_suite mysql "mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer" "$@"
+
+echo "== summary =="
+for name in sqlite mysql; do
+    rc=${RC[$name]}
+    case $rc in
+        0) verdict=pass ;;
+        5) verdict="FAIL (no tests collected)" ;;
+        124) verdict="FAIL (timed out)" ;;
+        *) verdict=FAIL ;;
+    esac
+    if [[ -n ${COUNTS[$name]} ]]; then
+        read -r p f s <<<"${COUNTS[$name]}"
+        echo "database $name: $verdict - $p passed, $f failed, $s skipped (pytest exit code $rc)${EXTRA[$name]:-}"
+    else
+        echo "database $name: $verdict - counts unavailable (pytest exit code $rc)${EXTRA[$name]:-}"
+    fi
+done
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+exit "$overall"

@@ -1,0 +1,173 @@
+"""The memcached verbs under each policy value, on the InnoDB demo tables."""
+
+import time
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+
+import cachelayer
+from cachelayer.exceptions import MappingError, NotNumeric, OperationDisabled
+from cachelayer.models import CachePolicy, Container
+from demo_project.demo.models import Country, DemoTest
+
+STORES = ["caching", "db_only", "cache_only"]
+
+
+def make_container(name, model, policy="caching", **mapping):
+    policy_row = CachePolicy.objects.create(
+        policy_name=f"{name}_policy", get_policy=policy, set_policy=policy, delete_policy=policy, flush_policy=policy
+    )
+    return Container.objects.create(
+        name=name, content_type=ContentType.objects.get_for_model(model), policy=policy_row, **mapping
+    )
+
+
+@pytest.fixture(params=STORES)
+def demo(request):
+    """innodb_memcache's demo container: c1 key, c2 value, c3 flags, c4 cas, c5 expiry."""
+    make_container(
+        "aaa", DemoTest, request.param, key_columns="c1", value_columns="c2",
+        flags_column="c3", cas_column="c4", expire_time_column="c5",
+    )
+    return request.param, cachelayer.repository("aaa")
+
+
+def in_db(key):
+    return DemoTest.objects.filter(c1=key).values_list("c2", flat=True).first()
+
+
+def test_set_get_delete(demo):
+    policy, repo = demo
+    assert repo.get("k") is None
+    assert repo.set("k", "hello", flags=5) is True
+    assert repo.get("k") == "hello"
+    assert repo.get_item("k").flags == 5
+    assert in_db("k") == (None if policy == "cache_only" else "hello")
+    assert repo.delete("k") is True
+    assert repo.get("k") is None
+    assert repo.delete("k") is False
+
+
+def test_add_and_replace(demo):
+    _, repo = demo
+    assert repo.replace("k", "x") is False
+    assert repo.add("k", "a") is True
+    assert repo.add("k", "b") is False
+    assert repo.replace("k", "c") is True
+    assert repo.get("k") == "c"
+
+
+def test_append_prepend(demo):
+    _, repo = demo
+    assert repo.append("k", "x") is False
+    repo.set("k", "mid")
+    assert repo.append("k", ">") and repo.prepend("k", "<")
+    assert repo.get("k") == "<mid>"
+
+
+def test_incr_decr(demo):
+    _, repo = demo
+    assert repo.incr("n") is None
+    repo.set("n", "10")
+    assert repo.incr("n", 5) == 15
+    assert repo.decr("n", 20) == 0
+    assert repo.get("n") == "0"
+    repo.set("n", str(2**64 - 1))
+    assert repo.incr("n") == 0  # memcached wraps at 64 bits
+    repo.set("word", "abc")
+    with pytest.raises(NotNumeric, match="word.*aaa|aaa.*word"):
+        repo.incr("word")
+    assert repo.get("word") == "abc"
+
+
+def test_cas(demo):
+    _, repo = demo
+    assert repo.cas("k", "v", 1) is None
+    repo.set("k", "one")
+    token = repo.get_item("k").cas
+    assert token
+    assert repo.cas("k", "two", token) is True
+    assert repo.cas("k", "three", token) is False
+    assert repo.get("k") == "two"
+
+
+def test_expiry_and_touch(demo):
+    _, repo = demo
+    repo.set("gone", "v", exptime=-1)
+    assert repo.get("gone") is None
+    repo.set("k", "v", exptime=100)
+    assert repo.touch("k", -1) is True
+    assert repo.get("k") is None
+    assert repo.touch("missing", 10) is False
+
+
+def test_flush(demo):
+    policy, repo = demo
+    repo.set("a", "1")
+    repo.set("b", "2")
+    repo.flush()
+    assert repo.get_many(["a", "b"]) == {}
+    if policy != "cache_only":
+        assert DemoTest.objects.count() == 0
+
+
+@pytest.mark.parametrize("operation", ["get", "set", "delete", "flush"])
+def test_disabled_operation_is_refused(operation):
+    policy = CachePolicy.objects.create(policy_name="off", **{f"{operation}_policy": "disabled"})
+    Container.objects.create(
+        name="off", content_type=ContentType.objects.get_for_model(DemoTest), key_columns="c1",
+        value_columns="c2", policy=policy,
+    )
+    repo = cachelayer.repository("off")
+    call = {"get": lambda: repo.get("k"), "set": lambda: repo.set("k", "v"),
+            "delete": lambda: repo.delete("k"), "flush": repo.flush}[operation]
+    with pytest.raises(OperationDisabled, match=f"'{operation}' is disabled on container 'off'"):
+        call()
+    assert DemoTest.objects.count() == 0
+
+
+def test_innodb_only_is_db_only():
+    policy = CachePolicy.objects.create(policy_name="inno", get_policy="innodb_only", set_policy="innodb_only")
+    assert policy.get_policy == "db_only"
+
+
+def test_multi_column_values_split_on_the_separator():
+    make_container("countries", Country, key_columns="country", value_columns="population|area_sq_km|drive_side")
+    repo = cachelayer.repository("countries")
+    repo.set("Narnia", "1000|50|L|ignored|extras")
+    row = Country.objects.get(country="Narnia")
+    assert (row.population, row.area_sq_km, row.drive_side) == (1000, 50, "L")
+    assert repo.get("Narnia") == "1000|50|L"
+    with pytest.raises(MappingError, match="NOT NULL column 'drive_side'"):
+        repo.set("Oz", "7|8")
+    assert not Country.objects.filter(country="Oz").exists()  # no partial write
+
+
+def test_fewer_parts_leave_nullable_columns_null():
+    make_container("pop", Country, key_columns="country", value_columns="population|area_sq_km")
+    repo = cachelayer.repository("pop")
+    repo.set("Lilliput", "12")
+    row = Country.objects.get(country="Lilliput")
+    assert (row.population, row.area_sq_km) == (12, None)
+
+
+def test_repository_and_model_layer_agree():
+    Country.objects.create(country="Elbonia", population=3, area_sq_km=4, drive_side="R")
+    repo = cachelayer.repository(Country)
+    assert repo.get("Elbonia") == "3|4|R"
+    repo.set("Elbonia", "30|40|L")
+    assert Country.cached.get("Elbonia").population == 30
+
+
+def test_unknown_container():
+    with pytest.raises(cachelayer.ContainerNotFound, match="nope"):
+        cachelayer.repository("nope")
+
+
+def test_invalid_key_for_an_integer_key_column():
+    from tests.testapp.models import Item
+
+    repo = cachelayer.repository(Item)
+    assert repo.get("not-a-number") is None
+    with pytest.raises(MappingError, match="not a valid key"):
+        repo.set("not-a-number", "1")
