@@ -20,8 +20,12 @@ def read_with_lease(definition, state, using: str) -> dict:
     lease_key = definition.keys.lease(state.part)
     if adapter.add(lease_key, _TOKEN, lease_timeout, state.key):
         try:
+            # A holder that just released its lease may have filled meanwhile.
+            fresh = versions.fetch(definition, [state.key])[state.key]
+            if fresh.row is not versions.MISSING:
+                return {} if fresh.row is versions.ABSENT else {state.key: fresh.row}
             rows = versions.query_rows(definition, [state.key], using)
-            versions.fill(definition, [state], rows)
+            versions.fill(definition, [fresh], rows)
             return rows
         finally:
             adapter.delete({state.key: [lease_key]})
