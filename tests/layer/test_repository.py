@@ -171,3 +171,18 @@ def test_invalid_key_for_an_integer_key_column():
     assert repo.get("not-a-number") is None
     with pytest.raises(MappingError, match="not a valid key"):
         repo.set("not-a-number", "1")
+
+
+def test_mapping_edit_turns_old_payloads_into_misses():
+    from cachelayer import stats
+
+    Country.objects.create(country="Freedonia", population=3, area_sq_km=4, drive_side="R")
+    repo = cachelayer.repository(Country)
+    assert repo.get("Freedonia") == "3|4|R"
+    assert repo.get("Freedonia") == "3|4|R"
+    container = Container.objects.get(name="demo_country")
+    container.value_columns = "drive_side|population"
+    container.save()  # another process would see it through the configuration version
+    misses = stats.snapshot()["demo_country"]["misses"]
+    assert repo.get("Freedonia") == "R|3"
+    assert stats.snapshot()["demo_country"]["misses"] == misses + 1
