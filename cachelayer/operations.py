@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cachelayer import versions
 from cachelayer.containers import Definition, resolve
+from cachelayer.exceptions import OperationDisabled
 from cachelayer.policies import Policy
 
 READ_MODES = {  # get policy -> how versions.read runs
@@ -18,10 +19,22 @@ READ_MODES = {  # get policy -> how versions.read runs
 
 
 def with_definition(target, operation: str, run):
-    """Call ``run(definition, policy)``, retrying once after a configuration change."""
+    """Call ``run(definition, policy)``, retrying once after a configuration change.
+
+    Operations that read no payload (db_only, database writes, disabled) check
+    the configuration version first: one round trip, off the hit path.
+    """
     for attempt in (1, 2):
         definition = resolve(target)
-        policy = definition.policy(operation)
+        try:
+            policy = definition.policy(operation)
+        except OperationDisabled:
+            if attempt == 1 and versions.revalidate(definition):
+                continue
+            raise
+        reads_payload = policy == Policy.CACHE_ONLY or (operation == "get" and policy == Policy.CACHING)
+        if not reads_payload and attempt == 1 and versions.revalidate(definition):
+            continue
         try:
             return run(definition, policy)
         except versions.Restart:

@@ -101,6 +101,16 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
         found[key].update(values)
 
 
+def revalidate(definition: Definition) -> bool:
+    """Read the configuration version alone; return True when definitions were reloaded."""
+    key = definition.keys.config
+    try:
+        value = definition.adapter.fetch({None: [key]})[None].get(key)
+    except CacheUnavailable:
+        return False
+    return value is not None and registry.observe(definition.cache_alias, int(value))
+
+
 def payload(definition: Definition, state: State, row) -> bytes:
     """Encode a row (or ABSENT) for the version ``state`` was read at."""
     return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))

@@ -186,3 +186,24 @@ def test_mapping_edit_turns_old_payloads_into_misses():
     misses = stats.snapshot()["demo_country"]["misses"]
     assert repo.get("Freedonia") == "R|3"
     assert stats.snapshot()["demo_country"]["misses"] == misses + 1
+
+
+def test_policy_edit_from_another_process_is_seen_on_the_next_operation():
+    from cachelayer.receivers import _announce
+
+    policy = CachePolicy.objects.create(policy_name="later", get_policy="disabled")
+    container = Container.objects.create(
+        name="later", content_type=ContentType.objects.get_for_model(DemoTest), key_columns="c1",
+        value_columns="c2", policy=policy,
+    )
+    repo = cachelayer.repository("later")
+    with pytest.raises(OperationDisabled):
+        repo.get("k")
+    DemoTest.objects.create(c1="k", c2="v")
+    # Another process edits the policy: this process's registry is not told
+    # directly; only the configuration version that process bumps after commit.
+    CachePolicy.objects.filter(pk=policy.pk).update(get_policy="db_only")
+    cachelayer.containers.registry.loaded = True  # keep this process's stale definitions
+    _announce(container)
+    cachelayer.containers.registry.loaded = True
+    assert repo.get("k") == "v"
