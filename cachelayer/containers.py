@@ -109,9 +109,6 @@ class Definition:
     def key_of_instance(self, instance) -> str:
         return self.separator.join(str(getattr(instance, f.attname)) for f in self.key_fields)
 
-    def row_of_instance(self, instance) -> tuple:
-        return tuple(getattr(instance, attname) for attname in self.stored)
-
 
 class Registry:
     """Definitions by name and by model, reloaded when the config version moves."""

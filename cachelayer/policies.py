@@ -51,7 +51,3 @@ def normalize(value: str) -> str:
 
 def touches_database(policy: str) -> bool:
     return policy in (Policy.DB_ONLY, Policy.CACHING)
-
-
-def touches_cache(policy: str) -> bool:
-    return policy in (Policy.CACHE_ONLY, Policy.CACHING)
