@@ -102,12 +102,16 @@ class Definition:
         except ValidationError:
             return None
 
-    def key_of(self, values) -> str:
+    def key_from(self, values) -> str:
+        """Return the user key of a row given as ``{attname: value}``."""
+        return self.separator.join(str(values[f.attname]) for f in self.key_fields)
+
+    def key_of(self, row) -> str:
         """Return the user key of a stored row (a tuple in ``stored`` order)."""
-        return self.separator.join(str(values[self.positions[f.attname]]) for f in self.key_fields)
+        return self.separator.join(str(row[self.positions[f.attname]]) for f in self.key_fields)
 
     def key_of_instance(self, instance) -> str:
-        return self.separator.join(str(getattr(instance, f.attname)) for f in self.key_fields)
+        return self.key_from({f.attname: getattr(instance, f.attname) for f in self.key_fields})
 
 
 class Registry:

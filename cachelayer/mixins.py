@@ -28,19 +28,17 @@ class CachedQuerySet(models.QuerySet):
             if changes_key:
                 rows = None
             else:  # lock the rows so their keys cannot change before the update
-                attnames = ["pk", *{f.attname for d in definitions for f in d.key_fields}]
-                rows = list(self.select_for_update().order_by().values_list(*attnames)[: limit + 1])
+                names = list({f.attname for d in definitions for f in d.key_fields})
+                rows = list(self.select_for_update().order_by().values_list("pk", *names)[: limit + 1])
             if rows is None or len(rows) > limit:
                 count = super().update(**kwargs)
                 for definition in definitions:
                     invalidate_container(self.db, definition)
                 return count
             count = super(CachedQuerySet, self.filter(pk__in=[row[0] for row in rows])).update(**kwargs)
-            names = attnames[1:]
+            values = [dict(zip(names, row[1:])) for row in rows]
             for definition in definitions:
-                at = [names.index(f.attname) + 1 for f in definition.key_fields]
-                keys = [definition.separator.join(str(row[i]) for i in at) for row in rows]
-                invalidate_keys(self.db, definition, keys)
+                invalidate_keys(self.db, definition, [definition.key_from(v) for v in values])
             return count
 
     update.alters_data = True
@@ -86,17 +84,9 @@ class CachedAccess:
     def get_many(self, keys) -> dict:
         """Return ``{key: instance}`` for the keys that exist: one cache round
         trip, and one SQL query for all the misses."""
-        keys = list(keys)
-        definition, rows = read_rows(self.model, "get", keys)
-        using = definition.db_alias()
-        from_db = self.model.from_db
-        stored = definition.stored
-        result = {}
-        for key in keys:
-            row = rows.get(definition.user_key(key))
-            if row is not None:
-                result[key] = from_db(using, stored, row)
-        return result
+        definition, rows = read_rows(self.model, "get", list(keys))
+        using, stored, from_db = definition.db_alias(), definition.stored, self.model.from_db
+        return {key: from_db(using, stored, row) for key, row in rows.items()}
 
 
 class _CachedDescriptor:

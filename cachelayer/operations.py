@@ -43,10 +43,11 @@ def with_definition(target, operation: str, run):
 
 
 def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
-    """Return the definition and ``{user_key: row}`` for keys that exist."""
+    """Return the definition and ``{key: row}`` for the keys (as given) that exist."""
 
     def run(definition, policy):
-        user_keys = [definition.user_key(key) for key in keys]
-        return definition, versions.read(definition, user_keys, **READ_MODES[policy])
+        user_keys = {key: definition.user_key(key) for key in keys}
+        rows = versions.read(definition, list(user_keys.values()), **READ_MODES[policy])
+        return definition, {key: rows[user_key] for key, user_key in user_keys.items() if user_key in rows}
 
     return with_definition(target, operation, run)

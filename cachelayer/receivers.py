@@ -42,7 +42,7 @@ def remember_old_keys(sender, instance, raw=False, using=None, **kwargs):
     old = {}
     for definition in definitions:
         if all(f.attname in loaded for f in definition.key_fields):
-            old[definition.name] = definition.separator.join(str(loaded[f.attname]) for f in definition.key_fields)
+            old[definition.name] = definition.key_from(loaded)
     setattr(instance, OLD_KEYS, old)
 
 

@@ -60,15 +60,12 @@ class Repository:
     # --- reads -----------------------------------------------------------
     def get_items(self, keys) -> dict:
         """Return ``{key: Item}`` for the keys that exist and have not expired."""
-        keys = list(keys)
-        definition, rows = read_rows(self.target, "get", keys)
+        definition, rows = read_rows(self.target, "get", list(keys))
         items = {}
-        for key in keys:
-            row = rows.get(definition.user_key(key))
-            if row is not None:
-                current = dict(zip(definition.stored, row))
-                if not _expired(definition, current):
-                    items[key] = _item(definition, current)
+        for key, row in rows.items():
+            current = dict(zip(definition.stored, row))
+            if not _expired(definition, current):
+                items[key] = _item(definition, current)
         return items
 
     def get_item(self, key) -> Item | None:

@@ -71,10 +71,8 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     missing = {key: names for key, names in missing.items() if names}
     if missing:
         _create_counters(definition, parts, found, missing)
-    reloaded = False
-    for key in user_keys:
-        reloaded |= registry.observe(definition.cache_alias, int(found[key][keys.config]))
-    if reloaded:
+    versions_seen = {int(found[key][keys.config]) for key in user_keys}
+    if any([registry.observe(definition.cache_alias, version) for version in versions_seen]):
         raise Restart
     states = {}
     for key, part in parts.items():
