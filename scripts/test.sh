@@ -77,7 +77,9 @@ run_suite() {  # NAME CACHELAYER_DB [pytest args...]
 }
 
 run_suite sqlite sqlite "$@"
-run_suite mysql "mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer" "$@"
+# CACHELAYER_TEST_MYSQL lets two checkouts run the suite side by side (Django
+# creates test_<NAME>, so each needs its own NAME).
+run_suite mysql "${CACHELAYER_TEST_MYSQL:-mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer}" "$@"
 
 echo "== summary =="
 for name in sqlite mysql; do
