@@ -43,3 +43,13 @@ class Pair(CachedModelMixin, models.Model):
 
     class Meta:
         unique_together = [("left", "right")]
+
+
+class KeyValue(models.Model):
+    """A memcached-shaped table for cache_serve: long text keys, flags, cas and expiry columns."""
+
+    key = models.CharField(max_length=250, primary_key=True)
+    value = models.TextField(blank=True, default="")
+    flags = models.BigIntegerField(null=True)
+    cas = models.PositiveBigIntegerField(null=True)
+    expires = models.IntegerField(null=True)
