@@ -45,10 +45,10 @@ GRAMMAR = {
     "decr": ("key", "delta"),
     "touch": ("key", "exptime"),
     "flush_all": ("?delay",),
-    "verbosity": ("level",),
+    "verbosity": ("?level",),
     "stats": ("?args",),
-    "version": (),
-    "quit": (),
+    "version": ("?args",),  # memcached ignores what follows version and quit
+    "quit": ("?args",),
 }
 NOREPLY = {*STORAGE, "cas", "delete", "incr", "decr", "touch", "flush_all", "verbosity"}
 
@@ -111,7 +111,7 @@ FIELDS = {  # field -> (Command attribute, parse one token)
     "cas": ("cas", lambda t: _number(t, 0, UINT64)),
     "delta": ("delta", lambda t: _number(t, 0, UINT64, BAD_DELTA)),
     "delay": ("delay", lambda t: _number(t, 0, UINT32)),
-    "level": ("level", lambda t: _number(t, 0, UINT32)),
+    "level": ("level", lambda t: int(t) if t.isdigit() else 0),  # memcached reads it with strtoul
 }
 
 
@@ -128,6 +128,8 @@ def parse(line: bytes) -> Command:
     noreply = name in NOREPLY and bool(words) and words[-1] == b"noreply" and len(words) > _required(fields)
     if noreply:
         words = words[:-1]
+    if name == "verbosity" and not tokens[1:]:
+        raise ProtocolError(ERROR)  # the level may be left out only before noreply
     if fields == ("*",):
         if not words:
             raise ProtocolError(ERROR)
