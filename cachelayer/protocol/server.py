@@ -113,7 +113,8 @@ class Server:
         if first == b"\n":
             return first
         try:
-            return first + await asyncio.wait_for(reader.readuntil(b"\n"), self.read_timeout)
+            async with asyncio.timeout(self.read_timeout):
+                return first + await reader.readuntil(b"\n")
         except asyncio.LimitOverrunError:
             raise Hangup(parser.LINE_TOO_LONG) from None
         except asyncio.TimeoutError:
@@ -127,7 +128,8 @@ class Server:
             await self._swallow(reader, length + 2)
             raise parser.ProtocolError(parser.TOO_LARGE)
         try:
-            block = await asyncio.wait_for(reader.readexactly(length + 2), self.read_timeout)
+            async with asyncio.timeout(self.read_timeout):
+                block = await reader.readexactly(length + 2)
         except asyncio.TimeoutError:
             raise Hangup(parser.BAD_CHUNK) from None
         if not block.endswith(b"\r\n"):
@@ -138,7 +140,8 @@ class Server:
         """Discard an oversized value as it arrives, never holding it in memory."""
         while remaining > 0:
             try:
-                chunk = await asyncio.wait_for(reader.read(min(remaining, SWALLOW_CHUNK)), self.read_timeout)
+                async with asyncio.timeout(self.read_timeout):
+                    chunk = await reader.read(min(remaining, SWALLOW_CHUNK))
             except asyncio.TimeoutError:
                 raise Hangup(parser.TOO_LARGE) from None
             if not chunk:
