@@ -32,6 +32,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from bench.interleave import compare  # noqa: E402
+
 ROUNDS, OPS = 7, 1000  # latency: interleaved rounds of OPS requests each
 SLAP_ROUNDS, SLAP_CONCURRENCY, SLAP_OPS = 5, 4, 2000  # memcslap: per round, per server
 KEY, VALUE = "benchkey", "x" * 64
@@ -63,13 +66,6 @@ def start_memcached() -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(command + (user if os.getuid() == 0 else []), stdout=subprocess.DEVNULL)
     wait_port(port, process)
     return process, port
-
-
-def timed(call) -> float:
-    start = time.perf_counter()
-    for _ in range(OPS):
-        call()
-    return (time.perf_counter() - start) / OPS * 1e6
 
 
 def slap(port: int) -> float:
@@ -155,18 +151,7 @@ def run(memcached_port: int) -> None:
             "SELECT, persistent connection": persistent_connection,
             "memcached get (raw)": lambda: raw_client.get("raw"),
         }
-        for call in contenders.values():  # warm-up
-            for _ in range(200):
-                call()
-        samples = {name: [] for name in contenders}
-        for _ in range(ROUNDS):
-            for name, call in contenders.items():
-                samples[name].append(timed(call))
-        medians = {name: statistics.median(values) for name, values in samples.items()}
-        hit = medians["cache_serve get (hit)"]
-        print(f"{'contender':32} {'median us':>10} {'vs cache_serve':>15}")
-        for name, value in medians.items():
-            print(f"{name:32} {value:10.1f} {value / hit:14.2f}x")
+        compare(contenders, "cache_serve get (hit)", ROUNDS, OPS, warmup=200)
 
         slap(port), slap(memcached_port)  # warm-up (loads the keys)
         rates = {"cache_serve": [], "memcached": []}
