@@ -74,6 +74,9 @@ class Session:
             return parser.client_error(str(exc))
         except (CachelayerError, DatabaseError) as exc:
             return parser.server_error(str(exc))
+        except Exception as exc:  # a bug must cost one reply, not the connection
+            logger.exception("cachelayer: cache_serve failed on %r", command)
+            return parser.server_error(f"{type(exc).__name__}: {exc}")
 
     # --- addressing ------------------------------------------------------
     def _definition(self, name: str | None) -> Definition:
@@ -197,7 +200,9 @@ class Session:
             self.batch.write(definition.db_alias(), repository.flush)
             return parser.OK
         definition.policy("flush")  # refuse a disabled flush now, not in the timer
-        threading.Timer(command.delay, _flush_later, args=(repository,)).start()
+        timer = threading.Timer(command.delay, _flush_later, args=(repository,))
+        timer.daemon = True
+        timer.start()
         return parser.OK
 
     # --- the rest --------------------------------------------------------
