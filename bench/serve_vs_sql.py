@@ -36,7 +36,7 @@ sys.path.insert(0, ROOT)
 from bench.interleave import compare  # noqa: E402
 
 ROUNDS, OPS = 7, 1000  # latency: interleaved rounds of OPS requests each
-SLAP_ROUNDS, SLAP_CONCURRENCY, SLAP_OPS = 5, 4, 2000  # memcslap: per round, per server
+SLAP_ROUNDS, SLAP_CONCURRENCY, SLAP_OPS = 3, 4, 5000  # memcslap: per round, per thread
 KEY, VALUE = "benchkey", "x" * 64
 
 
