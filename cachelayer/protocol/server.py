@@ -58,14 +58,14 @@ class Server:
         await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        counts = self.stats.counts
-        if counts["curr_connections"] >= self.max_connections:
-            counts["rejected_connections"] += 1
+        stats = self.stats
+        if stats.counts["curr_connections"] >= self.max_connections:
+            stats.incr("rejected_connections")
             writer.write(parser.TOO_MANY_CONNECTIONS)
             writer.close()
             return
-        counts["curr_connections"] += 1
-        counts["total_connections"] += 1
+        stats.incr("curr_connections")
+        stats.incr("total_connections")
         self._clients.add(writer)
         self._handlers.add(asyncio.current_task())
         worker = Worker(self.batch_size, self.commit_interval)
@@ -76,7 +76,7 @@ class Server:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away, mid-command or not: nothing was run for it
         finally:
-            counts["curr_connections"] -= 1
+            stats.incr("curr_connections", -1)
             self._clients.discard(writer)
             self._handlers.discard(asyncio.current_task())
             await worker.close()

@@ -38,6 +38,11 @@ class ServerStats:
     def __init__(self):
         self.started = time.time()
         self.counts: Counter = Counter()
+        self._lock = threading.Lock()  # worker threads count concurrently
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self.counts[name] += amount
 
     def general(self) -> dict:
         now = time.time()
@@ -104,7 +109,7 @@ class Session:
         return self.batch.write(definition.db_alias(), lambda: call(repository, user_key))
 
     def _count(self, operation: str, hit: bool) -> None:
-        self.server_stats.counts[f"{operation}_{'hits' if hit else 'misses'}"] += 1
+        self.server_stats.incr(f"{operation}_{'hits' if hit else 'misses'}")
 
     # --- retrieval -------------------------------------------------------
     def _get(self, command, data, with_cas: bool = False) -> bytes:
@@ -126,10 +131,9 @@ class Session:
                 item = items.get(user_key)
                 if item is not None:
                     found[position] = (item.flags, item.value, item.cas)
-        counts = self.server_stats.counts
-        counts["cmd_get"] += len(command.keys)
-        counts["get_hits"] += len(found)
-        counts["get_misses"] += len(command.keys) - len(found)
+        self.server_stats.incr("cmd_get", len(command.keys))
+        self.server_stats.incr("get_hits", len(found))
+        self.server_stats.incr("get_misses", len(command.keys) - len(found))
         return b"".join(
             parser.value(key, found[i][0], found[i][1].encode("utf-8"), found[i][2] if with_cas else None)
             for i, key in enumerate(command.keys)
@@ -141,7 +145,7 @@ class Session:
 
     # --- storage ---------------------------------------------------------
     def _store(self, command, data: bytes, call) -> object:
-        self.server_stats.counts["cmd_set"] += 1
+        self.server_stats.incr("cmd_set")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -170,7 +174,7 @@ class Session:
                 key, text, command.cas, flags=command.flags, exptime=command.exptime
             )
         )
-        self.server_stats.counts[{True: "cas_hits", False: "cas_badval", None: "cas_misses"}[result]] += 1
+        self.server_stats.incr({True: "cas_hits", False: "cas_badval", None: "cas_misses"}[result])
         return CAS_REPLIES[result]
 
     def _incr(self, command, data) -> bytes:
@@ -181,7 +185,7 @@ class Session:
     _decr = _incr
 
     def _touch(self, command, data) -> bytes:
-        self.server_stats.counts["cmd_touch"] += 1
+        self.server_stats.incr("cmd_touch")
         touched = self._write(command.key, lambda repository, key: repository.touch(key, command.exptime))
         self._count("touch", touched)
         return parser.TOUCHED if touched else parser.NOT_FOUND
@@ -193,7 +197,7 @@ class Session:
 
     def _flush_all(self, command, data) -> bytes:
         """Flush the current container, now or after ``delay`` seconds (in its own thread)."""
-        self.server_stats.counts["cmd_flush"] += 1
+        self.server_stats.incr("cmd_flush")
         definition = self._definition(self.container)
         repository = Repository(definition.name)
         if not command.delay:
