@@ -25,6 +25,13 @@ DEFAULTS = {
     "LEASE_POLL_INTERVAL": 0.005,
     # "pickle" (fast) or "json" (for caches shared with untrusted writers).
     "SERIALIZER": "pickle",
+    # Socket and connect timeout (s) of cachelayer's own cache connections,
+    # used when the CACHES entry sets none (memcached "timeout" /
+    # "connect_timeout", django-redis SOCKET_TIMEOUT / SOCKET_CONNECT_TIMEOUT).
+    "SOCKET_TIMEOUT": 0.5,
+    # Largest payload stored (bytes); None = the backend's limit (memcached:
+    # 1 MiB less 512 bytes of headroom). Larger rows are served uncached.
+    "MAX_ITEM_SIZE": None,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 from cachelayer import conf
 
-COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors")
+COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors", "too_large")
 
 _counts: defaultdict[str, Counter] = defaultdict(Counter)
 
