@@ -26,7 +26,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that threads, other processes and raw sqlite3 see it.
     (BASE_DIR / "test-output").mkdir(exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / "test.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # IMMEDIATE: concurrent writers wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 else:
     # The same test database, seen under REPEATABLE READ (transaction-rule tests).
     DATABASES["repeatable_read"] = {
