@@ -114,11 +114,19 @@ def payload(definition: Definition, state: State, row) -> bytes:
     return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
 
 
-def fill(definition: Definition, states: list[State], rows: dict) -> None:
-    """Store rows read from the database under the versions read before."""
+def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:
+    """Store rows read from the database under the versions read before.
+
+    Return the keys left out because their payload is longer than ``max_size`` bytes.
+    """
     groups = {s.key: {definition.keys.data(s.part): payload(definition, s, rows.get(s.key, ABSENT))} for s in states}
-    definition.adapter.store(groups, definition.timeout)
+    too_large = [key for key, group in groups.items() if max_size and any(len(v) > max_size for v in group.values())]
+    for key in too_large:
+        del groups[key]
+    if groups:
+        definition.adapter.store(groups, definition.timeout)
     stats.incr(definition.name, "fills", len(groups))
+    return too_large
 
 
 def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:

@@ -30,6 +30,8 @@ class CacheUnavailable(CachelayerError):
 class Adapter(ABC):
     """Cache operations cachelayer needs, with one round trip per server."""
 
+    max_value_size: int | None = None  # bytes one stored value may have; None = no limit
+
     def __init__(self, alias: str, params: dict):
         self.alias = alias
         self.params = params
@@ -64,6 +66,10 @@ class Adapter(ABC):
     @abstractmethod
     def compare_and_set(self, key: str, expected: Any, new: Any, timeout: float, route: Route) -> bool:
         """Store ``new`` only if the stored value still equals ``expected``."""
+
+    @abstractmethod
+    def add_counts(self, counts: dict[str, int]) -> None:
+        """Add amounts to shared counters (statistics), creating absent ones at 0."""
 
     @abstractmethod
     def server_stats(self) -> dict[str, dict]:

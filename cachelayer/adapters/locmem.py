@@ -55,5 +55,10 @@ class LocMemAdapter(Adapter):
             cache._set(key, pickle.dumps(new, cache.pickle_protocol), cache.get_backend_timeout(_timeout(timeout)))
             return True
 
+    def add_counts(self, counts: dict[str, int]) -> None:
+        for key, amount in counts.items():
+            if not self.cache.add(key, amount, None):
+                self.cache.incr(key, amount)
+
     def server_stats(self) -> dict[str, dict]:
         return {"locmem": {"curr_items": len(self.cache._cache)}}

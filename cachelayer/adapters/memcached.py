@@ -20,6 +20,7 @@ from cachelayer.adapters.base import Adapter, CacheUnavailable, Route, expiry_se
 
 DEFAULT_TIMEOUT = 0.5  # seconds; pymemcache's own default is to wait forever
 FAILURES = (MemcacheError, OSError, socket.timeout)
+ITEM_SIZE_MAX = 1024 * 1024 - 1024  # memcached's default item size limit, less key and header room
 
 
 def _servers(location) -> list[str]:
@@ -29,6 +30,8 @@ def _servers(location) -> list[str]:
 
 
 class MemcachedAdapter(Adapter):
+    max_value_size = ITEM_SIZE_MAX
+
     def __init__(self, alias: str, params: dict):
         super().__init__(alias, params)
         options = params.get("OPTIONS", {})
@@ -101,6 +104,12 @@ class MemcachedAdapter(Adapter):
         if value is None or value != expected:
             return False
         return bool(self._call(server, "cas", key, new, token, expire=expiry_seconds(timeout)))
+
+    def add_counts(self, counts: dict[str, int]) -> None:
+        server = self._server(None)
+        for key, amount in counts.items():
+            if self._call(server, "incr", key, amount) is None and not self._call(server, "add", key, amount):
+                self._call(server, "incr", key, amount)  # another process added it first
 
     def server_stats(self) -> dict[str, dict]:
         stats = {}

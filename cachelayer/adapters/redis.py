@@ -88,6 +88,12 @@ class RedisAdapter(Adapter):
     def compare_and_set(self, key, expected, new, timeout, route) -> bool:
         return bool(self._call(self._cas, keys=[key], args=[expected, new, _px(timeout) or 0]))
 
+    def add_counts(self, counts: dict[str, int]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, amount in counts.items():
+            pipe.incrby(key, amount)
+        self._call(pipe.execute)
+
     def server_stats(self) -> dict[str, dict]:
         try:
             return {self.params.get("LOCATION", "redis"): self.client.info()}
