@@ -20,7 +20,7 @@ class Command(ContainerCommand):
     def add_arguments(self, parser):
         parser.add_argument("key", metavar="KEY", help="a key, or @@CONTAINER.KEY")
         parser.add_argument("value", nargs="?", metavar="VALUE", help="the value (or use --file)")
-        parser.add_argument("--file", metavar="F", type=Path, help="read the value from this UTF-8 file")
+        parser.add_argument("--file", metavar="F", help="read the value from this UTF-8 file")
         parser.add_argument("--mode", choices=MODES, default="set", help="set (upsert, default), add, replace")
         parser.add_argument("--flags", type=int, default=0, help="memcached flags (needs a flags_column)")
         parser.add_argument("--exptime", type=int, default=0, help="memcached exptime (needs an expire_time_column)")
@@ -31,7 +31,7 @@ class Command(ContainerCommand):
             raise CommandError("give a VALUE or --file, not both and not neither")
         if file is not None:
             try:
-                value = file.read_text(encoding="utf-8")
+                value = Path(file).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise CommandError(f"cannot read {file}: {exc}") from exc
         [(name, key)] = split_keys([key], container)
