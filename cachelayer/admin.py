@@ -75,8 +75,8 @@ def _chart(names: list[str], counts: dict) -> list[dict]:
 @admin.register(Container)
 class ContainerAdmin(admin.ModelAdmin):
     form = ContainerForm
-    list_display = ("name", "content_type", "key_columns", "policy", "cache_alias", "enabled", "exposed")
-    list_filter = ("enabled", "exposed", "policy", "cache_alias", "content_type")
+    list_display = ("name", "content_type", "key_columns", "policy", "enabled")
+    list_filter = ("enabled", "exposed", "policy", "cache_alias", ("content_type", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "key_columns", "value_columns")
     actions = ["warm_containers", "flush_containers"]
     change_list_template = "admin/cachelayer/container/change_list.html"
