@@ -9,8 +9,6 @@ confirmation page.
 
 from __future__ import annotations
 
-import datetime
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -35,21 +33,10 @@ STAT_COLUMNS = (  # (statistic, column title)
 CHART_WIDTH = 480  # px of the longest bar on the stats page
 
 
-def stat_text(name: str, value) -> str:
-    """Return one statistic as the admin shows it."""
-    if value is None:
-        return "-"
-    if name == "hit_ratio":
-        return f"{value:.1%}"
-    if name == stats.LAST_FLUSH:
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value)
-
-
 def _stat_column(name: str, title: str, counts: dict):
     def column(container):
         values = counts.get(container.name, {})
-        return "error" if "error" in values else stat_text(name, values.get(name))
+        return "error" if "error" in values else stats.display(name, values.get(name))
 
     column.short_description = title
     column.__name__ = f"stat_{name}"  # the cells' CSS class: field-stat_hits, ...
@@ -66,7 +53,7 @@ def _chart(names: list[str], counts: dict) -> list[dict]:
             "y": index * 28,
             "hits": round(counts[name].get("hits", 0) * scale),
             "misses": round(counts[name].get("misses", 0) * scale),
-            "label": f"{lookups[name]} lookups, {stat_text('hit_ratio', counts[name].get('hit_ratio'))} hits",
+            "label": f"{lookups[name]} lookups, {stats.display('hit_ratio', counts[name].get('hit_ratio'))} hits",
         }
         for index, name in enumerate(names)
     ]
@@ -76,6 +63,7 @@ def _chart(names: list[str], counts: dict) -> list[dict]:
 class ContainerAdmin(admin.ModelAdmin):
     form = ContainerForm
     list_display = ("name", "content_type", "key_columns", "policy", "enabled")
+    sortable_by = list_display  # the statistics columns are computed
     list_filter = ("enabled", "exposed", "policy", "cache_alias", ("content_type", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "key_columns", "value_columns")
     actions = ["warm_containers", "flush_containers"]
@@ -109,7 +97,7 @@ class ContainerAdmin(admin.ModelAdmin):
             "title": "Cache statistics",
             "columns": [title for _, title in STAT_COLUMNS],
             "rows": [
-                (n, counts[n]["error"] if n not in readable else None, [stat_text(s, counts[n][s]) for s, _ in STAT_COLUMNS])
+                (n, counts[n]["error"] if n not in readable else None, [stats.display(s, counts[n][s]) for s, _ in STAT_COLUMNS])
                 for n in names
             ],
             "bars": _chart(readable, counts),

@@ -59,7 +59,12 @@ def selected_containers(names: list[str], everything: bool) -> list[Definition]:
     return [registry.get(name) for name in names]
 
 
-def add_key_container_option(parser) -> None:
+def add_key_arguments(parser, many: bool = True) -> None:
+    """Add ``KEY ...`` (or one ``KEY``) and ``--container``."""
+    if many:
+        parser.add_argument("keys", nargs="+", metavar="KEY", help="a key, or @@CONTAINER.KEY")
+    else:
+        parser.add_argument("key", metavar="KEY", help="a key, or @@CONTAINER.KEY")
     parser.add_argument(
         "--container",
         metavar="NAME",

@@ -9,6 +9,7 @@ so ``shared()`` sees the sum over every process that served the container.
 from __future__ import annotations
 
 import atexit
+import datetime
 import logging
 import threading
 import time
@@ -110,6 +111,17 @@ def shared(containers) -> dict[str, dict]:
         values[LAST_FLUSH] = values[LAST_FLUSH] or None
         result[container] = values
     return result
+
+
+def display(name: str, value) -> str:
+    """Return one statistic as the admin and cache_stats show it."""
+    if value is None:
+        return "-"
+    if name == "hit_ratio":
+        return f"{value:.1%}"
+    if name == LAST_FLUSH:
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
 
 
 atexit.register(publish)

@@ -3,7 +3,7 @@
 from django.core.management.base import CommandError
 
 from cachelayer.api import repository
-from cachelayer.cli import ContainerCommand, add_key_container_option, split_keys
+from cachelayer.cli import ContainerCommand, add_key_arguments, split_keys
 
 
 class Command(ContainerCommand):
@@ -14,8 +14,7 @@ class Command(ContainerCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("keys", nargs="+", metavar="KEY", help="a key, or @@CONTAINER.KEY")
-        add_key_container_option(parser)
+        add_key_arguments(parser)
 
     def handle(self, *args, keys, container, verbosity, **options):
         missing = []

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from cachelayer.api import repository
-from cachelayer.cli import ContainerCommand, add_key_container_option, split_keys
+from cachelayer.cli import ContainerCommand, add_key_arguments, split_keys
 
 MODES = ("set", "add", "replace")  # memcached's storage verbs
 
@@ -18,13 +18,12 @@ class Command(ContainerCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("key", metavar="KEY", help="a key, or @@CONTAINER.KEY")
+        add_key_arguments(parser, many=False)
         parser.add_argument("value", nargs="?", metavar="VALUE", help="the value (or use --file)")
         parser.add_argument("--file", metavar="F", help="read the value from this UTF-8 file")
         parser.add_argument("--mode", choices=MODES, default="set", help="set (upsert, default), add, replace")
         parser.add_argument("--flags", type=int, default=0, help="memcached flags (needs a flags_column)")
         parser.add_argument("--exptime", type=int, default=0, help="memcached exptime (needs an expire_time_column)")
-        add_key_container_option(parser)
 
     def handle(self, *args, key, value, file, mode, flags, exptime, container, verbosity, **options):
         if (value is None) == (file is None):

@@ -1,6 +1,5 @@
 """cache_stats: per-container counters and the cache servers' own statistics (like memstat)."""
 
-import datetime
 import json
 
 from cachelayer import conf, stats
@@ -25,16 +24,6 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _cell(name, value) -> str:
-    if value is None:
-        return "-"
-    if name == "hit_ratio":
-        return f"{value:.1%}"
-    if name == stats.LAST_FLUSH:
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
 
 
 class Command(ContainerCommand):
@@ -73,7 +62,7 @@ class Command(ContainerCommand):
             if "error" in values:
                 rows.append((name, f"error: {values['error']}", *[""] * (len(COLUMNS) - 1)))
             else:
-                rows.append((name, *(_cell(c, values[c]) for c in COLUMNS)))
+                rows.append((name, *(stats.display(c, values[c]) for c in COLUMNS)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -1,5 +1,7 @@
 """cache_warm: load containers' rows into the cache ahead of the reads."""
 
+import sys
+
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
@@ -39,8 +41,8 @@ class Command(ContainerCommand):
             total=warming.row_count(definition),
             desc=definition.name,
             unit="row",
-            disable=verbosity == 0 or not self.stderr.isatty(),
-            file=self.stderr,
+            disable=verbosity == 0 or not sys.stderr.isatty(),
+            file=sys.stderr,  # the raw stream: Django's wrapper would end every redraw with a newline
         )
         try:
             with bar:
