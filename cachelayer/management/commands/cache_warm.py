@@ -44,12 +44,19 @@ class Command(ContainerCommand):
             disable=verbosity == 0 or not sys.stderr.isatty(),
             file=sys.stderr,  # the raw stream: Django's wrapper would end every redraw with a newline
         )
+        chunks = []  # rows per finished chunk (the bar counts nothing when disabled)
+
+        def progress(rows):
+            chunks.append(rows)
+            bar.update(rows)
+
         try:
             with bar:
-                result = warming.warm(definition, chunk_size, progress=bar.update)
+                result = warming.warm(definition, chunk_size, progress=progress)
         except KeyboardInterrupt:
             raise CommandError(
-                f"{definition.name}: interrupted after {bar.n} rows; run cache_warm again to finish", returncode=130
+                f"{definition.name}: interrupted after {sum(chunks)} rows; run cache_warm again to finish",
+                returncode=130,
             ) from None
         if verbosity >= 1:
             rate = result.rows / result.seconds if result.seconds else 0
