@@ -76,6 +76,9 @@ def test_actions_need_their_permissions(client, transactional_db):
     client.force_login(_staff_with_more("warm_container"))
     page = client.get(CHANGELIST).content.decode()
     assert "warm_containers" in page and "flush_containers" not in page
+    container = Container.objects.first()
+    refused = _action(client, "flush_containers", container, post="yes").content.decode()
+    assert "No action selected." in refused and "every cached key outdated" not in refused
 
 
 def _staff_with_more(codename) -> User:

@@ -67,6 +67,12 @@ def test_admin_edit_warm_and_stats(browser, live_server, admin_user, settings):
     policy.refresh_from_db()
     assert policy.flush_policy == "caching"
 
+    browser.get(f"{live_server.url}/admin/cachelayer/container/{container.pk}/change/")
+    shown = browser.find_elements(By.CSS_SELECTOR, "#id_key_columns optgroup:not([hidden])")
+    assert [group.get_attribute("label") for group in shown] == ["demo.Country"]  # only the chosen model's fields
+    chosen = Select(browser.find_element(By.ID, "id_key_columns")).all_selected_options
+    assert [option.get_attribute("value") for option in chosen] == ["country"]
+
     browser.get(f"{live_server.url}/admin/cachelayer/container/")
     browser.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{container.pk}']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("warm_containers")
