@@ -31,6 +31,7 @@ STAT_COLUMNS = (  # (statistic, column title)
     (stats.LAST_FLUSH, "last flush"),
 )
 CHART_WIDTH = 480  # px of the longest bar on the stats page
+CHART_ROW = 28  # px per container in the chart
 
 
 def _stat_column(name: str, title: str, counts: dict):
@@ -50,7 +51,7 @@ def _chart(names: list[str], counts: dict) -> list[dict]:
     return [
         {
             "name": name,
-            "y": index * 28,
+            "y": index * CHART_ROW,
             "hits": round(counts[name].get("hits", 0) * scale),
             "misses": round(counts[name].get("misses", 0) * scale),
             "label": f"{lookups[name]} lookups, {stats.display('hit_ratio', counts[name].get('hit_ratio'))} hits",
@@ -102,7 +103,7 @@ class ContainerAdmin(admin.ModelAdmin):
             ],
             "bars": _chart(readable, counts),
             "chart_width": CHART_WIDTH,
-            "chart_height": max(len(readable), 1) * 28,
+            "chart_height": max(len(readable), 1) * CHART_ROW,
             "publish_interval": conf.get("STATS_INTERVAL"),
         }
         return TemplateResponse(request, "admin/cachelayer/container/stats.html", context)
