@@ -38,6 +38,8 @@ DEFAULTS = {
     "BREAKER_COOLDOWN": 5.0,
     # Count hits, misses, fills, invalidations and errors per container.
     "STATS": True,
+    # Seconds between two publishes of a process's counters to the cache.
+    "STATS_INTERVAL": 5.0,
     # QuerySet.update() invalidates row by row up to this many rows, else
     # bumps the container generation.
     "UPDATE_KEYS_LIMIT": 1000,

@@ -129,24 +129,26 @@ def payload(definition: Definition, state: State, row) -> bytes:
     return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
 
 
-def fill(definition: Definition, states: list[State], rows: dict) -> None:
+def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:
     """Store rows read from the database under the versions read before.
 
-    Payloads over the backend's item size limit are not stored (counted as
-    ``too_large``, logged once per container): those rows keep coming from
-    the database. A store that fails is only a lost fill.
+    Payloads over ``max_size`` (default: the backend's item size limit) are
+    not stored (counted as ``too_large``, logged once per container): those
+    rows keep coming from the database. Returns their keys.
     """
-    limit = definition.adapter.max_item_size
-    groups = {}
+    limit = max_size or definition.adapter.max_item_size
+    groups, too_large = {}, []
     for s in states:
         data = payload(definition, s, rows.get(s.key, ABSENT))
         if limit and len(data) > limit:
             _too_large(definition, s.key, len(data), limit)
+            too_large.append(s.key)
         else:
             groups[s.key] = {definition.keys.data(s.part): data}
     if groups:
         definition.adapter.store(groups, definition.timeout)
         stats.incr(definition.name, "fills", len(groups))
+    return too_large
 
 
 def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:

@@ -4,6 +4,7 @@ The database comes from CACHELAYER_DB (scripts/test.sh runs the suite once
 per database); the cache is chosen per test by the ``backend`` fixture.
 """
 
+import json
 import os
 
 from demo_project.env import BASE_DIR, cache_from_url
@@ -35,5 +36,8 @@ else:
         "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": "repeatable read"},
         "TEST": {"MIRROR": "default"},
     }
+
+# Processes a test starts (tests/helpers.py) get the test's CACHELAYER this way.
+CACHELAYER = json.loads(os.environ.get("CACHELAYER_TEST_SETTINGS", "{}"))
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

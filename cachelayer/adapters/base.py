@@ -74,6 +74,10 @@ class Adapter(ABC):
     def _compare_and_set(self, server: str, key: str, expected: Any, new: Any, timeout: float) -> bool: ...
 
     @abstractmethod
+    def _add_counts(self, server: str, counts: dict[str, int]) -> None:
+        """Add amounts to shared counters (statistics), creating absent ones at 0."""
+
+    @abstractmethod
     def _ping(self, server: str) -> None: ...
 
     @abstractmethod
@@ -176,6 +180,10 @@ class Adapter(ABC):
     def compare_and_set(self, key: str, expected: Any, new: Any, timeout: float, route: Route) -> bool:
         """Store ``new`` only if the stored value still equals ``expected``."""
         return bool(self._guarded(self.server_of(route), self._compare_and_set, key, expected, new, timeout))
+
+    def add_counts(self, counts: dict[str, int]) -> None:
+        """Add amounts to shared statistics counters (kept on the first server)."""
+        self._guarded(self.servers[0], self._add_counts, counts)
 
     def ping(self, server: str) -> None:
         """Raise CacheUnavailable unless ``server`` answers."""

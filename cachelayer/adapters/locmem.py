@@ -47,6 +47,11 @@ class LocMemAdapter(Adapter):
             cache._set(key, pickle.dumps(new, cache.pickle_protocol), cache.get_backend_timeout(_timeout(timeout)))
             return True
 
+    def _add_counts(self, server, counts):
+        for key, amount in counts.items():
+            if not self.cache.add(key, amount, None):
+                self.cache.incr(key, amount)
+
     def _ping(self, server):
         pass  # in process: always there
 

@@ -78,6 +78,12 @@ class MemcachedAdapter(Adapter):
             return False
         return client.cas(key, new, token, expire=expiry_seconds(timeout))
 
+    def _add_counts(self, server, counts):
+        client = self.clients[server]
+        for key, amount in counts.items():
+            if client.incr(key, amount) is None and not client.add(key, amount):
+                client.incr(key, amount)  # another process added it first
+
     def _ping(self, server):
         self.clients[server].version()
 

@@ -92,6 +92,12 @@ class RedisAdapter(Adapter):
     def _compare_and_set(self, server, key, expected, new, timeout):
         return self._cas(keys=[key], args=[expected, new, _px(timeout) or 0])
 
+    def _add_counts(self, server, counts):
+        pipe = self.client.pipeline(transaction=False)
+        for key, amount in counts.items():
+            pipe.incrby(key, amount)
+        pipe.execute()
+
     def _ping(self, server):
         self.client.ping()
 
