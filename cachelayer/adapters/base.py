@@ -83,6 +83,10 @@ class Adapter(ABC):
     @abstractmethod
     def _stats(self, server: str) -> dict: ...
 
+    def _drop_connections(self, server: str) -> None:
+        """Close pooled connections to a server that failed: after a restart,
+        each stale one would fail once more and start a new burst."""
+
     def server_of(self, route: Route) -> str:
         """Return the server that holds the keys of ``route`` (None: any server)."""
         return self.servers[0]
@@ -97,6 +101,7 @@ class Adapter(ABC):
             result = call(server, *args)
         except self.failures as exc:
             breaker.failure(exc)
+            self._drop_connections(server)
             raise CacheUnavailable(f"cache {breaker.name}: {exc!r}") from exc
         breaker.success()
         return result

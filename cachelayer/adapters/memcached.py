@@ -34,17 +34,14 @@ class MemcachedAdapter(Adapter):
         default_timeout = conf.get("SOCKET_TIMEOUT")  # pymemcache's own default waits forever
         servers = _servers(params.get("LOCATION", "127.0.0.1:11211"))
         super().__init__(alias, params, servers)
-        self.clients = {
-            server: PooledClient(
-                server,
-                connect_timeout=options.get("connect_timeout") or default_timeout,
-                timeout=options.get("timeout") or default_timeout,
-                no_delay=True,
-                default_noreply=False,
-                max_pool_size=options.get("max_pool_size", 64),
-            )
-            for server in servers
+        self._client_options = {
+            "connect_timeout": options.get("connect_timeout") or default_timeout,
+            "timeout": options.get("timeout") or default_timeout,
+            "no_delay": True,
+            "default_noreply": False,
+            "max_pool_size": options.get("max_pool_size", 64),
         }
+        self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
         self._ring = RendezvousHash(nodes=servers)
 
     def server_of(self, route: Route) -> str:
@@ -83,6 +80,10 @@ class MemcachedAdapter(Adapter):
         for key, amount in counts.items():
             if client.incr(key, amount) is None and not client.add(key, amount):
                 client.incr(key, amount)  # another process added it first
+
+    def _drop_connections(self, server):
+        # A new pool: connections other threads hold keep working (or fail) on their own.
+        self.clients[server] = PooledClient(server, **self._client_options)
 
     def _ping(self, server):
         self.clients[server].version()

@@ -98,6 +98,9 @@ class RedisAdapter(Adapter):
             pipe.incrby(key, amount)
         pipe.execute()
 
+    def _drop_connections(self, server):
+        self.client.connection_pool.disconnect(inuse_connections=False)
+
     def _ping(self, server):
         self.client.ping()
 
