@@ -2,7 +2,9 @@
 points cachelayer at them with short timeouts, so killing or freezing them
 costs only that test."""
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,14 @@ from tests.testapp.models import Item
 SOCKET_TIMEOUT = 0.2
 COOLDOWN = 1.0
 ALIAS = "faulty"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+def write_report(name: str, **data) -> None:
+    """Keep a fault test's measurements in test-output/<name>.json (and print them)."""
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / f"{name}.json").write_text(json.dumps(data, indent=1))
+    print(name, data)
 
 BACKENDS = {
     "memcached": "django.core.cache.backends.memcached.PyMemcacheCache",

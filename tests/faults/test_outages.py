@@ -18,7 +18,7 @@ from django.db.models import F
 
 from cachelayer import stats
 from cachelayer.models import OutboxEntry
-from tests.faults.conftest import COOLDOWN, SOCKET_TIMEOUT
+from tests.faults.conftest import COOLDOWN, SOCKET_TIMEOUT, write_report
 from tests.testapp.models import Item
 
 
@@ -84,6 +84,8 @@ def test_killed_cache_costs_no_errors_and_hits_resume(kind, start_servers, use_s
     for worker in workers:
         worker.join(timeout=30)
 
+    write_report(f"outage-killed-{kind}", reads_while_open=len(open_latencies), socket_timeout_ms=SOCKET_TIMEOUT * 1000,
+                 p99_ms=round(p99(open_latencies) * 1000, 3) if open_latencies else None, errors=len(errors))
     assert errors == []
     assert len(open_latencies) > 50, "the breaker never opened while the load ran"
     assert p99(open_latencies) < 2 * SOCKET_TIMEOUT
@@ -115,6 +117,8 @@ def test_frozen_cache_never_serves_a_value_older_than_the_last_commit(kind, star
             started = time.perf_counter()
             assert Item.cached.get(pk).value == 2
             latencies.append(time.perf_counter() - started)
+        write_report(f"outage-frozen-{kind}", reads=len(latencies), socket_timeout_ms=SOCKET_TIMEOUT * 1000,
+                     p99_ms=round(p99(latencies) * 1000, 3), outbox_entries=OutboxEntry.objects.count())
         assert p99(latencies) < 2 * SOCKET_TIMEOUT
         assert OutboxEntry.objects.filter(container="testapp_item").exists()
     finally:

@@ -17,6 +17,7 @@ from django.db import connection, connections
 
 from cachelayer import versions
 from cachelayer.containers import registry
+from tests.faults.conftest import write_report
 from tests.testapp.models import Item
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,9 +103,7 @@ def test_consistency_checker(cache, on_mariadb, settings, transactional_db, tmp_
     report = {"cache": cache, "processes": CHECKER_WORKERS, "seconds": CHECKER_SECONDS, "keys": len(ids),
               "reads": len(reads), "writes": len(writes), "violations": len(violations),
               "cached_at_end": len(cached), "stale_at_end": len(stale)}
-    (ROOT / "test-output").mkdir(exist_ok=True)
-    (ROOT / "test-output" / f"consistency-{cache}.json").write_text(json.dumps(report, indent=1))
-    print(report)
+    write_report(f"consistency-{cache}", **report)
     assert reads and writes
     assert violations == [], violations[:10]
     assert cached and stale == {}

@@ -43,3 +43,9 @@ class Pair(CachedModelMixin, models.Model):
 
     class Meta:
         unique_together = [("left", "right")]
+
+
+class Note(CachedModelMixin, models.Model):
+    """A row that can outgrow a cache item (memcached's 1 MB)."""
+
+    body = models.TextField()
