@@ -21,6 +21,8 @@ __all__ = [
     "OperationDisabled",
     "MappingError",
     "NotNumeric",
+    "ValueTooLarge",
+    "CacheUnavailable",
 ]
 
 _HOMES = {
@@ -36,6 +38,8 @@ _HOMES = {
     "OperationDisabled": "cachelayer.exceptions",
     "MappingError": "cachelayer.exceptions",
     "NotNumeric": "cachelayer.exceptions",
+    "ValueTooLarge": "cachelayer.exceptions",
+    "CacheUnavailable": "cachelayer.adapters.base",
 }
 
 

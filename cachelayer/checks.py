@@ -16,8 +16,9 @@ from django.db import DatabaseError
 from cachelayer import adapters, conf
 from cachelayer.serializers import SERIALIZERS
 
-POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN")
-NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "BREAKER_THRESHOLD", "UPDATE_KEYS_LIMIT")
+POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT")
+NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
+POSITIVE_INTS = ("BREAKER_THRESHOLD",)
 
 
 def _settings_errors(user) -> list[Error]:
@@ -31,6 +32,12 @@ def _settings_errors(user) -> list[Error]:
     for name in NON_NEGATIVE_INTS:
         if not isinstance(value[name], int) or value[name] < 0:
             errors.append(Error(f"CACHELAYER[{name!r}] must be a non-negative integer.", id="cachelayer.E002"))
+    for name in POSITIVE_INTS:
+        if not isinstance(value[name], int) or value[name] < 1:
+            errors.append(Error(f"CACHELAYER[{name!r}] must be a positive integer.", id="cachelayer.E002"))
+    size = value["MAX_ITEM_SIZE"]
+    if size is not None and (not isinstance(size, int) or size < 1):
+        errors.append(Error("CACHELAYER['MAX_ITEM_SIZE'] must be None or a positive integer (bytes).", id="cachelayer.E002"))
     if value["SERIALIZER"] not in SERIALIZERS:
         errors.append(Error("CACHELAYER['SERIALIZER'] must be one of " + ", ".join(SERIALIZERS), id="cachelayer.E002"))
     if not isinstance(value["KEY_PREFIX"], str) or not value["KEY_PREFIX"] or len(value["KEY_PREFIX"]) > 64:

@@ -25,12 +25,21 @@ DEFAULTS = {
     "LEASE_POLL_INTERVAL": 0.005,
     # "pickle" (fast) or "json" (for caches shared with untrusted writers).
     "SERIALIZER": "pickle",
+    # Socket and connect timeout (s) of cachelayer's own cache connections,
+    # used when the CACHES entry sets none (memcached "timeout" /
+    # "connect_timeout", django-redis SOCKET_TIMEOUT / SOCKET_CONNECT_TIMEOUT).
+    "SOCKET_TIMEOUT": 0.5,
+    # Largest payload stored (bytes); None = the backend's limit (memcached:
+    # 1 MiB less 512 bytes of headroom). Larger rows are served uncached.
+    "MAX_ITEM_SIZE": None,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.
     "BREAKER_COOLDOWN": 5.0,
     # Count hits, misses, fills, invalidations and errors per container.
     "STATS": True,
+    # Seconds between two publishes of a process's counters to the cache.
+    "STATS_INTERVAL": 5.0,
     # QuerySet.update() invalidates row by row up to this many rows, else
     # bumps the container generation.
     "UPDATE_KEYS_LIMIT": 1000,

@@ -30,3 +30,12 @@ class NotNumeric(CachelayerError, ValueError):
         super().__init__(
             f"cannot {operation} {key!r} in container {container!r}: the value is not numeric"
         )
+
+
+class ValueTooLarge(CachelayerError, ValueError):
+    """A cache_only write whose payload is over the cache's item size limit."""
+
+    def __init__(self, container: str, operation: str, key: str, size: int, limit: int):
+        super().__init__(
+            f"cannot {operation} {key!r} in container {container!r}: {size} bytes is over the cache's limit of {limit}"
+        )

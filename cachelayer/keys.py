@@ -7,6 +7,7 @@ Layout, for prefix ``p``, container ``c`` and user key ``k``::
     p:v:c:k      row version (bumped after every committed write of k)
     p:d:c:k      payload (gen, ver, schema, data)
     p:l:c:k      fill lease
+    p:s:c:n      shared statistic ``n`` (a counter, or ``last_flush``)
 
 User keys (and container names) that memcached could not carry raw are
 hashed instead of rejected, so any key works on every backend.
@@ -42,7 +43,7 @@ def config_key(prefix: str) -> str:
 class KeySpace:
     """The keys of one container: built once per definition, cheap per call."""
 
-    __slots__ = ("_data_head", "_ver_head", "_lease_head", "gen", "config", "_room")
+    __slots__ = ("_data_head", "_ver_head", "_lease_head", "_stat_head", "gen", "config", "_room")
 
     def __init__(self, prefix: str, container_name: str):
         name = safe_part(container_name, room=64)
@@ -51,6 +52,7 @@ class KeySpace:
         self._data_head = f"{prefix}:d:{name}:"
         self._ver_head = f"{prefix}:v:{name}:"
         self._lease_head = f"{prefix}:l:{name}:"
+        self._stat_head = f"{prefix}:s:{name}:"
         self._room = MAX_KEY_LENGTH - len(self._data_head)
         if self._room < _HASHED_LENGTH:
             raise ValueError(f"KEY_PREFIX {prefix!r} is too long for memcached keys")
@@ -67,3 +69,6 @@ class KeySpace:
 
     def lease(self, part: str) -> str:
         return self._lease_head + part
+
+    def stat(self, name: str) -> str:
+        return self._stat_head + name

@@ -21,7 +21,7 @@ def read_with_lease(definition, state, using: str) -> dict:
     if adapter.add(lease_key, _TOKEN, lease_timeout, state.key):
         try:
             # A holder that just released its lease may have filled meanwhile.
-            fresh = versions.fetch(definition, [state.key])[state.key]
+            fresh = versions.fetch_one(definition, state.key)
             if fresh.row is not versions.MISSING:
                 return {} if fresh.row is versions.ABSENT else {state.key: fresh.row}
             rows = versions.query_rows(definition, [state.key], using)

@@ -121,3 +121,29 @@ class ConfigOption(models.Model):
     def clean(self):
         if not self.value or any(ch.isspace() for ch in self.value):
             raise ValidationError({"value": "Use one or more non-blank characters."})
+
+
+class OutboxEntry(models.Model):
+    """An invalidation the cache did not take, kept until it is replayed.
+
+    Stored as cache keys, not container keys, so a replay needs no container
+    definition (it works after the container was edited or deleted).
+    """
+
+    cache_alias = models.CharField(max_length=100)
+    container = models.CharField(max_length=255, blank=True, help_text="Blank for a configuration change.")
+    # [[route, [counter keys to bump], [payload keys to delete]], ...]
+    groups = models.JSONField(default=list)
+    # shared keys (generation, configuration version) to bump, on `servers` (empty = all)
+    shared = models.JSONField(default=list)
+    servers = models.JSONField(default=list)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "outbox entry"
+        verbose_name_plural = "outbox"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["cache_alias", "id"], name="cachelayer_outbox_alias")]
+
+    def __str__(self):
+        return f"{self.container or 'configuration'} on {self.cache_alias} ({self.created:%Y-%m-%d %H:%M:%S})"

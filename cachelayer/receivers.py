@@ -7,18 +7,15 @@ cannot use Django's fast-delete path, since post_delete has a listener.)
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 from django.db import transaction
 
-from cachelayer import conf
-from cachelayer.adapters import CacheUnavailable, get_adapter
+from cachelayer import conf, outbox
+from cachelayer.adapters import get_adapter
 from cachelayer.containers import registry
 from cachelayer.invalidation import invalidate_keys
 from cachelayer.keys import KeySpace, config_key
-
-logger = logging.getLogger("cachelayer")
 
 OLD_KEYS = "_cachelayer_old_keys"
 
@@ -64,20 +61,22 @@ def invalidate_instance(sender, instance, using=None, raw=False, **kwargs):
 def configuration_changed(sender, instance, using=None, **kwargs):
     """Container / CachePolicy / ConfigOption saved or deleted: after commit,
     bump the configuration version on every cache so every process reloads."""
-    transaction.on_commit(partial(_announce, instance), using=using, robust=True)
+    transaction.on_commit(partial(_announce, instance, using), using=using, robust=True)
 
 
-def _announce(instance) -> None:
+def _announce(instance, using: str | None = None) -> None:
     from cachelayer.models import Container
 
     aliases = {conf.get("CACHE_ALIAS")}
     aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
     registry.loaded = False  # this process reloads on its next lookup
+    prefix = conf.get("KEY_PREFIX")
+    shared = [config_key(prefix)]
+    if isinstance(instance, Container):  # payloads left in a cache it moved away from die
+        shared.append(KeySpace(prefix, instance.name).gen)
     for alias in aliases:
-        try:
-            adapter = get_adapter(alias)
-            adapter.incr_everywhere(config_key(conf.get("KEY_PREFIX")))
-            if isinstance(instance, Container):  # payloads left in a cache it moved away from die
-                adapter.incr_everywhere(KeySpace(conf.get("KEY_PREFIX"), instance.name).gen)
-        except CacheUnavailable as exc:
-            logger.error("cachelayer: could not announce a configuration change to %s: %s", alias, exc)
+        adapter = get_adapter(alias)
+        for key in shared:
+            failed = adapter.incr_everywhere(key)
+            if failed:
+                outbox.record(using, adapter, "", shared=[key], servers=failed)

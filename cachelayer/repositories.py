@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from cachelayer import invalidation, versions
 from cachelayer.adapters.base import THIRTY_DAYS, new_counter
 from cachelayer.containers import Definition
-from cachelayer.exceptions import CachelayerError, MappingError, NotNumeric
+from cachelayer.exceptions import CachelayerError, MappingError, NotNumeric, ValueTooLarge
 from cachelayer.operations import read_rows, with_definition
 from cachelayer.policies import touches_database
 
@@ -139,7 +139,7 @@ class Repository:
                 manager = definition.model._base_manager.db_manager(definition.db_alias())
                 deleted, _ = manager.filter(**lookup).delete()  # post_delete invalidates
                 return deleted > 0
-            state = versions.fetch(definition, [user_key])[user_key]
+            state = versions.fetch_one(definition, user_key)
             definition.adapter.delete({user_key: [definition.keys.data(state.part)]})
             return state.row not in (versions.MISSING, versions.ABSENT)
 
@@ -169,7 +169,7 @@ class Repository:
             bound = partial(change, definition)
             if touches_database(policy):
                 return _apply_in_database(definition, user_key, lookup, bound)
-            return _apply_in_cache(definition, user_key, lookup, bound)
+            return _apply_in_cache(definition, user_key, lookup, bound, operation)
 
         return with_definition(self.target, operation, run)
 
@@ -195,10 +195,10 @@ def _apply_in_database(definition: Definition, user_key: str, lookup: dict, chan
                 raise MappingError(f"container {definition.name!r} could not store {user_key!r}: {exc}") from exc
 
 
-def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change):
+def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change, operation: str):
     adapter = definition.adapter
     for _ in range(CAS_RETRIES):
-        state = versions.fetch(definition, [user_key])[user_key]
+        state = versions.fetch_one(definition, user_key)
         current = None
         if state.row not in (versions.MISSING, versions.ABSENT):
             current = dict(zip(definition.stored, state.row))
@@ -208,6 +208,9 @@ def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change)
             return result
         merged = {**(current or dict.fromkeys(definition.stored)), **lookup, **new}
         payload = versions.payload(definition, state, tuple(merged[a] for a in definition.stored))
+        limit = adapter.max_item_size
+        if limit and len(payload) > limit:
+            raise ValueTooLarge(definition.name, operation, user_key, len(payload), limit)
         data_key = definition.keys.data(state.part)
         if state.raw is None:
             stored = adapter.add(data_key, payload, definition.timeout, user_key)

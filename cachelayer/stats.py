@@ -1,19 +1,40 @@
-"""Per-container counters, kept in process (cheap on the hot path)."""
+"""Per-container counters: counted in process, shared through the cache.
+
+``incr`` only adds to an in-process Counter (no round trip on the hot path).
+At most every ``STATS_INTERVAL`` seconds (and at exit) a process adds what it
+counted since its last publish to shared counters in the container's cache,
+so ``shared()`` sees the sum over every process that served the container.
+"""
 
 from __future__ import annotations
 
+import atexit
+import datetime
+import logging
+import threading
+import time
 from collections import Counter, defaultdict
 
-from cachelayer import conf
+from cachelayer import conf, outbox
+from cachelayer.adapters import Adapter, CacheUnavailable, get_adapter
+from cachelayer.keys import KeySpace
 
-COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors")
+logger = logging.getLogger("cachelayer")
 
-_counts: defaultdict[str, Counter] = defaultdict(Counter)
+COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors", "too_large")
+LAST_FLUSH = "last_flush"  # unix time of the last flush (see flushing.py)
+
+_counts: defaultdict[str, Counter] = defaultdict(Counter)  # since start (or reset)
+_published: defaultdict[str, Counter] = defaultdict(Counter)  # part of _counts already shared
+_publish_lock = threading.Lock()
+_next_publish = 0.0
 
 
 def incr(container: str, counter: str, amount: int = 1) -> None:
     if conf.get("STATS"):
         _counts[container][counter] += amount
+        if time.monotonic() >= _next_publish:
+            publish()
 
 
 def snapshot() -> dict[str, dict[str, int]]:
@@ -22,4 +43,88 @@ def snapshot() -> dict[str, dict[str, int]]:
 
 
 def reset() -> None:
+    """Forget this process's counters (the shared ones are left alone)."""
     _counts.clear()
+    _published.clear()
+
+
+def _target(container: str) -> tuple[Adapter, KeySpace]:
+    """Return where a container's shared statistics live: its own cache."""
+    from cachelayer.containers import registry
+
+    definition = registry.by_name.get(container)
+    alias = definition.cache_alias if definition else conf.get("CACHE_ALIAS")
+    return get_adapter(alias), KeySpace(conf.get("KEY_PREFIX"), container)
+
+
+def publish() -> None:
+    """Add what this process counted since its last publish to the shared counters.
+
+    A cache that does not answer keeps the counts for the next publish.
+    """
+    global _next_publish
+    if not _counts or not _publish_lock.acquire(blocking=False):
+        return  # nothing counted, or another thread is publishing
+    try:
+        _next_publish = time.monotonic() + conf.get("STATS_INTERVAL")
+        for container, counts in list(_counts.items()):
+            delta = {c: counts[c] - _published[container][c] for c in COUNTERS}
+            delta = {c: n for c, n in delta.items() if n}
+            if not delta:
+                continue
+            try:
+                adapter, keys = _target(container)
+                adapter.add_counts({keys.stat(c): n for c, n in delta.items()})
+            except CacheUnavailable as exc:
+                logger.debug("cachelayer: could not publish statistics of %s: %s", container, exc)
+                continue
+            _published[container].update(delta)
+    finally:
+        _publish_lock.release()
+
+
+def note_flush(container: str) -> None:
+    """Record the time of a flush of ``container`` where every process sees it."""
+    adapter, keys = _target(container)
+    adapter.store({None: {keys.stat(LAST_FLUSH): int(time.time())}}, 0)
+
+
+def shared(containers) -> dict[str, dict]:
+    """Return every process's counters, plus hit ratio and last flush, by container.
+
+    Publishes this process's counts first. A cache that does not answer
+    gives ``{"error": message}`` for its containers.
+    """
+    publish()
+    result = {}
+    for container in containers:
+        try:
+            adapter, keys = _target(container)
+            names = [*COUNTERS, LAST_FLUSH]
+            outbox.ensure_replayed(adapter)  # a server is read only once the outbox owes it nothing
+            found = adapter.fetch({None: [keys.stat(n) for n in names]}).get(None)
+            if found is None:
+                raise CacheUnavailable(f"cache {adapter.alias} cannot be read now")
+        except CacheUnavailable as exc:
+            result[container] = {"error": str(exc)}
+            continue
+        values = {n: int(found.get(keys.stat(n), 0)) for n in names}
+        looked_up = values["hits"] + values["misses"]
+        values["hit_ratio"] = values["hits"] / looked_up if looked_up else None
+        values[LAST_FLUSH] = values[LAST_FLUSH] or None
+        result[container] = values
+    return result
+
+
+def display(name: str, value) -> str:
+    """Return one statistic as the admin and cache_stats show it."""
+    if value is None:
+        return "-"
+    if name == "hit_ratio":
+        return f"{value:.1%}"
+    if name == LAST_FLUSH:
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+atexit.register(publish)

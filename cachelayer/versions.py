@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from cachelayer import conf, leases, signals, stats, transactions
+from cachelayer import conf, leases, outbox, signals, stats, transactions
 from cachelayer.adapters import CacheUnavailable
 from cachelayer.adapters.base import new_counter
 from cachelayer.containers import Definition, registry
@@ -23,6 +23,8 @@ logger = logging.getLogger("cachelayer")
 
 ABSENT = object()  # the row does not exist (cached as a negative entry)
 MISSING = object()  # the cache holds no usable payload
+
+_warned_too_large: set[str] = set()  # containers already logged (once per process)
 
 
 class Restart(Exception):
@@ -58,20 +60,24 @@ def _counter_keys(definition: Definition, part: str) -> list[str]:
 def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     """Return the cached state of each key: one round trip per cache server.
 
-    Creates missing counters (from a time-based base) and raises Restart when
-    the configuration version shows the definitions are out of date.
+    Keys whose server is down or not yet replayed to (outbox.py) are left
+    out: the caller reads them from the database. Creates missing counters
+    (from a time-based base) and raises Restart when the configuration
+    version shows the definitions are out of date.
     """
     keys, adapter = definition.keys, definition.adapter
+    outbox.ensure_replayed(adapter)
     parts = {key: keys.part(key) for key in user_keys}
     groups = {key: [*_counter_keys(definition, part), keys.data(part)] for key, part in parts.items()}
     found = adapter.fetch(groups)
+    parts = {key: part for key, part in parts.items() if key in found}
     missing = {
         key: [k for k in _counter_keys(definition, part) if k not in found[key]] for key, part in parts.items()
     }
     missing = {key: names for key, names in missing.items() if names}
     if missing:
         _create_counters(definition, parts, found, missing)
-    versions_seen = {int(found[key][keys.config]) for key in user_keys}
+    versions_seen = {int(found[key][keys.config]) for key in parts}
     if any([registry.observe(definition.cache_alias, version) for version in versions_seen]):
         raise Restart
     states = {}
@@ -81,6 +87,14 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
         raw = values.get(keys.data(part))
         states[key] = State(key, part, gen, ver, _decode(definition, raw, gen, ver), raw)
     return states
+
+
+def fetch_one(definition: Definition, user_key: str) -> State:
+    """Return the cached state of one key; CacheUnavailable when its server cannot be read."""
+    try:
+        return fetch(definition, [user_key])[user_key]
+    except KeyError:
+        raise CacheUnavailable(f"cache {definition.cache_alias}: the server of {user_key!r} cannot be read now") from None
 
 
 def _create_counters(definition: Definition, parts: dict, found: dict, missing: dict) -> None:
@@ -95,17 +109,18 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
                 found[key][name] = value
             else:
                 lost.setdefault(key, []).append(name)
-    for key, values in (adapter.fetch(lost) if lost else {}).items():
-        found[key].update(values)
+    refetched = adapter.fetch(lost) if lost else {}
+    for key in lost:
+        if key not in refetched:
+            raise CacheUnavailable(f"cache {definition.cache_alias}: could not read back the counters of {key!r}")
+        found[key].update(refetched[key])
 
 
 def revalidate(definition: Definition) -> bool:
     """Read the configuration version alone; return True when definitions were reloaded."""
     key = definition.keys.config
-    try:
-        value = definition.adapter.fetch({None: [key]})[None].get(key)
-    except CacheUnavailable:
-        return False
+    outbox.ensure_replayed(definition.adapter)
+    value = definition.adapter.fetch({None: [key]}).get(None, {}).get(key)
     return value is not None and registry.observe(definition.cache_alias, int(value))
 
 
@@ -114,11 +129,36 @@ def payload(definition: Definition, state: State, row) -> bytes:
     return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
 
 
-def fill(definition: Definition, states: list[State], rows: dict) -> None:
-    """Store rows read from the database under the versions read before."""
-    groups = {s.key: {definition.keys.data(s.part): payload(definition, s, rows.get(s.key, ABSENT))} for s in states}
-    definition.adapter.store(groups, definition.timeout)
-    stats.incr(definition.name, "fills", len(groups))
+def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:
+    """Store rows read from the database under the versions read before.
+
+    Payloads over ``max_size`` (default: the backend's item size limit) are
+    not stored (counted as ``too_large``, logged once per container): those
+    rows keep coming from the database. Returns their keys.
+    """
+    limit = max_size or definition.adapter.max_item_size
+    groups, too_large = {}, []
+    for s in states:
+        data = payload(definition, s, rows.get(s.key, ABSENT))
+        if limit and len(data) > limit:
+            _too_large(definition, s.key, len(data), limit)
+            too_large.append(s.key)
+        else:
+            groups[s.key] = {definition.keys.data(s.part): data}
+    if groups:
+        definition.adapter.store(groups, definition.timeout)
+        stats.incr(definition.name, "fills", len(groups))
+    return too_large
+
+
+def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:
+    stats.incr(definition.name, "too_large")
+    if definition.name not in _warned_too_large:
+        _warned_too_large.add(definition.name)
+        logger.warning(
+            "cachelayer: %s %r encodes to %d bytes, over the cache's %d; such rows are served from the database",
+            definition.name, key, size, limit,
+        )
 
 
 def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
@@ -159,7 +199,11 @@ def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True
 
 def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool) -> dict:
     found, misses = {}, []
-    for key, state in fetch(definition, user_keys).items():
+    states = fetch(definition, user_keys)
+    unreachable = [key for key in user_keys if key not in states]  # the database answers, nothing is filled
+    if unreachable:
+        stats.incr(definition.name, "errors")
+    for key, state in states.items():
         if state.row is MISSING or transactions.bypasses_cache(using, definition.name, key):
             misses.append(state)
             stats.incr(definition.name, "misses")
@@ -169,15 +213,18 @@ def _read_through(definition: Definition, user_keys: list[str], using: str, use_
             signals.cache_hit.send(sender=definition.model, container=definition.name, key=key)
             if state.row is not ABSENT:
                 found[key] = state.row
-    if not misses or not use_db:
+    if not use_db or not (misses or unreachable):
         return found
-    if len(misses) == 1 and _fillable(definition, using, misses[0].key):
+    if len(misses) == 1 and not unreachable and _fillable(definition, using, misses[0].key):
         found.update(leases.read_with_lease(definition, misses[0], using))
         return found
-    rows = query_rows(definition, [s.key for s in misses], using)
+    rows = query_rows(definition, [s.key for s in misses] + unreachable, using)
     fillable = [s for s in misses if _fillable(definition, using, s.key)]
     if fillable:
-        fill(definition, fillable, rows)
+        try:
+            fill(definition, fillable, rows)
+        except CacheUnavailable:
+            stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
     found.update(rows)
     return found
 
@@ -187,8 +234,9 @@ def _fillable(definition: Definition, using: str, key: str) -> bool:
 
 
 def _log_error(definition: Definition, exc: Exception) -> None:
+    """Count a failed cache read; the server's breaker logs each burst once."""
     stats.incr(definition.name, "errors")
-    logger.warning("cachelayer: cache error on container %s: %s", definition.name, exc)
+    logger.debug("cachelayer: cache error on container %s: %s", definition.name, exc)
 
 
 def wait_for_fill(definition: Definition, state: State, deadline: float):
@@ -196,7 +244,9 @@ def wait_for_fill(definition: Definition, state: State, deadline: float):
     interval = conf.get("LEASE_POLL_INTERVAL")
     while time.monotonic() < deadline:
         time.sleep(interval)
-        fresh = fetch(definition, [state.key])[state.key]
+        fresh = fetch(definition, [state.key]).get(state.key)
+        if fresh is None:
+            return MISSING  # its server went away: the caller reads the database
         if fresh.row is not MISSING:
             return fresh.row
         interval = min(interval * 1.5, 0.05)

@@ -2,6 +2,7 @@
 # Shared helpers for scripts/*.sh: sourced, never run.
 #   apt_install PKG...   install Debian packages (apt-get update at most once per run)
 #   ensure_venv          .venv with requirements.txt installed (skipped when unchanged)
+#   ensure_chromium      Debian's chromium + chromium-driver (the admin browser test)
 # Strict mode here too, so that `source scripts/lib.sh; ensure_...` from a plain
 # shell stops at the first error instead of carrying on half-provisioned.
 set -euo pipefail
@@ -90,4 +91,13 @@ ensure_venv() {
         || die "pip install -r requirements.txt failed"
     # Written only after success, so a failed install is retried next run.
     printf '%s\n' "$want" >"$stamp"
+}
+
+# The browser test drives Debian's own chromium through its chromedriver; Selenium
+# never downloads a browser (tests/test_browser.py sets SE_OFFLINE).
+ensure_chromium() {
+    local need=()
+    [[ -x /usr/bin/chromium ]] || need+=(chromium)
+    [[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
+    if (( ${#need[@]} )); then apt_install "${need[@]}"; fi
 }

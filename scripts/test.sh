@@ -14,6 +14,7 @@ source scripts/services.sh
 
 ensure_venv
 ensure_services
+ensure_chromium
 
 export DJANGO_SETTINGS_MODULE=tests.settings
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"

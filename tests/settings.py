@@ -4,6 +4,7 @@ The database comes from CACHELAYER_DB (scripts/test.sh runs the suite once
 per database); the cache is chosen per test by the ``backend`` fixture.
 """
 
+import json
 import os
 
 from demo_project.env import BASE_DIR, cache_from_url
@@ -26,7 +27,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that threads, other processes and raw sqlite3 see it.
     (BASE_DIR / "test-output").mkdir(exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / "test.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # IMMEDIATE: concurrent writers wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 else:
     # The same test database, seen under REPEATABLE READ (transaction-rule tests).
     DATABASES["repeatable_read"] = {
@@ -34,5 +36,8 @@ else:
         "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": "repeatable read"},
         "TEST": {"MIRROR": "default"},
     }
+
+# Processes a test starts (tests/helpers.py) get the test's CACHELAYER this way.
+CACHELAYER = json.loads(os.environ.get("CACHELAYER_TEST_SETTINGS", "{}"))
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

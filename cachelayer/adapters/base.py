@@ -6,7 +6,8 @@ route, so they live on one server and are fetched in one round trip. Keys
 shared by a container (generation, configuration version) exist once per
 server; ``incr_everywhere`` bumps them on all of them.
 
-Client errors are translated once, here, into ``CacheUnavailable``.
+Client errors are translated once, here, into ``CacheUnavailable``, and
+counted by the server's circuit breaker (breaker.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from typing import Any, Hashable
 
+from cachelayer import conf
+from cachelayer.breaker import Breaker
 from cachelayer.exceptions import CachelayerError
 
 Route = Hashable  # None means "any server" (shared keys)
@@ -28,46 +32,177 @@ class CacheUnavailable(CachelayerError):
 
 
 class Adapter(ABC):
-    """Cache operations cachelayer needs, with one round trip per server."""
+    """Cache operations cachelayer needs, with one round trip per server.
 
-    def __init__(self, alias: str, params: dict):
+    Subclasses implement the per-server primitives (``_get_many`` ...);
+    this class routes keys to servers and runs every call through the
+    server's circuit breaker, so one dead server of a pool costs only its
+    own share of the keys.
+    """
+
+    #: what the client raises when a server is unreachable or misbehaves
+    failures: tuple[type[BaseException], ...] = ()
+    #: largest payload the backend stores (memcached's item size limit)
+    default_max_item_size: int | None = None
+
+    def __init__(self, alias: str, params: dict, servers: list[str]):
         self.alias = alias
         self.params = params
+        self.servers = servers
+        self.breakers = {server: Breaker(f"{alias}/{server}") for server in servers}
+        self.max_item_size = conf.get("MAX_ITEM_SIZE") or self.default_max_item_size
+
+    # -- per-server primitives -------------------------------------------
 
     @abstractmethod
+    def _get_many(self, server: str, keys: list[str]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _set_many(self, server: str, mapping: dict[str, Any], timeout: float) -> None: ...
+
+    @abstractmethod
+    def _add(self, server: str, key: str, value: Any, timeout: float) -> bool: ...
+
+    @abstractmethod
+    def _delete_many(self, server: str, keys: list[str]) -> None: ...
+
+    @abstractmethod
+    def _invalidate(self, server: str, counters: list[str], payloads: list[str]) -> None:
+        """Add 1 to each existing counter (never create one) and delete the payloads."""
+
+    @abstractmethod
+    def _compare_and_set(self, server: str, key: str, expected: Any, new: Any, timeout: float) -> bool: ...
+
+    @abstractmethod
+    def _add_counts(self, server: str, counts: dict[str, int]) -> None:
+        """Add amounts to shared counters (statistics), creating absent ones at 0."""
+
+    @abstractmethod
+    def _ping(self, server: str) -> None: ...
+
+    @abstractmethod
+    def _stats(self, server: str) -> dict: ...
+
+    def _drop_connections(self, server: str) -> None:
+        """Close pooled connections to a server that failed: after a restart,
+        each stale one would fail once more and start a new burst."""
+
+    def server_of(self, route: Route) -> str:
+        """Return the server that holds the keys of ``route`` (None: any server)."""
+        return self.servers[0]
+
+    # -- routing and breakers --------------------------------------------
+
+    def _guarded(self, server: str, call, *args):
+        breaker = self.breakers[server]
+        if not breaker.allow():
+            raise CacheUnavailable(f"cache {breaker.name}: skipped while its circuit breaker is open")
+        try:
+            result = call(server, *args)
+        except self.failures as exc:
+            breaker.failure(exc)
+            self._drop_connections(server)
+            raise CacheUnavailable(f"cache {breaker.name}: {exc!r}") from exc
+        breaker.success()
+        return result
+
+    def _by_server(self, routes) -> dict[str, list]:
+        if len(self.servers) == 1:
+            return {self.servers[0]: list(routes)}
+        grouped = defaultdict(list)
+        for route in routes:
+            grouped[self.server_of(route)].append(route)
+        return grouped
+
+    def dirty_servers(self) -> list[str]:
+        return [server for server, breaker in self.breakers.items() if breaker.dirty]
+
+    # -- the interface -----------------------------------------------------
+
     def fetch(self, groups: dict[Route, list[str]]) -> dict[Route, dict[str, Any]]:
-        """Get the keys of every route: one round trip per server touched."""
+        """Get the keys of every route: one round trip per server touched.
 
-    @abstractmethod
+        Routes whose server is dirty or fails are left out of the result
+        (the caller reads them from the database); nothing raises.
+        """
+        results = {}
+        for server, routes in self._by_server(groups).items():
+            if self.breakers[server].dirty:
+                continue
+            wanted = list({key for route in routes for key in groups[route]})
+            try:
+                found = self._guarded(server, self._get_many, wanted)
+            except CacheUnavailable:
+                continue
+            for route in routes:
+                results[route] = {key: found[key] for key in groups[route] if key in found}
+        return results
+
     def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
         """Store the values of every route (timeout in seconds, 0 = no expiry)."""
+        for server, routes in self._by_server(groups).items():
+            mapping = {key: value for route in routes for key, value in groups[route].items()}
+            self._guarded(server, self._set_many, mapping, timeout)
 
-    @abstractmethod
     def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
+        return bool(self._guarded(self.server_of(route), self._add, key, value, timeout))
 
-    @abstractmethod
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]]) -> None:
+    def delete(self, groups: dict[Route, list[str]]) -> None:
+        """Delete the keys of every route (absent keys are fine)."""
+        for server, routes in self._by_server(groups).items():
+            self._guarded(server, self._delete_many, [key for route in routes for key in groups[route]])
+
+    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]]) -> list[Route]:
         """Per route, add 1 to each existing counter and delete each payload.
 
         Counters are never created here: a new counter starts high anyway.
+        Every server is tried; returns the routes that could not be delivered.
         """
+        failed = []
+        for server, routes in self._by_server(groups).items():
+            counters = [key for route in routes for key in groups[route][0]]
+            payloads = [key for route in routes for key in groups[route][1]]
+            try:
+                self._guarded(server, self._invalidate, counters, payloads)
+            except CacheUnavailable:
+                failed.extend(routes)
+        return failed
 
-    @abstractmethod
-    def delete(self, groups: dict[Route, list[str]]) -> None:
-        """Delete the keys of every route (absent keys are fine)."""
+    def incr_everywhere(self, key: str, servers: list[str] | None = None) -> list[str]:
+        """Add 1 to a shared key on every server (or ``servers``) where it exists.
 
-    @abstractmethod
-    def incr_everywhere(self, key: str) -> None:
-        """Add 1 to a shared key on every server where it exists."""
+        Returns the servers that could not be reached.
+        """
+        failed = []
+        for server in self.servers if servers is None else servers:
+            try:
+                self._guarded(server, self._invalidate, [key], [])
+            except CacheUnavailable:
+                failed.append(server)
+        return failed
 
-    @abstractmethod
     def compare_and_set(self, key: str, expected: Any, new: Any, timeout: float, route: Route) -> bool:
         """Store ``new`` only if the stored value still equals ``expected``."""
+        return bool(self._guarded(self.server_of(route), self._compare_and_set, key, expected, new, timeout))
 
-    @abstractmethod
+    def add_counts(self, counts: dict[str, int]) -> None:
+        """Add amounts to shared statistics counters (kept on the first server)."""
+        self._guarded(self.servers[0], self._add_counts, counts)
+
+    def ping(self, server: str) -> None:
+        """Raise CacheUnavailable unless ``server`` answers."""
+        self._guarded(server, self._ping)
+
     def server_stats(self) -> dict[str, dict]:
         """Return the servers' own statistics (memcached ``stats``, Redis ``INFO``)."""
+        stats = {}
+        for server in self.servers:
+            try:
+                stats[server] = self._stats(server)
+            except self.failures as exc:
+                stats[server] = {"error": repr(exc)}
+        return stats
 
     def close(self) -> None:
         """Release connections (the adapter is long-lived; tests and reloads call this)."""

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pickle
-from typing import Any
 
 from django.core.cache import caches
 
-from cachelayer.adapters.base import Adapter, Route
+from cachelayer.adapters.base import Adapter
 
 
 def _timeout(timeout: float):
@@ -16,37 +15,30 @@ def _timeout(timeout: float):
 
 class LocMemAdapter(Adapter):
     def __init__(self, alias: str, params: dict):
-        super().__init__(alias, params)
+        super().__init__(alias, params, ["locmem"])
         self.cache = caches[alias]
 
-    def fetch(self, groups: dict[Route, list[str]]) -> dict[Route, dict[str, Any]]:
-        found = self.cache.get_many({key for keys in groups.values() for key in keys})
-        return {
-            route: {key: found[key] for key in keys if key in found} for route, keys in groups.items()
-        }
+    def _get_many(self, server, keys):
+        return self.cache.get_many(keys)
 
-    def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
-        self.cache.set_many({k: v for mapping in groups.values() for k, v in mapping.items()}, _timeout(timeout))
+    def _set_many(self, server, mapping, timeout):
+        self.cache.set_many(mapping, _timeout(timeout))
 
-    def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
+    def _add(self, server, key, value, timeout):
         return self.cache.add(key, value, _timeout(timeout))
 
-    def delete(self, groups: dict[Route, list[str]]) -> None:
-        self.cache.delete_many([key for keys in groups.values() for key in keys])
+    def _delete_many(self, server, keys):
+        self.cache.delete_many(keys)
 
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]]) -> None:
-        for counters, payloads in groups.values():
-            for key in counters:
-                self.incr_everywhere(key)
-            self.cache.delete_many(payloads)
+    def _invalidate(self, server, counters, payloads):
+        for key in counters:
+            try:
+                self.cache.incr(key)
+            except ValueError:
+                pass  # absent: nothing to outdate
+        self.cache.delete_many(payloads)
 
-    def incr_everywhere(self, key: str) -> None:
-        try:
-            self.cache.incr(key)
-        except ValueError:
-            pass  # absent: nothing to outdate
-
-    def compare_and_set(self, key, expected, new, timeout, route) -> bool:
+    def _compare_and_set(self, server, key, expected, new, timeout):
         cache = self.cache
         key = cache.make_and_validate_key(key)
         with cache._lock:  # LocMemCache's own (non-reentrant) lock makes get+set atomic
@@ -55,5 +47,13 @@ class LocMemAdapter(Adapter):
             cache._set(key, pickle.dumps(new, cache.pickle_protocol), cache.get_backend_timeout(_timeout(timeout)))
             return True
 
-    def server_stats(self) -> dict[str, dict]:
-        return {"locmem": {"curr_items": len(self.cache._cache)}}
+    def _add_counts(self, server, counts):
+        for key, amount in counts.items():
+            if not self.cache.add(key, amount, None):
+                self.cache.incr(key, amount)
+
+    def _ping(self, server):
+        pass  # in process: always there
+
+    def _stats(self, server):
+        return {"curr_items": len(self.cache._cache)}

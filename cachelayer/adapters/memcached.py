@@ -9,17 +9,13 @@ the route, so the keys of one read share a server and one round trip.
 from __future__ import annotations
 
 import socket
-from collections import defaultdict
-from typing import Any
 
 from pymemcache.client.base import PooledClient
 from pymemcache.client.rendezvous import RendezvousHash
 from pymemcache.exceptions import MemcacheError
 
-from cachelayer.adapters.base import Adapter, CacheUnavailable, Route, expiry_seconds
-
-DEFAULT_TIMEOUT = 0.5  # seconds; pymemcache's own default is to wait forever
-FAILURES = (MemcacheError, OSError, socket.timeout)
+from cachelayer import conf
+from cachelayer.adapters.base import Adapter, Route, expiry_seconds
 
 
 def _servers(location) -> list[str]:
@@ -29,87 +25,71 @@ def _servers(location) -> list[str]:
 
 
 class MemcachedAdapter(Adapter):
-    def __init__(self, alias: str, params: dict):
-        super().__init__(alias, params)
-        options = params.get("OPTIONS", {})
-        self.servers = _servers(params.get("LOCATION", "127.0.0.1:11211"))
-        self.clients = {
-            server: PooledClient(
-                server,
-                connect_timeout=options.get("connect_timeout") or DEFAULT_TIMEOUT,
-                timeout=options.get("timeout") or DEFAULT_TIMEOUT,
-                no_delay=True,
-                default_noreply=False,
-                max_pool_size=options.get("max_pool_size", 64),
-            )
-            for server in self.servers
-        }
-        self._ring = RendezvousHash(nodes=self.servers)
+    failures = (MemcacheError, OSError, socket.timeout)
+    # memcached's default item size limit (-I 1m) less room for the key and item header
+    default_max_item_size = 1024 * 1024 - 512
 
-    def _server(self, route: Route) -> str:
+    def __init__(self, alias: str, params: dict):
+        options = params.get("OPTIONS", {})
+        default_timeout = conf.get("SOCKET_TIMEOUT")  # pymemcache's own default waits forever
+        servers = _servers(params.get("LOCATION", "127.0.0.1:11211"))
+        super().__init__(alias, params, servers)
+        self._client_options = {
+            "connect_timeout": options.get("connect_timeout") or default_timeout,
+            "timeout": options.get("timeout") or default_timeout,
+            "no_delay": True,
+            "default_noreply": False,
+            "max_pool_size": options.get("max_pool_size", 64),
+        }
+        self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
+        self._ring = RendezvousHash(nodes=servers)
+
+    def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
             return self.servers[0]
         return self._ring.get_node(str(route))
 
-    def _call(self, server: str, method: str, *args, **kwargs):
-        try:
-            return getattr(self.clients[server], method)(*args, **kwargs)
-        except FAILURES as exc:
-            raise CacheUnavailable(f"memcached {server} ({self.alias}): {exc!r}") from exc
+    def _get_many(self, server, keys):
+        return self.clients[server].get_many(keys)
 
-    def _by_server(self, groups: dict) -> dict[str, list]:
-        routes = defaultdict(list)
-        for route in groups:
-            routes[self._server(route)].append(route)
-        return routes
+    def _set_many(self, server, mapping, timeout):
+        self.clients[server].set_many(mapping, expire=expiry_seconds(timeout))
 
-    def fetch(self, groups: dict[Route, list[str]]) -> dict[Route, dict[str, Any]]:
-        results = {}
-        for server, routes in self._by_server(groups).items():
-            wanted = list({key for route in routes for key in groups[route]})
-            found = self._call(server, "get_many", wanted)
-            for route in routes:
-                results[route] = {key: found[key] for key in groups[route] if key in found}
-        return results
+    def _add(self, server, key, value, timeout):
+        return self.clients[server].add(key, value, expire=expiry_seconds(timeout))
 
-    def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
-        for server, routes in self._by_server(groups).items():
-            mapping = {key: value for route in routes for key, value in groups[route].items()}
-            self._call(server, "set_many", mapping, expire=expiry_seconds(timeout))
+    def _delete_many(self, server, keys):
+        self.clients[server].delete_many(keys)
 
-    def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
-        return bool(self._call(self._server(route), "add", key, value, expire=expiry_seconds(timeout)))
+    def _invalidate(self, server, counters, payloads):
+        client = self.clients[server]
+        for key in counters:
+            client.incr(key, 1)  # NOT_FOUND is fine: nothing to outdate
+        if payloads:
+            client.delete_many(payloads)
 
-    def delete(self, groups: dict[Route, list[str]]) -> None:
-        for server, routes in self._by_server(groups).items():
-            self._call(server, "delete_many", [key for route in routes for key in groups[route]])
-
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]]) -> None:
-        for server, routes in self._by_server(groups).items():
-            for route in routes:
-                for key in groups[route][0]:
-                    self._call(server, "incr", key, 1)  # NOT_FOUND is fine: nothing to outdate
-            self._call(server, "delete_many", [key for route in routes for key in groups[route][1]])
-
-    def incr_everywhere(self, key: str) -> None:
-        for server in self.servers:
-            self._call(server, "incr", key, 1)
-
-    def compare_and_set(self, key, expected, new, timeout, route) -> bool:
-        server = self._server(route)
-        value, token = self._call(server, "gets", key)
+    def _compare_and_set(self, server, key, expected, new, timeout):
+        client = self.clients[server]
+        value, token = client.gets(key)
         if value is None or value != expected:
             return False
-        return bool(self._call(server, "cas", key, new, token, expire=expiry_seconds(timeout)))
+        return client.cas(key, new, token, expire=expiry_seconds(timeout))
 
-    def server_stats(self) -> dict[str, dict]:
-        stats = {}
-        for server, client in self.clients.items():
-            try:
-                stats[server] = {k.decode(): v for k, v in client.stats().items()}
-            except FAILURES as exc:
-                stats[server] = {"error": repr(exc)}
-        return stats
+    def _add_counts(self, server, counts):
+        client = self.clients[server]
+        for key, amount in counts.items():
+            if client.incr(key, amount) is None and not client.add(key, amount):
+                client.incr(key, amount)  # another process added it first
+
+    def _drop_connections(self, server):
+        # A new pool: connections other threads hold keep working (or fail) on their own.
+        self.clients[server] = PooledClient(server, **self._client_options)
+
+    def _ping(self, server):
+        self.clients[server].version()
+
+    def _stats(self, server):
+        return {k.decode(): v for k, v in self.clients[server].stats().items()}
 
     def close(self) -> None:
         for client in self.clients.values():

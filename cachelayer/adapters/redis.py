@@ -1,4 +1,8 @@
-"""Adapter for Redis through django-redis's client (its connection pool).
+"""Adapter for Redis, built from a django-redis CACHES entry.
+
+It keeps its own connection pool, made by django-redis's connection factory
+from the same OPTIONS, so that socket timeouts are always set (redis-py
+waits forever by default) and no retry multiplies them.
 
 Counters are bumped by a Lua script that never creates a key: Redis INCR
 on a missing key would restart it at 1, which could match an old payload.
@@ -6,12 +10,13 @@ on a missing key would restart it at 1, which could match an old payload.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.cache import caches
+from django_redis.pool import get_connection_factory
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
-from cachelayer.adapters.base import Adapter, CacheUnavailable, Route
+from cachelayer import conf
+from cachelayer.adapters.base import Adapter
 
 INCR_EXISTING = """
 for i, key in ipairs(KEYS) do
@@ -37,59 +42,70 @@ def _px(timeout: float) -> int | None:
     return max(1, int(timeout * 1000)) if timeout else None
 
 
+def _primary(location) -> str:
+    """django-redis writes to the first of its LOCATION URLs."""
+    if isinstance(location, str):
+        location = location.split(",")
+    return location[0].strip()
+
+
 class RedisAdapter(Adapter):
+    failures = (RedisError, OSError)
+
     def __init__(self, alias: str, params: dict):
-        super().__init__(alias, params)
-        self.client = caches[alias].client.get_client(write=True)
+        url = _primary(params["LOCATION"])
+        super().__init__(alias, params, [url])
+        timeout = conf.get("SOCKET_TIMEOUT")
+        options = {"SOCKET_TIMEOUT": timeout, "SOCKET_CONNECT_TIMEOUT": timeout, **params.get("OPTIONS", {})}
+        factory = get_connection_factory(options)
+        pool = factory.get_connection_pool(factory.make_connection_params(url))  # ours alone, not django-redis's
+        self.client = factory.redis_client_cls(
+            connection_pool=pool, **{"retry": Retry(NoBackoff(), 0), **factory.redis_client_cls_kwargs}
+        )
         self._incr = self.client.register_script(INCR_EXISTING)
         self._cas = self.client.register_script(COMPARE_AND_SET)
 
-    def _call(self, method, *args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except (RedisError, OSError) as exc:
-            raise CacheUnavailable(f"redis ({self.alias}): {exc!r}") from exc
+    def _get_many(self, server, keys):
+        return {key: value for key, value in zip(keys, self.client.mget(keys)) if value is not None}
 
-    def fetch(self, groups: dict[Route, list[str]]) -> dict[Route, dict[str, Any]]:
-        wanted = list({key for keys in groups.values() for key in keys})
-        values = self._call(self.client.mget, wanted)
-        found = {key: value for key, value in zip(wanted, values) if value is not None}
-        return {
-            route: {key: found[key] for key in keys if key in found} for route, keys in groups.items()
-        }
-
-    def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
+    def _set_many(self, server, mapping, timeout):
         px = _px(timeout)
         pipe = self.client.pipeline(transaction=False)
-        for mapping in groups.values():
-            for key, value in mapping.items():
-                pipe.set(key, value, px=px)
-        self._call(pipe.execute)
+        for key, value in mapping.items():
+            pipe.set(key, value, px=px)
+        pipe.execute()
 
-    def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
-        return bool(self._call(self.client.set, key, value, px=_px(timeout), nx=True))
+    def _add(self, server, key, value, timeout):
+        return self.client.set(key, value, px=_px(timeout), nx=True)
 
-    def delete(self, groups: dict[Route, list[str]]) -> None:
-        keys = [key for keys in groups.values() for key in keys]
+    def _delete_many(self, server, keys):
         if keys:
-            self._call(self.client.delete, *keys)
+            self.client.delete(*keys)
 
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]]) -> None:
+    def _invalidate(self, server, counters, payloads):
         pipe = self.client.pipeline(transaction=False)
-        self._incr(keys=[key for counters, _ in groups.values() for key in counters], client=pipe)
-        payloads = [key for _, keys in groups.values() for key in keys]
+        self._incr(keys=counters, client=pipe)
         if payloads:
             pipe.delete(*payloads)
-        self._call(pipe.execute)
+        pipe.execute()
 
-    def incr_everywhere(self, key: str) -> None:
-        self._call(self._incr, keys=[key])
+    def _compare_and_set(self, server, key, expected, new, timeout):
+        return self._cas(keys=[key], args=[expected, new, _px(timeout) or 0])
 
-    def compare_and_set(self, key, expected, new, timeout, route) -> bool:
-        return bool(self._call(self._cas, keys=[key], args=[expected, new, _px(timeout) or 0]))
+    def _add_counts(self, server, counts):
+        pipe = self.client.pipeline(transaction=False)
+        for key, amount in counts.items():
+            pipe.incrby(key, amount)
+        pipe.execute()
 
-    def server_stats(self) -> dict[str, dict]:
-        try:
-            return {self.params.get("LOCATION", "redis"): self.client.info()}
-        except (RedisError, OSError) as exc:
-            return {self.params.get("LOCATION", "redis"): {"error": repr(exc)}}
+    def _drop_connections(self, server):
+        self.client.connection_pool.disconnect(inuse_connections=False)
+
+    def _ping(self, server):
+        self.client.ping()
+
+    def _stats(self, server):
+        return self.client.info()
+
+    def close(self) -> None:
+        self.client.connection_pool.disconnect()

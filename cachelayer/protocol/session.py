@@ -18,7 +18,7 @@ from django.db import DatabaseError, connections
 
 from cachelayer import stats as container_stats
 from cachelayer.containers import Definition, resolve
-from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric
+from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge
 from cachelayer.protocol import parser
 from cachelayer.repositories import Repository
 
@@ -75,6 +75,8 @@ class Session:
             return getattr(self, f"_{command.name}")(command, data)
         except NotNumeric:
             return NON_NUMERIC
+        except ValueTooLarge:  # a cache_only payload over the cache's item limit
+            return parser.TOO_LARGE
         except (ContainerNotFound, MappingError) as exc:
             return parser.client_error(str(exc))
         except (CachelayerError, DatabaseError) as exc:

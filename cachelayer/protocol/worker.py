@@ -37,8 +37,11 @@ class WriteBatch:
 
     def write(self, using: str, call):
         """Run ``call()`` (a write on database ``using``) inside the batch."""
-        if self.size <= 1:
-            return call()  # every write is its own transaction (the repository's)
+        if self.size <= 1 or connections[using].vendor == "sqlite":
+            # Every write is its own transaction (the repository's). SQLite
+            # locks the whole file for a writer: an open batch would stall
+            # every other writer (the outbox replay included) until it commits.
+            return call()
         if using not in self._open:
             block = transaction.atomic(using=using)
             block.__enter__()

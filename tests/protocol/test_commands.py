@@ -7,6 +7,7 @@ from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
 from cachelayer.models import Container
 from demo_project.demo.models import Country, DemoTest
+from tests.conftest import database_name
 from tests.layer.test_repository import make_container
 from tests.testapp.models import KeyValue
 
@@ -159,7 +160,16 @@ def test_disabled_policy_is_a_server_error_naming_the_operation(server, backend,
     assert not KeyValue.objects.exists()
 
 
-def test_write_batches_commit_every_n_writes(start_server, backend):
+def test_no_write_batches_on_sqlite(start_server, backend):
+    if database_name() != "sqlite":
+        pytest.skip("SQLite only: MariaDB batches (below)")
+    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    client = start_server(batch_size=3, commit_interval=30).client()
+    client.set("a", "1", noreply=False)
+    assert KeyValue.objects.get(key="a").value == "1"  # committed at once
+
+
+def test_write_batches_commit_every_n_writes(start_server, backend, on_mariadb):
     make_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=3, commit_interval=30).client()
     client.set("a", "1", noreply=False)
@@ -170,7 +180,7 @@ def test_write_batches_commit_every_n_writes(start_server, backend):
     assert KeyValue.objects.count() == 3
 
 
-def test_write_batches_commit_after_the_interval(start_server, backend):
+def test_write_batches_commit_after_the_interval(start_server, backend, on_mariadb):
     make_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=100, commit_interval=0.3).client()
     client.set("a", "1", noreply=False)
@@ -180,7 +190,7 @@ def test_write_batches_commit_after_the_interval(start_server, backend):
     assert KeyValue.objects.get(key="a").value == "1"
 
 
-def test_batched_write_invalidates_on_commit(start_server, backend):
+def test_batched_write_invalidates_on_commit(start_server, backend, on_mariadb):
     make_container("default", KeyValue, key_columns="key", value_columns="value")
     KeyValue.objects.create(key="k", value="old")
     server = start_server(batch_size=2, commit_interval=30)

@@ -5,7 +5,6 @@ import subprocess
 
 import pytest
 
-from tests.conftest import database_name
 from tests.layer.test_repository import make_container
 from tests.testapp.models import KeyValue
 
@@ -38,10 +37,8 @@ def test_memccapable_ascii(server, table):
 
 @pytest.mark.parametrize("test", ["set", "get", "mget"])
 def test_memcslap_bounded_load(server, table, test):
-    # SQLite refuses concurrent write transactions ("database is locked"): one writer there.
-    concurrency = 4 if database_name() == "mariadb" else 1
     run = subprocess.run(
-        [tool("memcslap"), f"--servers=127.0.0.1:{server.port}", f"--concurrency={concurrency}",
+        [tool("memcslap"), f"--servers=127.0.0.1:{server.port}", "--concurrency=4",
          "--execute-number=200", f"--test={test}"],
         capture_output=True, text=True, timeout=120,
     )

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from cachelayer.protocol import parser
 from tests.layer.test_repository import make_container
 from tests.protocol.conftest import read_reply
 from tests.testapp.models import KeyValue
@@ -57,6 +58,15 @@ def test_oversized_value_is_swallowed(start_server, table):
     assert talk(sock, b"set big 0 0 5000 noreply\r\n" + big + b"\r\n") == b"SERVER_ERROR object too large for cache\r\n"
     assert talk(sock, b"get big\r\n") == b"END\r\n"  # the stream is still in step
     assert not KeyValue.objects.exists()
+
+
+@pytest.mark.caches("memcached")
+def test_value_over_the_cache_item_limit_under_cache_only(start_server, backend):
+    make_container("default", KeyValue, "cache_only", key_columns="key", value_columns="value")
+    sock = start_server(item_size_max=2 * 2**20).socket()
+    value = b"x" * (2**20 - 100)  # under --item-size-max, over memcached's item once encoded
+    assert talk(sock, b"set big 0 0 %d\r\n" % len(value) + value + b"\r\n") == parser.TOO_LARGE
+    assert talk(sock, b"get big\r\n") == b"END\r\n"
 
 
 def test_line_too_long_hangs_up(server, table):

@@ -45,6 +45,12 @@ class Pair(CachedModelMixin, models.Model):
         unique_together = [("left", "right")]
 
 
+class Note(CachedModelMixin, models.Model):
+    """A row that can outgrow a cache item (memcached's 1 MB)."""
+
+    body = models.TextField()
+
+
 class KeyValue(models.Model):
     """A memcached-shaped table for cache_serve: long text keys, flags, cas and expiry columns."""
 

@@ -1,0 +1,94 @@
+"""What the cache_* management commands share: containers, keys and errors.
+
+Every command fails with one line and a non-zero exit code: 2 for bad
+arguments, 1 for anything else (unknown container, disabled operation, a
+key not found). ``@@name.key`` picks the container of one key, as in the
+InnoDB memcached plugin; ``.`` is the ``table_map_delimiter`` config option.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cachelayer.containers import Definition, registry
+from cachelayer.exceptions import CachelayerError
+
+CONTAINER_MARK = "@@"  # starts a key that names its container
+
+
+class ContainerCommand(BaseCommand):
+    """Base of the cache_* commands: cachelayer errors become one-line CommandErrors."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.error = lambda message: _fail(parser, message)  # one line, not usage + message
+        return parser
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except CachelayerError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+def _fail(parser, message: str):
+    if not parser.called_from_command_line:
+        raise CommandError(f"Error: {message}")
+    sys.stderr.write(f"{parser.prog}: error: {message} (see --help)\n")
+    sys.exit(2)
+
+
+def add_container_arguments(parser, verb: str) -> None:
+    """Add ``CONTAINER ...`` and ``--all``."""
+    parser.add_argument("containers", nargs="*", metavar="CONTAINER", help=f"container(s) to {verb}")
+    parser.add_argument("--all", action="store_true", help=f"{verb} every enabled container")
+
+
+def selected_containers(names: list[str], everything: bool) -> list[Definition]:
+    """Return the definitions named on the command line (or all enabled ones)."""
+    if everything and names:
+        raise CommandError("name containers or give --all, not both")
+    if everything:
+        registry.load()
+        return [registry.by_name[name] for name in sorted(registry.by_name) if registry.by_name[name].enabled]
+    if not names:
+        raise CommandError("name at least one container, or give --all")
+    registry.load()  # the command line sees the latest edits
+    return [registry.get(name) for name in names]
+
+
+def add_key_arguments(parser, many: bool = True) -> None:
+    """Add ``KEY ...`` (or one ``KEY``) and ``--container``."""
+    if many:
+        parser.add_argument("keys", nargs="+", metavar="KEY", help="a key, or @@CONTAINER.KEY")
+    else:
+        parser.add_argument("key", metavar="KEY", help="a key, or @@CONTAINER.KEY")
+    parser.add_argument(
+        "--container",
+        metavar="NAME",
+        help="container of the keys that do not name one with @@NAME.KEY (default: the default container)",
+    )
+
+
+def table_map_delimiter() -> str:
+    from cachelayer.models import ConfigOption
+
+    name = ConfigOption.Name.TABLE_MAP_DELIMITER
+    return ConfigOption.objects.filter(name=name).values_list("value", flat=True).first() or ConfigOption.DEFAULTS[name]
+
+
+def split_key(text: str, container: str | None, delimiter: str) -> tuple[str | None, str]:
+    """Return ``(container name or None for the default, key)`` of a command-line key."""
+    if not text.startswith(CONTAINER_MARK):
+        return container, text
+    name, found, key = text[len(CONTAINER_MARK):].partition(delimiter)
+    if not (name and found and key):
+        raise CommandError(f"{text!r}: write {CONTAINER_MARK}CONTAINER{delimiter}KEY")
+    return name, key
+
+
+def split_keys(texts: list[str], container: str | None) -> list[tuple[str | None, str]]:
+    delimiter = table_map_delimiter()
+    return [split_key(text, container, delimiter) for text in texts]

@@ -1,0 +1,48 @@
+"""Flush a container (cache_flush, the admin action): outdate its cache, or truncate.
+
+A flush is O(1): the container generation moves, so every payload becomes a
+miss. Truncating also deletes every row, and only when the container's flush
+policy touches the database (db_only or caching): a table is never emptied
+under a policy that did not ask for it.
+"""
+
+from __future__ import annotations
+
+from cachelayer import stats
+from cachelayer.containers import Definition
+from cachelayer.exceptions import CachelayerError
+from cachelayer.invalidation import invalidate_container
+from cachelayer.policies import touches_database
+from cachelayer.repositories import Repository
+from cachelayer.warming import row_count
+
+
+def may_truncate(definition: Definition) -> bool:
+    """Return True when the flush policy lets a flush delete the rows.
+
+    Raises OperationDisabled when the flush policy is ``disabled``.
+    """
+    return touches_database(definition.policy("flush"))
+
+
+def check_truncate(definition: Definition) -> None:
+    """Raise CachelayerError unless the flush policy lets a flush delete the rows."""
+    if not may_truncate(definition):
+        raise CachelayerError(
+            f"container {definition.name!r}: flush_policy is {definition.policies['flush_policy']}; "
+            "truncating needs db_only or caching"
+        )
+
+
+def flush(definition: Definition, truncate: bool = False) -> int:
+    """Outdate every cached key of a container; return the number of rows deleted."""
+    deleted = 0
+    if truncate:
+        check_truncate(definition)
+        deleted = row_count(definition)
+        Repository(definition.name).flush()
+    else:
+        definition.policy("flush")  # a disabled flush is refused here too
+        invalidate_container(None, definition)
+    stats.note_flush(definition.name)
+    return deleted

@@ -1,0 +1,68 @@
+"""cache_stats: per-container counters and the cache servers' own statistics (like memstat)."""
+
+import json
+
+from cachelayer import conf, stats
+from cachelayer.adapters import get_adapter
+from cachelayer.cli import ContainerCommand
+from cachelayer.containers import registry
+
+COLUMNS = (*stats.COUNTERS, "hit_ratio", stats.LAST_FLUSH)
+SERVER_SUMMARY = (  # memcached `stats` and Redis `INFO` fields worth a glance; -v 2 prints all
+    "version", "redis_version", "uptime", "uptime_in_seconds", "curr_connections", "connected_clients",
+    "curr_items", "bytes", "used_memory_human", "limit_maxbytes", "get_hits", "get_misses",
+    "keyspace_hits", "keyspace_misses", "evictions", "evicted_keys",
+)
+
+
+def _plain(value):
+    """Return a server statistic as JSON can carry it."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Command(ContainerCommand):
+    help = (
+        "Print every container's counters, summed over all processes (hits, misses, hit ratio, "
+        "fills, invalidations, lease waits, errors, last flush), then each cache server's own "
+        "statistics (memcached `stats`, Redis `INFO`), like memstat. --json prints everything as JSON."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+    def handle(self, *args, verbosity, **options):
+        registry.load()
+        names = sorted(registry.by_name)
+        counters = stats.shared(names)
+        aliases = sorted({conf.get("CACHE_ALIAS"), *(registry.by_name[n].cache_alias for n in names)})
+        servers = {alias: _plain(get_adapter(alias).server_stats()) for alias in aliases}
+        if options["json"]:
+            self.stdout.write(json.dumps({"containers": counters, "servers": servers}, indent=2, sort_keys=True, default=str))
+            return
+        self._table(names, counters)
+        for alias, by_server in servers.items():
+            for server, values in by_server.items():
+                self.stdout.write(f"\ncache {alias!r}, server {server}:")
+                shown = values if verbosity >= 2 or "error" in values else {
+                    k: values[k] for k in SERVER_SUMMARY if k in values
+                }
+                for key, value in shown.items():
+                    self.stdout.write(f"  {key}: {value}")
+
+    def _table(self, names, counters):
+        rows = [("container", *COLUMNS)]
+        for name in names:
+            values = counters[name]
+            if "error" in values:
+                rows.append((name, f"error: {values['error']}", *[""] * (len(COLUMNS) - 1)))
+            else:
+                rows.append((name, *(stats.display(c, values[c]) for c in COLUMNS)))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

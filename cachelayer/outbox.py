@@ -1,0 +1,146 @@
+"""Durable invalidation: what the cache did not take waits in the database.
+
+An invalidation that could not be delivered is written to ``OutboxEntry``
+and the servers it was meant for are marked dirty, so no read uses them.
+Before the next read that would, the outbox is replayed, oldest first
+(bumps are idempotent: a second bump only costs one more miss). Entries
+that still fail stay, and so does their servers' dirty mark. Nothing is
+dropped: an entry leaves the table only after every key of it was delivered.
+
+The replay runs on a connection of its own (a short-lived thread), so that
+it commits even when the read that triggers it is inside ``atomic``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+
+from django.db import DatabaseError, connections, router
+
+from cachelayer.adapters import Adapter, CacheUnavailable
+
+logger = logging.getLogger("cachelayer")
+
+BATCH = 1000  # entries delivered per replay; the rest waits for the next read
+
+_replaying: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+
+def record(using: str | None, adapter: Adapter, container: str, *, groups=None, shared=(), servers=()) -> None:
+    """Keep undelivered invalidations, then mark their servers dirty.
+
+    ``groups`` is ``{route: (counter keys, payload keys)}``; ``shared`` keys
+    are bumped on ``servers`` (empty = all) at replay. The dirty mark comes
+    after the row is written, so a concurrent replay that cleans a server
+    has either seen the row or sees the server's epoch move.
+    """
+    from cachelayer.models import OutboxEntry
+
+    groups = groups or {}
+    entry = OutboxEntry(
+        cache_alias=adapter.alias,
+        container=container,
+        groups=[[route, list(counters), list(payloads)] for route, (counters, payloads) in groups.items()],
+        shared=list(shared),
+        servers=list(servers),
+    )
+    try:
+        entry.save(using=using or router.db_for_write(OutboxEntry))
+    except DatabaseError as exc:
+        logger.error(
+            "cachelayer: could not keep an undelivered invalidation of %s (%s) in the outbox: %s",
+            container or "the configuration", list(groups) or list(shared), exc,
+        )
+    dirty = {adapter.server_of(route) for route in groups} | set(servers or (adapter.servers if shared else ()))
+    for server in dirty:
+        adapter.breakers[server].mark_dirty()
+
+
+def ensure_replayed(adapter: Adapter) -> None:
+    """Replay the outbox to the dirty servers that may be probed now (cheap when none is dirty)."""
+    dirty = adapter.dirty_servers()
+    if not dirty:
+        return
+    probing = [server for server in dirty if adapter.breakers[server].allow()]
+    lock = _replaying[adapter.alias]
+    if not probing or not lock.acquire(blocking=False):
+        return  # down, or another thread replays: reads of these servers go to the database
+    try:
+        _in_own_connection(_replay, adapter, probing)
+    finally:
+        lock.release()
+
+
+def _in_own_connection(function, *args) -> None:
+    def run():
+        try:
+            function(*args)
+        except DatabaseError as exc:
+            logger.error("cachelayer: could not read the outbox: %s", exc)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    worker = threading.Thread(target=run, name="cachelayer-outbox-replay", daemon=True)
+    worker.start()
+    worker.join()
+
+
+def _databases() -> list[str]:
+    from cachelayer.models import OutboxEntry
+
+    return [
+        alias
+        for alias in connections
+        if not connections.settings[alias].get("TEST", {}).get("MIRROR")
+        and router.allow_migrate_model(alias, OutboxEntry)
+    ]
+
+
+def _replay(adapter: Adapter, probing: list[str]) -> None:
+    from cachelayer.models import OutboxEntry
+
+    epochs = {server: adapter.breakers[server].epoch for server in probing}
+    owed: set[str] = set()
+    replayed = 0
+    for using in _databases():
+        entries = list(OutboxEntry.objects.using(using).filter(cache_alias=adapter.alias).order_by("id")[:BATCH])
+        if len(entries) == BATCH:
+            owed.update(adapter.servers)  # more than one batch: clean nothing yet
+        delivered = [entry.pk for entry in entries if not _deliver(adapter, entry, owed)]
+        OutboxEntry.objects.using(using).filter(pk__in=delivered).delete()
+        replayed += len(delivered)
+    for server in probing:
+        if server not in owed:
+            try:
+                adapter.ping(server)  # the probe, when no entry went to this server
+            except CacheUnavailable:
+                continue
+            adapter.breakers[server].mark_clean(epochs[server])
+    if replayed:
+        logger.warning("cachelayer: replayed %d outbox entries to cache %s", replayed, adapter.alias)
+
+
+def _deliver(adapter: Adapter, entry, owed: set[str]) -> bool:
+    """Deliver one entry; return True when some of it failed (its servers join ``owed``)."""
+    failed = {adapter.server_of(route) for route in adapter.invalidate(
+        {route: (counters, payloads) for route, counters, payloads in entry.groups}
+    )}
+    for key in entry.shared:
+        failed.update(adapter.incr_everywhere(key, entry.servers or None))
+    owed.update(failed)
+    return bool(failed)
+
+
+def backlog() -> dict[str, int]:
+    """Return the number of waiting entries per container ("" = configuration)."""
+    from django.db.models import Count
+
+    from cachelayer.models import OutboxEntry
+
+    counts: dict[str, int] = defaultdict(int)
+    for using in _databases():
+        for row in OutboxEntry.objects.using(using).values("container").annotate(n=Count("id")):
+            counts[row["container"]] += row["n"]
+    return dict(counts)

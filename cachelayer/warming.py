@@ -1,0 +1,97 @@
+"""Load a container's rows into its cache ahead of the reads (cache_warm, the admin action).
+
+Rows are visited in key order, one chunk at a time: the chunk's keys (one
+query), their generation and versions (one multi-get), the rows not cached
+yet (one query), then one multi-set through ``versions.fill``. A warm fill
+therefore obeys the read path's rule: it stores the versions read BEFORE the
+database read, so a write racing the warm is never hidden. Keys already
+cached are skipped, so an interrupted warm can simply run again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from cachelayer import versions
+from cachelayer.adapters import CacheUnavailable
+from cachelayer.containers import Definition, registry
+from cachelayer.policies import Policy
+
+CHUNK_SIZE = 500  # keys per multi-get / query / multi-set
+
+
+@dataclass
+class WarmResult:
+    container: str
+    warmed: int = 0  # rows (or negative entries) stored
+    cached: int = 0  # already valid in the cache: left alone
+    too_large: int = 0  # payload over the cache's item size limit: not stored
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.warmed + self.cached + self.too_large
+
+
+def refusal(definition: Definition) -> str | None:
+    """Return why a container cannot be warmed, or None when it can.
+
+    Raises OperationDisabled when its get policy is ``disabled``.
+    """
+    policy = definition.policy("get")
+    if policy != Policy.CACHING:
+        return f"container {definition.name!r}: get_policy is {policy}, so reads do not fill the cache"
+    return None
+
+
+def row_count(definition: Definition) -> int:
+    return definition.model._base_manager.using(definition.db_alias()).count()
+
+
+def _after(attnames: list[str], last: tuple) -> Q:
+    """Return the condition "key > last" in lexicographic key order."""
+    condition = Q()
+    for i, name in enumerate(attnames):
+        condition |= Q(**dict(zip(attnames[:i], last[:i])), **{f"{name}__gt": last[i]})
+    return condition
+
+
+def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[list[tuple], list[str]]:
+    """Return up to ``limit`` keys after ``last`` in key order: as column tuples and as user keys."""
+    attnames = [f.attname for f in definition.key_fields]
+    rows = definition.model._base_manager.using(definition.db_alias()).order_by(*attnames).values_list(*attnames)
+    page = list((rows if last is None else rows.filter(_after(attnames, last)))[:limit])
+    return page, [definition.key_from(dict(zip(attnames, row))) for row in page]
+
+
+def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) -> WarmResult:
+    """Warm every row of a container; call ``progress(rows)`` after each chunk."""
+    result = WarmResult(definition.name)
+    started = time.monotonic()
+    last = None
+    while True:
+        page, keys = keys_after(definition, last, chunk_size)
+        if not page:
+            break
+        try:
+            states = versions.fetch(definition, keys)
+        except versions.Restart:  # the configuration changed: warm with the new definition
+            definition = registry.get(definition.name)
+            continue
+        if len(states) < len(keys):
+            raise CacheUnavailable(f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later")
+        missing = [state for state in states.values() if state.row is versions.MISSING]
+        if missing:
+            rows = versions.query_rows(definition, [state.key for state in missing], definition.db_alias())
+            too_large = versions.fill(definition, missing, rows)
+            result.too_large += len(too_large)
+            result.warmed += len(missing) - len(too_large)
+        result.cached += len(keys) - len(missing)
+        last = page[-1]
+        if progress:
+            progress(len(page))
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,153 @@
+"""Several OS processes against one database and one cache: the consistency
+checker, and a fill-lease holder that dies."""
+
+import bisect
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from cachelayer import versions
+from cachelayer.containers import registry
+from tests.faults.conftest import write_report
+from tests.testapp.models import Item
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKER_SECONDS = float(os.environ.get("CACHELAYER_CHECKER_SECONDS", "15"))
+CHECKER_WORKERS = 4
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"mysql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
+
+
+def spawn(mode: str, args: dict, cachelayer: dict) -> subprocess.Popen:
+    """Start tests/faults/worker.py on the test database with these CACHELAYER settings."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "CACHELAYER_DB": database_url(),
+        "CACHELAYER_JSON": json.dumps(cachelayer),
+    }
+    return subprocess.Popen([sys.executable, "-m", "tests.faults.worker", mode, json.dumps(args)], env=env, cwd=ROOT)
+
+
+def find_violations(reads, writes) -> list[dict]:
+    """A read must return at least the newest value whose write was done
+    (committed and invalidated) before the read began, and no value whose
+    write had not begun when the read ended."""
+    done, begun = defaultdict(list), defaultdict(list)
+    for pk, value, started, finished in writes:
+        done[pk].append((finished, value))
+        begun[pk].append((started, value))
+    floors, ceilings = {}, {}
+    for pk in done:
+        for table, events in ((floors, sorted(done[pk])), (ceilings, sorted(begun[pk]))):
+            times, running, best = [], [], 0
+            for at, value in events:
+                best = max(best, value)
+                times.append(at)
+                running.append(best)
+            table[pk] = (times, running)
+
+    def newest(table, pk, before):
+        times, running = table.get(pk, ([], []))
+        i = bisect.bisect_left(times, before)
+        return running[i - 1] if i else 0
+
+    violations = []
+    for pk, value, started, finished in reads:
+        floor, ceiling = newest(floors, pk, started), newest(ceilings, pk, finished)
+        if not floor <= value <= ceiling:
+            violations.append({"key": pk, "read": value, "at_least": floor, "at_most": ceiling})
+    return violations
+
+
+@pytest.mark.parametrize("cache", ["memcached", "redis"])
+def test_consistency_checker(cache, on_mariadb, settings, transactional_db, tmp_path):
+    cachelayer = {"CACHE_ALIAS": cache, "KEY_PREFIX": f"k{uuid.uuid4().hex[:12]}"}
+    settings.CACHELAYER = cachelayer
+    ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(300))]
+    workers = [
+        spawn("mix", {"seed": seed, "ids": ids, "seconds": CHECKER_SECONDS, "max_ops": 200_000,
+                      "write_ratio": 0.2, "out": str(tmp_path / f"{seed}.json")}, cachelayer)
+        for seed in range(CHECKER_WORKERS)
+    ]
+    assert [worker.wait(timeout=CHECKER_SECONDS + 120) for worker in workers] == [0] * CHECKER_WORKERS
+    logs = [json.loads((tmp_path / f"{seed}.json").read_text()) for seed in range(CHECKER_WORKERS)]
+    reads = [read for log in logs for read in log["reads"]]
+    writes = [write for log in logs for write in log["writes"]]
+    violations = find_violations(reads, writes)
+
+    Item.cached.get(ids[0])  # observes the configuration version the workers created
+    definition = registry.for_cached_model(Item)
+    states = versions.fetch(definition, [str(pk) for pk in ids])
+    database = dict(Item.objects.filter(pk__in=ids).values_list("pk", "value"))
+    cached = {int(k): dict(zip(definition.stored, s.row))["value"] for k, s in states.items()
+              if s.row not in (versions.MISSING, versions.ABSENT)}
+    stale = {pk: (value, database[pk]) for pk, value in cached.items() if value != database[pk]}
+
+    report = {"cache": cache, "processes": CHECKER_WORKERS, "seconds": CHECKER_SECONDS, "keys": len(ids),
+              "reads": len(reads), "writes": len(writes), "violations": len(violations),
+              "cached_at_end": len(cached), "stale_at_end": len(stale)}
+    write_report(f"consistency-{cache}", **report)
+    assert reads and writes
+    assert violations == [], violations[:10]
+    assert cached and stale == {}
+
+
+def test_checker_finds_a_stale_read():
+    """The checker itself can fail: a read older than a finished write is caught."""
+    writes = [(1, 1, 0, 10), (1, 2, 20, 30)]
+    assert find_violations([(1, 2, 31, 40), (1, 1, 11, 19)], writes) == []
+    assert find_violations([(1, 1, 31, 40)], writes) == [{"key": 1, "read": 1, "at_least": 2, "at_most": 2}]
+    assert find_violations([(1, 2, 11, 19)], writes) == [{"key": 1, "read": 2, "at_least": 1, "at_most": 1}]
+
+
+@pytest.mark.parametrize("cache", ["memcached", "redis"])
+def test_a_dead_lease_holder_delays_others_by_the_lease_timeout_at_most(cache, settings, transactional_db, tmp_path):
+    lease_timeout = 1.0
+    cachelayer = {"CACHE_ALIAS": cache, "KEY_PREFIX": f"k{uuid.uuid4().hex[:12]}", "LEASE_TIMEOUT": lease_timeout}
+    settings.CACHELAYER = cachelayer
+    item = Item.objects.create(value=7)
+    ready = tmp_path / "holding"
+    holder = spawn("hold-lease", {"key": item.pk, "ready": str(ready)}, cachelayer)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline and holder.poll() is None:
+            time.sleep(0.01)
+        assert ready.exists(), "the holder never reached its database read"
+    finally:
+        holder.kill()  # dies holding the lease
+        holder.wait(timeout=10)
+
+    results, latencies = [], []
+
+    def read():
+        try:
+            started = time.perf_counter()
+            results.append(Item.cached.get(item.pk).value)
+            latencies.append(time.perf_counter() - started)
+        finally:
+            connections.close_all()
+
+    readers = [threading.Thread(target=read) for _ in range(16)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=30)
+    assert results == [7] * 16
+    assert max(latencies) < lease_timeout + 0.5

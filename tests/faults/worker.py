@@ -1,0 +1,72 @@
+"""A separate OS process for the fault tests: ``python -m tests.faults.worker MODE ARGS_JSON``.
+
+Environment: DJANGO_SETTINGS_MODULE=tests.settings, CACHELAYER_DB naming the
+test database, CACHELAYER_JSON with the CACHELAYER settings to apply.
+
+Modes:
+  mix         random reads and committed increments for a bounded time;
+              writes a JSON log of every read and write to args["out"]
+  hold-lease  miss one key and hang inside the database read while holding
+              its fill lease (the test then kills this process)
+"""
+
+import json
+import os
+import random
+import sys
+import time
+
+import django
+
+
+def mix(args):
+    from django.db import transaction
+
+    from tests.testapp.models import Item
+
+    rng = random.Random(args["seed"])
+    ids, reads, writes = args["ids"], [], []
+    deadline = time.monotonic() + args["seconds"]
+    for _ in range(args["max_ops"]):
+        if time.monotonic() > deadline:
+            break
+        pk = rng.choice(ids)
+        if rng.random() < args["write_ratio"]:
+            started = time.monotonic_ns()
+            with transaction.atomic():
+                item = Item.objects.select_for_update().get(pk=pk)
+                item.value += 1  # strictly increasing per key: the row lock orders writers
+                item.save(update_fields=["value"])
+            writes.append((pk, item.value, started, time.monotonic_ns()))  # done: committed and invalidated
+        else:
+            started = time.monotonic_ns()
+            value = Item.cached.get(pk).value
+            reads.append((pk, value, started, time.monotonic_ns()))
+    with open(args["out"], "w") as out:
+        json.dump({"reads": reads, "writes": writes}, out)
+
+
+def hold_lease(args):
+    from cachelayer import versions
+    from tests.testapp.models import Item
+
+    def hang(*_args, **_kwargs):
+        open(args["ready"], "w").close()
+        time.sleep(60)
+
+    versions.query_rows = hang
+    Item.cached.get(args["key"])
+
+
+def main():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    django.setup()
+    from django.test import override_settings
+
+    mode, args = sys.argv[1], json.loads(sys.argv[2])
+    with override_settings(CACHELAYER=json.loads(os.environ["CACHELAYER_JSON"])):
+        {"mix": mix, "hold-lease": hold_lease}[mode](args)
+
+
+if __name__ == "__main__":
+    main()

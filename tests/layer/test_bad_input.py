@@ -1,0 +1,84 @@
+"""Bad input never breaks a read and never leaves a partial write: rows over
+the cache's item limit, corrupt or foreign payloads, and the JSON serializer
+that executes nothing on load."""
+
+import pickle
+
+import pytest
+
+import cachelayer
+from cachelayer import stats
+from cachelayer.adapters import get_adapter
+from cachelayer.containers import registry
+from cachelayer.exceptions import ValueTooLarge
+from demo_project.demo.models import DemoTest
+from tests.layer.test_repository import make_container
+from tests.testapp.models import Item, Note
+
+MiB = 1024 * 1024
+
+
+def test_a_row_over_the_item_limit_is_served_from_the_database(backend, settings, django_assert_num_queries):
+    if backend != "memcached":  # memcached's own limit is the default; give the others the same
+        settings.CACHELAYER = {**settings.CACHELAYER, "MAX_ITEM_SIZE": MiB}
+        Note.cached.get_many([0])  # reload definitions after the settings change
+    big = Note.objects.create(body="x" * (MiB + 1000))
+    small = Note.objects.create(body="small")
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            assert Note.cached.get(big.pk).body == big.body
+    Note.cached.get(small.pk)
+    with django_assert_num_queries(0):
+        assert Note.cached.get(small.pk).body == "small"
+    counts = stats.snapshot()["testapp_note"]
+    assert counts["too_large"] == 2 and counts["errors"] == 0
+    assert all(breaker.failures == 0 for breaker in get_adapter(backend).breakers.values())
+
+
+def test_a_cache_only_write_over_the_limit_is_refused_whole(backend, settings):
+    settings.CACHELAYER = {**settings.CACHELAYER, "MAX_ITEM_SIZE": 1000}
+    make_container("kv", DemoTest, "cache_only", key_columns="c1", value_columns="c2")
+    repo = cachelayer.repository("kv")
+    repo.set("k", "small")
+    with pytest.raises(ValueTooLarge, match=r"cannot set 'k' in container 'kv'.*over the cache's limit of 1000"):
+        repo.set("k", "y" * 5000)
+    with pytest.raises(ValueTooLarge, match="cannot append"):
+        repo.append("k", "y" * 5000)
+    assert repo.get("k") == "small"
+
+
+def plant(backend, key, raw: bytes) -> None:
+    """Write ``raw`` where cachelayer keeps the payload of ``key``."""
+    definition = registry.for_cached_model(Item)
+    get_adapter(backend).store({key: {definition.keys.data(definition.keys.part(key)): raw}}, 0)
+
+
+@pytest.mark.parametrize("raw", [b"\x80\x05garbage", b"not ours", pickle.dumps(("a", "foreign", "tuple", None))])
+def test_a_corrupt_or_foreign_payload_is_a_miss_and_is_overwritten(backend, raw, django_assert_num_queries):
+    item = Item.objects.create(value=41)
+    plant(backend, str(item.pk), raw)
+    with django_assert_num_queries(1):
+        assert Item.cached.get(item.pk).value == 41
+    with django_assert_num_queries(0):
+        assert Item.cached.get(item.pk).value == 41
+
+
+EXECUTED = []
+
+
+class Exploit:
+    def __reduce__(self):
+        return (EXECUTED.append, ("code ran",))
+
+
+def test_the_json_serializer_executes_nothing_on_load(backend, settings, django_assert_num_queries):
+    settings.CACHELAYER = {**settings.CACHELAYER, "SERIALIZER": "json"}
+    item = Item.objects.create(value=3, text="héllo")
+    Item.cached.get(item.pk)
+    with django_assert_num_queries(0):
+        cached = Item.cached.get(item.pk)
+    assert (cached.value, cached.text) == (3, "héllo")
+
+    plant(backend, str(item.pk), pickle.dumps(Exploit()))
+    assert Item.cached.get(item.pk).value == 3
+    assert EXECUTED == []

@@ -1,0 +1,96 @@
+"""A person's view: headless Chromium logs into the admin, edits a policy,
+warms a container and reads the live statistics page.
+
+Screenshots go to test-output/ (copies of them illustrate the README).
+"""
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from cachelayer.models import CachePolicy, Container
+from demo_project.demo.models import Country
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("chromium / chromium-driver are missing: scripts/test.sh installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def test_admin_edit_warm_and_stats(browser, live_server, admin_user, settings):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    settings.CACHELAYER = {"CACHE_ALIAS": "memcached", "KEY_PREFIX": f"br{uuid.uuid4().hex[:10]}"}
+    call_command("loaddata", "demo", verbosity=0)
+    container = Container.objects.get(name="demo_country")
+    container.policy = policy = CachePolicy.objects.create(policy_name="demo")
+    container.save()
+    OUTPUT.mkdir(exist_ok=True)
+
+    def shows(words: str) -> bool:
+        """Wait (up to 10 s) for the page after a click to show ``words``."""
+        wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
+        wait.until(lambda b: words in b.find_element(By.TAG_NAME, "body").text)
+        return True
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert shows("Site administration")
+
+    browser.get(f"{live_server.url}/admin/cachelayer/cachepolicy/{policy.pk}/change/")
+    Select(browser.find_element(By.NAME, "flush_policy")).select_by_value("caching")
+    browser.find_element(By.NAME, "_save").click()
+    assert shows("was changed successfully")
+    policy.refresh_from_db()
+    assert policy.flush_policy == "caching"
+
+    browser.get(f"{live_server.url}/admin/cachelayer/container/{container.pk}/change/")
+    shown = browser.find_elements(By.CSS_SELECTOR, "#id_key_columns optgroup:not([hidden])")
+    assert [group.get_attribute("label") for group in shown] == ["demo.Country"]  # only the chosen model's fields
+    chosen = Select(browser.find_element(By.ID, "id_key_columns")).all_selected_options
+    assert [option.get_attribute("value") for option in chosen] == ["country"]
+
+    browser.get(f"{live_server.url}/admin/cachelayer/container/")
+    browser.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{container.pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("warm_containers")
+    browser.find_element(By.NAME, "index").click()
+    assert shows("demo_country: load 10 rows of demo.Country into cache 'memcached'")
+    browser.save_screenshot(str(OUTPUT / "admin-warm-confirmation.png"))
+    browser.find_element(By.CSS_SELECTOR, "input[value='Yes, warm']").click()
+    assert shows("Container demo_country: 10 rows warmed, 0 already cached")
+
+    for name in ("Japan", "Japan", "India", "Atlantis"):  # 2 hits, 1 miss (absent) after the warm
+        Country.cached.get_many([name])
+    browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/container/stats/']").click()
+    row = browser.find_element(By.XPATH, "//table[@id='stats-table']//tr[th='demo_country']").text
+    assert row.split()[:4] == ["demo_country", "3", "1", "75.0%"]
+    hits_bar = browser.find_element(By.CSS_SELECTOR, "#stats-chart rect.cl-hits")
+    assert int(hits_bar.get_attribute("width")) == 360  # 3 of 4 lookups on a 480 px scale
+    assert shows("4 lookups, 75.0% hits")
+    browser.save_screenshot(str(OUTPUT / "admin-stats.png"))
+    browser.get(f"{live_server.url}/admin/cachelayer/container/")
+    assert "75.0%" in browser.find_element(By.CSS_SELECTOR, "td.field-stat_hit_ratio").text
+    browser.save_screenshot(str(OUTPUT / "admin-containers.png"))
