@@ -6,9 +6,7 @@ Interleaved rounds in one run; medians in microseconds. Not part of the test sui
 """
 
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
@@ -20,16 +18,10 @@ django.setup()
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from bench.interleave import compare  # noqa: E402
 from demo_project.demo.models import Country  # noqa: E402
 
 ROUNDS, OPS = 7, 2000
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    for _ in range(OPS):
-        fn()
-    return (time.perf_counter() - start) / OPS * 1e6
 
 
 def main():
@@ -42,15 +34,7 @@ def main():
         "Country.cached.get": lambda: Country.cached.get("Benchland"),
         "Country.objects.get(pk=)": lambda: Country.objects.get(pk=row.pk),
     }
-    samples = {name: [] for name in contenders}
-    for _ in range(ROUNDS):
-        for name, fn in contenders.items():
-            samples[name].append(timed(fn))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    hit = medians["Country.cached.get"]
-    print(f"{'contender':28} {'median us':>10} {'vs hit':>8}")
-    for name, value in medians.items():
-        print(f"{name:28} {value:10.1f} {value / hit:8.2f}x")
+    compare(contenders, "Country.cached.get", ROUNDS, OPS)
 
 
 if __name__ == "__main__":

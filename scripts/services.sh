@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the servers the test suite talks to, each on loopback only:
 #   memcached 127.0.0.1:11211, Redis 127.0.0.1:6379, MariaDB 127.0.0.1:3306
-#   (+ MariaDB user cachelayer/cachelayer and database cachelayer).
+#   (+ MariaDB user cachelayer/cachelayer and database cachelayer),
+#   and libmemcached-tools (memccapable, memcslap) for the cache_serve tests.
 # Each one is reused if it already answers, else started, else installed and
 # started. Idempotent; the all-reused path takes well under a second.
 # Usage: `bash scripts/services.sh`, or source it and call ensure_services.
@@ -256,11 +257,26 @@ ensure_mariadb_user() {
     echo "mariadb user cachelayer@127.0.0.1, database cachelayer: created"
 }
 
+# --- libmemcached-tools -------------------------------------------------------
+# memccapable and memcslap talk to cache_serve in tests/protocol/ as real peers.
+
+ensure_libmemcached_tools() {
+    if command -v memccapable >/dev/null 2>&1 && command -v memcslap >/dev/null 2>&1; then
+        echo "libmemcached-tools: reused"
+        return 0
+    fi
+    apt_install libmemcached-tools
+    command -v memccapable >/dev/null 2>&1 && command -v memcslap >/dev/null 2>&1 \
+        || die "libmemcached-tools installed but memccapable/memcslap are not on PATH (dpkg -L libmemcached-tools)"
+    echo "libmemcached-tools: installed"
+}
+
 ensure_services() {
     ensure_memcached
     ensure_redis
     ensure_mariadb
     ensure_mariadb_user
+    ensure_libmemcached_tools
 }
 
 # Run directly (not sourced): provision everything.

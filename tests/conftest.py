@@ -20,9 +20,9 @@ def database_name() -> str:
 
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "backend", CACHE_ALIASES, indirect=True, ids=[f"{database_name()}-{c}" for c in CACHE_ALIASES]
-        )
+        marker = metafunc.definition.get_closest_marker("caches")  # @pytest.mark.caches("memcached")
+        aliases = list(marker.args) if marker else CACHE_ALIASES
+        metafunc.parametrize("backend", aliases, indirect=True, ids=[f"{database_name()}-{c}" for c in aliases])
 
 
 @pytest.fixture

@@ -49,3 +49,13 @@ class Note(CachedModelMixin, models.Model):
     """A row that can outgrow a cache item (memcached's 1 MB)."""
 
     body = models.TextField()
+
+
+class KeyValue(models.Model):
+    """A memcached-shaped table for cache_serve: long text keys, flags, cas and expiry columns."""
+
+    key = models.CharField(max_length=250, primary_key=True)
+    value = models.TextField(blank=True, default="")
+    flags = models.BigIntegerField(null=True)
+    cas = models.PositiveBigIntegerField(null=True)
+    expires = models.IntegerField(null=True)

@@ -1,0 +1,175 @@
+"""cache_serve vs SQL for key lookups, and vs a real memcached under memcslap.
+
+The InnoDB memcached plugin's headline claim: the memcached API beats SQL for
+key lookups. Measured in one run, interleaved rounds after a warm-up:
+
+1. ``get`` of one cached row through cache_serve (pymemcache, persistent
+   connection) vs ``SELECT value FROM testapp_keyvalue WHERE `key` = %s``
+   over a fresh mysqlclient connection per request and over a persistent one
+   (and a raw memcached ``get`` for reference);
+2. memcslap ``--test=get`` throughput against cache_serve as a fraction of
+   the same load against a real memcached server.
+
+Run (MariaDB; starts a private memcached and cache_serve on free ports):
+
+    CACHELAYER_DB=mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer_bench \
+        .venv/bin/python bench/serve_vs_sql.py
+
+The database is created when missing; use one of its own: the run replaces
+its container named ``default``.
+
+Not part of the test suite.
+"""
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.interleave import compare  # noqa: E402
+
+ROUNDS, OPS = 7, 1000  # latency: interleaved rounds of OPS requests each
+SLAP_ROUNDS, SLAP_CONCURRENCY, SLAP_OPS = 3, 4, 5000  # memcslap: per round, per thread
+KEY, VALUE = "benchkey", "x" * 64
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"process {process.args} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listens on {port} after {seconds} s")
+
+
+def start_memcached() -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    user = ["-u", "memcache" if shutil.which("memcached") and os.getuid() == 0 else os.environ.get("USER", "")]
+    command = ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "256", "-t", "4"]
+    process = subprocess.Popen(command + (user if os.getuid() == 0 else []), stdout=subprocess.DEVNULL)
+    wait_port(port, process)
+    return process, port
+
+
+def slap(port: int) -> float:
+    """Return memcslap get throughput (keys/s) against 127.0.0.1:port."""
+    run = subprocess.run(
+        ["memcslap", f"--servers=127.0.0.1:{port}", f"--concurrency={SLAP_CONCURRENCY}",
+         f"--execute-number={SLAP_OPS}", "--test=get"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )
+    output = run.stdout + run.stderr
+    if "error" in output.lower():
+        sys.exit(f"memcslap reported errors:\n{output}")
+    keys, seconds = re.search(r"Time to get\s+(\d+) keys by\s+\d+ threads:\s+([\d.]+) seconds", output).groups()
+    return int(keys) / float(seconds)
+
+
+def main():
+    memcached, memcached_port = start_memcached()
+    try:
+        run(memcached_port)
+    finally:
+        memcached.terminate()
+        memcached.wait(10)
+
+
+def run(memcached_port: int) -> None:
+    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}")
+    import django
+
+    django.setup()
+    import MySQLdb
+    from django.conf import settings
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.management import call_command
+    from pymemcache.client.base import Client
+
+    from cachelayer.models import Container
+    from tests.testapp.models import KeyValue
+
+    database = settings.DATABASES["default"]
+    if not database["ENGINE"].endswith("mysql"):
+        sys.exit("set CACHELAYER_DB=mysql://... (the comparison is against MariaDB/MySQL)")
+    connect = {
+        "host": database["HOST"], "port": int(database["PORT"] or 3306), "user": database["USER"],
+        "password": database["PASSWORD"],
+    }
+    with MySQLdb.connect(**connect) as server:
+        server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{database['NAME']}` CHARACTER SET utf8mb4")
+    connect["database"] = database["NAME"]
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    Container.objects.filter(name="default").delete()
+    container = Container.objects.create(
+        name="default", content_type=ContentType.objects.get_for_model(KeyValue), key_columns="key",
+        value_columns="value", flags_column="flags", cas_column="cas", expire_time_column="expires",
+    )
+    KeyValue.objects.update_or_create(key=KEY, defaults={"value": VALUE})
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "manage.py", "cache_serve", "--port", str(port)], cwd=ROOT)
+    try:
+        wait_port(port, serve)
+        sql = "SELECT `value` FROM testapp_keyvalue WHERE `key` = %s"
+
+        def fresh_connection():
+            conn = MySQLdb.connect(**connect)
+            cursor = conn.cursor()
+            cursor.execute(sql, (KEY,))
+            cursor.fetchone()
+            conn.close()
+
+        persistent = MySQLdb.connect(**connect).cursor()
+
+        def persistent_connection():
+            persistent.execute(sql, (KEY,))
+            persistent.fetchone()
+
+        serve_client = Client(("127.0.0.1", port), connect_timeout=5, timeout=10)
+        raw_client = Client(("127.0.0.1", memcached_port), connect_timeout=5, timeout=10)
+        raw_client.set("raw", VALUE)
+        assert serve_client.get(KEY) == VALUE.encode()
+        contenders = {
+            "cache_serve get (hit)": lambda: serve_client.get(KEY),
+            "SELECT, fresh connection": fresh_connection,
+            "SELECT, persistent connection": persistent_connection,
+            "memcached get (raw)": lambda: raw_client.get("raw"),
+        }
+        compare(contenders, "cache_serve get (hit)", ROUNDS, OPS, warmup=200)
+
+        slap(port), slap(memcached_port)  # warm-up (loads the keys)
+        rates = {"cache_serve": [], "memcached": []}
+        for _ in range(SLAP_ROUNDS):
+            rates["cache_serve"].append(slap(port))
+            rates["memcached"].append(slap(memcached_port))
+        serve_rate, memcached_rate = (statistics.median(rates[name]) for name in ("cache_serve", "memcached"))
+        print(f"\nmemcslap --test=get --concurrency={SLAP_CONCURRENCY} --execute-number={SLAP_OPS}, "
+              f"median of {SLAP_ROUNDS}")
+        print(f"cache_serve {serve_rate:10.0f} gets/s")
+        print(f"memcached   {memcached_rate:10.0f} gets/s")
+        print(f"cache_serve / memcached = {serve_rate / memcached_rate:.3f}")
+    finally:
+        serve.terminate()
+        serve.wait(10)
+        container.delete()
+        KeyValue.objects.all().delete()
+
+
+if __name__ == "__main__":
+    main()

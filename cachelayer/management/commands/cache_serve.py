@@ -1,0 +1,63 @@
+"""``manage.py cache_serve``: containers over the memcached text protocol (like daemon_memcached)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from django.core.management.base import BaseCommand
+
+from cachelayer.protocol.server import serve
+
+SIZE_SUFFIXES = {"k": 1024, "m": 1024 * 1024}
+
+
+def size(text: str) -> int:
+    """Parse a byte count the way memcached's -I does: 1048576, 512k, 1m."""
+    text = text.strip().lower()
+    factor = SIZE_SUFFIXES.get(text[-1:], 1)
+    try:
+        value = int(text[:-1] if factor > 1 else text) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1048576, 512k, 1m)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the size must be positive")
+    return value
+
+
+class Command(BaseCommand):
+    help = "Serve exposed containers to any memcached client (memcached ASCII protocol)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: loopback).")
+        parser.add_argument("--port", type=int, default=11211, help="TCP port (0 = any free port).")
+        parser.add_argument("--max-connections", type=int, default=1024, help="Clients served at once.")
+        parser.add_argument("--item-size-max", type=size, default=1024 * 1024, help="Largest value (512k, 1m).")
+        parser.add_argument(
+            "--batch-size", type=int, default=1,
+            help="Commit every N writes of a connection (daemon_memcached_w_batch_size; 1 = every write).",
+        )
+        parser.add_argument(
+            "--commit-interval", type=float, default=5.0,
+            help="Seconds after which an open batch commits anyway (innodb_api_bk_commit_interval).",
+        )
+        parser.add_argument(
+            "--read-timeout", type=float, default=30.0,
+            help="Seconds a started command line or value may take to arrive before the client is dropped.",
+        )
+
+    def handle(self, *args, **options):
+        settings = {
+            name: options[name]
+            for name in ("host", "port", "max_connections", "item_size_max", "batch_size", "commit_interval",
+                         "read_timeout")
+        }
+
+        def ready(server):
+            self.stdout.write(f"cache_serve listening on {server.host}:{server.port}", ending="\n")
+            self.stdout.flush()
+
+        try:
+            asyncio.run(serve(ready=ready, **settings))
+        except KeyboardInterrupt:
+            pass

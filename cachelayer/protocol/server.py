@@ -1,0 +1,161 @@
+"""The asyncio TCP front end of ``manage.py cache_serve``.
+
+The event loop only reads and writes sockets; each command runs in its
+connection's worker thread (worker.py). A command runs only once its line
+and its whole data block have arrived, so a client that stalls or goes away
+mid-command never causes a partial write, and holds nothing but its socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from cachelayer.protocol import parser
+from cachelayer.protocol.session import ServerStats, Session
+from cachelayer.protocol.worker import Worker
+
+MAX_LINE = 64 * 1024  # longest command line (a get of ~250 maximal keys)
+SWALLOW_CHUNK = 64 * 1024  # read size while discarding an oversized value
+
+
+class Hangup(Exception):
+    """Answer ``reply`` (if any) and close the connection: the stream cannot be resynchronised."""
+
+    def __init__(self, reply: bytes = b""):
+        super().__init__(reply)
+        self.reply = reply
+
+
+class Server:
+    """Serve exposed containers over the memcached text protocol."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 11211, max_connections: int = 1024,
+        item_size_max: int = 1024 * 1024, batch_size: int = 1, commit_interval: float = 5.0,
+        read_timeout: float = 30.0,
+    ):
+        self.host, self.port = host, port
+        self.max_connections, self.item_size_max = max_connections, item_size_max
+        self.batch_size, self.commit_interval = batch_size, commit_interval
+        self.read_timeout = read_timeout
+        self.stats = ServerStats()
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        """Listen; ``self.port`` is the bound port afterwards (useful with port 0)."""
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_LINE)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        """Stop listening, hang up on every client (their batches commit), and wait for them."""
+        self._server.close()
+        for writer in list(self._clients):
+            writer.close()
+        if self._handlers:
+            await asyncio.wait(self._handlers)
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stats = self.stats
+        if stats.counts["curr_connections"] >= self.max_connections:
+            stats.incr("rejected_connections")
+            writer.write(parser.TOO_MANY_CONNECTIONS)
+            writer.close()
+            return
+        stats.incr("curr_connections")
+        stats.incr("total_connections")
+        self._clients.add(writer)
+        self._handlers.add(asyncio.current_task())
+        worker = Worker(self.batch_size, self.commit_interval)
+        try:
+            await self._converse(reader, writer, worker, Session(self.stats, worker.batch))
+        except Hangup as hangup:
+            writer.write(hangup.reply)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away, mid-command or not: nothing was run for it
+        finally:
+            stats.incr("curr_connections", -1)
+            self._clients.discard(writer)
+            self._handlers.discard(asyncio.current_task())
+            await worker.close()
+            writer.close()
+
+    async def _converse(self, reader, writer, worker: Worker, session: Session) -> None:
+        while True:
+            line = await self._read_line(reader)
+            if line is None:
+                return
+            try:
+                command = parser.parse(line)
+                data = await self._read_block(reader, command.length) if command.has_data else None
+            except parser.ProtocolError as error:  # answered; the stream is still in step
+                writer.write(error.reply)
+                await writer.drain()
+                continue
+            if command.name == "quit":
+                return
+            reply = await worker.run(session.execute, command, data)
+            if not command.noreply:
+                writer.write(reply)
+                await writer.drain()
+
+    async def _read_line(self, reader: asyncio.StreamReader) -> bytes | None:
+        """Return the next command line, or None at end of stream.
+
+        Waiting for a command is unbounded (idle clients are fine); once its
+        first byte arrived the rest must follow within ``read_timeout``.
+        """
+        first = await reader.read(1)
+        if not first:
+            return None
+        if first == b"\n":
+            return first
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                return first + await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError:
+            raise Hangup(parser.LINE_TOO_LONG) from None
+        except asyncio.TimeoutError:
+            raise Hangup(parser.BAD_FORMAT) from None
+        except asyncio.IncompleteReadError:
+            return None  # gone mid-line: nothing to run
+
+    async def _read_block(self, reader: asyncio.StreamReader, length: int) -> bytes:
+        """Return a data block; refuse an oversized (swallowed) or unterminated one."""
+        if length > self.item_size_max:
+            await self._swallow(reader, length + 2)
+            raise parser.ProtocolError(parser.TOO_LARGE)
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                block = await reader.readexactly(length + 2)
+        except asyncio.TimeoutError:
+            raise Hangup(parser.BAD_CHUNK) from None
+        if not block.endswith(b"\r\n"):
+            raise parser.ProtocolError(parser.BAD_CHUNK)
+        return block[:-2]
+
+    async def _swallow(self, reader: asyncio.StreamReader, remaining: int) -> None:
+        """Discard an oversized value as it arrives, never holding it in memory."""
+        while remaining > 0:
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    chunk = await reader.read(min(remaining, SWALLOW_CHUNK))
+            except asyncio.TimeoutError:
+                raise Hangup(parser.TOO_LARGE) from None
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(chunk)
+
+
+async def serve(ready=None, stop: asyncio.Event | None = None, **options) -> None:
+    """Run a Server until ``stop`` is set (forever when None); ``ready(server)`` once listening."""
+    server = Server(**options)
+    await server.start()
+    if ready is not None:
+        ready(server)
+    try:
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        await server.close()
