@@ -90,7 +90,10 @@ def test_killed_cache_costs_no_errors_and_hits_resume(kind, start_servers, use_s
     assert len(open_latencies) > 50, "the breaker never opened while the load ran"
     assert p99(open_latencies) < 2 * SOCKET_TIMEOUT
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("failed (" in m for m in messages) == 1, messages  # logged once per burst
+    # Logged per burst, not per failure: the kill is one burst; a connection the
+    # restarted server drops at once may start one more.
+    assert 1 <= sum("failed (" in m for m in messages) <= 2, messages
+    assert sum("failed (" in m for m in messages) < len(open_latencies) / 10
     time.sleep(COOLDOWN)
     assert_cache_matches_database(ids)
     with django_assert_num_queries(0):
