@@ -58,7 +58,16 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
         adapter.breakers[server].mark_dirty()
 
 
-def ensure_replayed(adapter: Adapter) -> None:
+def fetch(adapter: Adapter, groups: dict) -> dict:
+    """``adapter.fetch`` after replaying what the outbox owes its dirty servers.
+
+    Every read of the cache goes through here, so no reader can forget the replay.
+    """
+    _ensure_replayed(adapter)
+    return adapter.fetch(groups)
+
+
+def _ensure_replayed(adapter: Adapter) -> None:
     """Replay the outbox to the dirty servers that may be probed now (cheap when none is dirty)."""
     dirty = adapter.dirty_servers()
     if not dirty:

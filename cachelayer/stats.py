@@ -101,8 +101,7 @@ def shared(containers) -> dict[str, dict]:
         try:
             adapter, keys = _target(container)
             names = [*COUNTERS, LAST_FLUSH]
-            outbox.ensure_replayed(adapter)  # a server is read only once the outbox owes it nothing
-            found = adapter.fetch({None: [keys.stat(n) for n in names]}).get(None)
+            found = outbox.fetch(adapter, {None: [keys.stat(n) for n in names]}).get(None)
             if found is None:
                 raise CacheUnavailable(f"cache {adapter.alias} cannot be read now")
         except CacheUnavailable as exc:

@@ -66,10 +66,9 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     version shows the definitions are out of date.
     """
     keys, adapter = definition.keys, definition.adapter
-    outbox.ensure_replayed(adapter)
     parts = {key: keys.part(key) for key in user_keys}
     groups = {key: [*_counter_keys(definition, part), keys.data(part)] for key, part in parts.items()}
-    found = adapter.fetch(groups)
+    found = outbox.fetch(adapter, groups)
     parts = {key: part for key, part in parts.items() if key in found}
     missing = {
         key: [k for k in _counter_keys(definition, part) if k not in found[key]] for key, part in parts.items()
@@ -119,8 +118,7 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
 def revalidate(definition: Definition) -> bool:
     """Read the configuration version alone; return True when definitions were reloaded."""
     key = definition.keys.config
-    outbox.ensure_replayed(definition.adapter)
-    value = definition.adapter.fetch({None: [key]}).get(None, {}).get(key)
+    value = outbox.fetch(definition.adapter, {None: [key]}).get(None, {}).get(key)
     return value is not None and registry.observe(definition.cache_alias, int(value))
 
 
