@@ -11,6 +11,7 @@ from django.db import models, router, transaction
 
 from cachelayer import conf
 from cachelayer.containers import registry
+from cachelayer.exceptions import MappingError
 from cachelayer.invalidation import invalidate_container, invalidate_keys
 from cachelayer.operations import read_rows
 
@@ -71,8 +72,14 @@ CachedManager = models.Manager.from_queryset(CachedQuerySet)
 class CachedAccess:
     """``Model.cached``: read model instances through the cache by key."""
 
-    def __init__(self, model):
+    def __init__(self, model, container: str | None = None):
         self.model = model
+        self.target = container or model  # None: the model's own container
+
+    def container(self, name: str) -> CachedAccess:
+        """Read through another container that maps this model, e.g. one keyed
+        by a unique column: ``User.cached.container("users_by_email").get(email)``."""
+        return CachedAccess(self.model, name)
 
     def get(self, key):
         """Return the instance with this key; raise ``Model.DoesNotExist`` when absent."""
@@ -84,7 +91,11 @@ class CachedAccess:
     def get_many(self, keys) -> dict:
         """Return ``{key: instance}`` for the keys that exist: one cache round
         trip, and one SQL query for all the misses."""
-        definition, rows = read_rows(self.model, "get", list(keys))
+        definition, rows = read_rows(self.target, "get", list(keys))
+        if definition.model._meta.concrete_model is not self.model._meta.concrete_model:
+            raise MappingError(
+                f"container {definition.name!r} maps {definition.model._meta.label}, not {self.model._meta.label}"
+            )
         using, stored, from_db = definition.db_alias(), definition.stored, self.model.from_db
         return {key: from_db(using, stored, row) for key, row in rows.items()}
 

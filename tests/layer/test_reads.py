@@ -1,8 +1,11 @@
 """Read-through: hits cost no SQL, get_many costs one round trip, any key works."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 
 from cachelayer.adapters import get_adapter
+from cachelayer.exceptions import MappingError
+from cachelayer.models import Container
 from tests.testapp.models import Item, Pair, Slugged
 
 
@@ -84,3 +87,26 @@ def test_multi_column_key(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert Pair.cached.get("a|1").value == 11
     assert {k: v.value for k, v in Pair.cached.get_many([("a", 2), ("b", 1)]).items()} == {("a", 2): 12}
+
+
+def test_another_container_of_the_model_reads_by_its_key(django_assert_num_queries):
+    """Model.cached.container(name): instances by a second key (here the pk of a slug-keyed model)."""
+    Container.objects.create(name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id")
+    row = Slugged.objects.create(slug="s1", value=1)
+    by_id = Slugged.cached.container("slugged_by_id")
+    assert by_id.get(row.pk).value == 1
+    with django_assert_num_queries(0):
+        hit = by_id.get(row.pk)
+    assert (type(hit), hit.slug) == (Slugged, "s1")
+    row.value = 2
+    row.save()
+    assert by_id.get(row.pk).value == 2  # the save outdated this container too
+    with pytest.raises(Slugged.DoesNotExist):
+        by_id.get(10**9)
+
+
+def test_a_container_of_another_model_is_refused():
+    Container.objects.create(name="items_elsewhere", content_type=ContentType.objects.get_for_model(Item), key_columns="id")
+    item = Item.objects.create(value=1)
+    with pytest.raises(MappingError, match="maps testapp.Item, not testapp.Slugged"):
+        Slugged.cached.container("items_elsewhere").get(item.pk)
