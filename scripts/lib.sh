@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared helpers for scripts/*.sh: sourced, never run.
 #   apt_install PKG...   install Debian packages (apt-get update at most once per run)
-#   ensure_venv          .venv with requirements.txt installed (skipped when unchanged)
+#   ensure_venv [V [R]]  venv V (.venv) with requirements R (requirements.txt) installed (skipped when unchanged)
 #   ensure_chromium      Debian's chromium + chromium-driver (the admin browser test)
 # Strict mode here too, so that `source scripts/lib.sh; ensure_...` from a plain
 # shell stops at the first error instead of carrying on half-provisioned.
@@ -61,8 +61,9 @@ _ensure_build_deps() {
     if (( ${#need[@]} )); then apt_install "${need[@]}"; fi
 }
 
-ensure_venv() {
-    local root="$CACHELAYER_ROOT" venv="$CACHELAYER_ROOT/.venv"
+ensure_venv() {  # [VENV [REQUIREMENTS]]: default .venv and requirements.txt
+    local root="$CACHELAYER_ROOT" venv="$CACHELAYER_ROOT/${1:-.venv}"
+    local requirements="$CACHELAYER_ROOT/${2:-requirements.txt}"
     local stamp="$venv/.requirements.sha" want have=""
     command -v python3 >/dev/null 2>&1 || apt_install python3
     # A venv whose interpreter vanished (e.g. python upgraded) is useless: rebuild it.
@@ -80,15 +81,16 @@ ensure_venv() {
             python3 -m venv "$venv" || die "python3 -m venv $venv failed"
         fi
     fi
-    want="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
+    # The stamp covers every requirements file (bench/requirements.txt includes the app's).
+    want="$(cat "$requirements" "$root/requirements.txt" | sha256sum | cut -d' ' -f1)"
     [[ -f "$stamp" ]] && have="$(<"$stamp")"
     if [[ "$want" == "$have" ]]; then
         return 0    # requirements unchanged since last successful install: fast path
     fi
     _ensure_build_deps
-    log "-- pip install -r requirements.txt"
-    PIP_NO_INPUT=1 "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements.txt" \
-        || die "pip install -r requirements.txt failed"
+    log "-- pip install -r ${requirements#"$root/"}"
+    PIP_NO_INPUT=1 "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" \
+        || die "pip install -r $requirements failed"
     # Written only after success, so a failed install is retried next run.
     printf '%s\n' "$want" >"$stamp"
 }

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CachedItemsConfig(AppConfig):
+    name = "bench.cacheditems"
+    label = "cacheditems"

@@ -1,0 +1,154 @@
+"""The contenders: one way each to read and write Items, as its users write it.
+
+Every contender answers the same calls, so a workload is written once:
+``get(pk)``, ``get_by_email(email)``, ``get_many(pks)`` (a dict by pk),
+``save(item)``, ``load(pk)`` (an instance to modify) and ``outdate(pk)``
+(make the next read of ``pk`` a miss). A contender that cannot do one of
+them leaves it out, and the workload skips it.
+
+Which contenders a process has depends on its flavor (bench/suite_settings.py).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+
+from bench.items.models import Item
+
+RAW_PREFIX = "bench:item:"
+BY_EMAIL = "cacheditems_by_email"  # cachelayer's container keyed by the unique column
+
+
+class Contender:
+    name = ""
+
+    def save(self, item) -> None:
+        item.save()
+
+    def load(self, pk):
+        return self.get(pk)
+
+
+class RawCache(Contender):
+    """Django's ``cache.get`` of one key holding the row's values: the physical limit of a hit."""
+
+    name = "raw cache.get"
+
+    def prepare(self, pks) -> None:
+        rows = Item.objects.filter(pk__in=pks).values_list(*[f.attname for f in Item._meta.concrete_fields])
+        cache.set_many({RAW_PREFIX + str(row[0]): row for row in rows}, timeout=None)
+
+    def get(self, pk):
+        return cache.get(RAW_PREFIX + str(pk))
+
+    def get_many(self, pks):
+        return cache.get_many([RAW_PREFIX + str(pk) for pk in pks])
+
+
+class ORM(Contender):
+    """The raw ORM: every read is SQL."""
+
+    name = "ORM"
+
+    def get(self, pk):
+        return Item.objects.get(pk=pk)
+
+    def get_by_email(self, email):
+        return Item.objects.get(email=email)
+
+    def get_many(self, pks):
+        return Item.objects.in_bulk(pks)
+
+
+class Cachelayer(Contender):
+    name = "cachelayer"
+
+    def __init__(self):
+        from bench.cacheditems.models import CachedItem
+
+        self.model = CachedItem
+        self.by_email = CachedItem.cached.container(BY_EMAIL)
+
+    def prepare(self, pks) -> None:
+        """Create the two containers (pk, and the unique email column) once."""
+        from django.contrib.contenttypes.models import ContentType
+
+        from cachelayer.autocontainers import container_name
+        from cachelayer.models import Container
+
+        content_type = ContentType.objects.get_for_model(self.model, for_concrete_model=False)
+        for name, key in ((container_name(self.model), "id"), (BY_EMAIL, "email")):
+            Container.objects.get_or_create(name=name, defaults={"content_type": content_type, "key_columns": key})
+
+    def get(self, pk):
+        return self.model.cached.get(pk)
+
+    def get_by_email(self, email):
+        return self.by_email.get(email)
+
+    def get_many(self, pks):
+        return self.model.cached.get_many(pks)
+
+    def outdate(self, pk) -> None:
+        import cachelayer
+
+        cachelayer.invalidate(self.model, [pk])
+
+
+class Cacheops(Contender):
+    name = "cacheops"
+    lock = False
+
+    def get(self, pk):
+        return Item.objects.cache(lock=self.lock).get(pk=pk)
+
+    def get_by_email(self, email):
+        return Item.objects.cache(lock=self.lock).get(email=email)
+
+    def get_many(self, pks):
+        return Item.objects.cache(lock=self.lock).in_bulk(pks)
+
+    def outdate(self, pk) -> None:
+        from cacheops import invalidate_obj
+
+        invalidate_obj(Item(pk=pk))
+
+
+class CacheopsLocked(Cacheops):
+    """cacheops with its dog-pile lock on (off by default)."""
+
+    name = "cacheops lock=True"
+    lock = True
+
+
+class Cachalot(Contender):
+    """cachalot caches every query as it is; nothing changes in the calls."""
+
+    name = "cachalot"
+
+    def get(self, pk):
+        return Item.objects.get(pk=pk)
+
+    def get_by_email(self, email):
+        return Item.objects.get(email=email)
+
+    def get_many(self, pks):
+        return Item.objects.in_bulk(pks)
+
+    def outdate(self, pk) -> None:
+        from cachalot.api import invalidate
+
+        invalidate(Item)
+
+
+def for_this_process() -> list[Contender]:
+    """Return the contenders of this process's flavor."""
+    flavor = settings.FLAVOR
+    if flavor == "plain":
+        return [RawCache(), ORM()]
+    if flavor == "cachelayer":
+        return [Cachelayer()]
+    if flavor == "cacheops":
+        return [Cacheops(), CacheopsLocked()]
+    return [Cachalot()]

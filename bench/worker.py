@@ -1,0 +1,268 @@
+"""One benchmark process (one flavor: bench/suite_settings.py), driven by bench/suite.py.
+
+    python -m bench.worker setup   migrate and load the rows
+    python -m bench.worker serve   answer commands, one JSON object per line
+    python -m bench.worker mix C   run the read-mostly mix with contender C
+
+``serve`` times calls in this process and returns microseconds per call;
+the suite interleaves the processes round by round, so drift hits every
+contender alike. Round trips are counted at the socket (``sendall`` calls:
+one per request, whatever the client) and SQL queries with Django's
+execute_wrapper, so a peer is counted the same way as cachelayer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.suite_settings")
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.core.signals import request_finished, request_started  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from bench import data  # noqa: E402
+from bench.contenders import for_this_process  # noqa: E402
+
+
+def _bump(item) -> None:
+    item.score += 1
+
+
+class Workloads:
+    """What each workload calls, and with which arguments, for one contender."""
+
+    def __init__(self, keys: data.Keys):
+        self.keys = keys
+        self.items: dict[str, list] = {}  # contender -> instances the write workload saves
+
+    def calls(self, contender, workload: str):
+        """Return ``(function, arguments)``, or None when the contender cannot do it."""
+        keys = self.keys
+        if workload == "pk_hit":
+            return contender.get, keys.hot
+        if workload == "unique_hit":
+            return getattr(contender, "get_by_email", None), keys.hot_emails
+        if workload == "get_many":
+            return getattr(contender, "get_many", None), keys.batches
+        if workload == "singles":  # the same 100 keys as get_many, one call each
+            return (lambda batch: [contender.get(pk) for pk in batch]), keys.batches
+        if workload == "save":
+            if not hasattr(contender, "get_by_email"):
+                return None, ()  # the raw cache has no rows to save
+            if contender.name not in self.items:
+                self.items[contender.name] = [contender.load(pk) for pk in keys.writes]
+
+            def save(item):
+                _bump(item)
+                contender.save(item)
+
+            return save, self.items[contender.name]
+        raise ValueError(f"unknown workload {workload!r}")
+
+
+def per_request(function):
+    """Send request_started / request_finished around each call, as a WSGI server does."""
+
+    def call(argument):
+        request_started.send(sender=None, environ={})
+        try:
+            return function(argument)
+        finally:
+            request_finished.send(sender=None)
+
+    return call
+
+
+@contextmanager
+def counting():
+    """Count cache round trips (socket sendall calls) and SQL queries of this thread."""
+    counts = {"round_trips": 0, "queries": 0}
+    real_sendall = socket.socket.sendall
+
+    def sendall(sock, *args, **kwargs):
+        counts["round_trips"] += 1
+        return real_sendall(sock, *args, **kwargs)
+
+    def execute(run, sql, params, many, context):
+        counts["queries"] += 1
+        return run(sql, params, many, context)
+
+    socket.socket.sendall = sendall
+    try:
+        with connection.execute_wrapper(execute):
+            yield counts
+    finally:
+        socket.socket.sendall = real_sendall
+
+
+class Server:
+    def __init__(self):
+        self.contenders = {c.name: c for c in for_this_process()}
+        self.keys = data.keys()
+        self.workloads = Workloads(self.keys)
+
+    def prepare(self) -> dict:
+        for contender in self.contenders.values():
+            if hasattr(contender, "prepare"):
+                contender.prepare(self.keys.hot)
+        return {"contenders": list(self.contenders)}
+
+    def warm(self, workload: str, contender: str) -> dict:
+        function, arguments = self.workloads.calls(self.contenders[contender], workload)
+        if function is None:
+            return {"skip": True}
+        for argument in arguments:
+            function(argument)
+        return {}
+
+    def time(self, workload: str, contender: str, ops: int, request: bool = False) -> dict:
+        function, arguments = self.workloads.calls(self.contenders[contender], workload)
+        if function is None:
+            return {"skip": True}
+        if request:
+            function = per_request(function)
+        sequence = [arguments[i % len(arguments)] for i in range(ops)]
+        start = time.perf_counter()
+        for argument in sequence:
+            function(argument)
+        return {"us": (time.perf_counter() - start) / ops * 1e6}
+
+    def count(self, workload: str, contender: str) -> dict:
+        function, arguments = self.workloads.calls(self.contenders[contender], workload)
+        if function is None:
+            return {"skip": True}
+        function(arguments[0])  # connections open, hits warm
+        with counting() as counts:
+            function(arguments[0])
+        return counts
+
+    def profile(self, ops: int) -> dict:
+        """cProfile of ``ops`` cachelayer pk hits: the functions that cost most."""
+        import cProfile
+        import io
+        import pstats
+
+        get, hot = self.contenders["cachelayer"].get, self.keys.hot
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for i in range(ops):
+            get(hot[i % len(hot)])
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(20)
+        return {"text": text.getvalue()}
+
+    def stampede(self, contender: str, round: int, threads: int) -> dict:
+        """``threads`` concurrent first reads of one outdated key: SQL queries issued."""
+        chosen = self.contenders[contender]
+        if not hasattr(chosen, "outdate"):
+            return {"skip": True}
+        pk = self.keys.stampede[round % len(self.keys.stampede)]
+        chosen.get(pk)
+        chosen.outdate(pk)
+        barrier = threading.Barrier(threads)
+        lock = threading.Lock()
+        totals = {"queries": 0, "errors": 0}
+
+        def execute(run, sql, params, many, context):
+            with lock:
+                totals["queries"] += 1
+            return run(sql, params, many, context)
+
+        def reader():
+            try:
+                connection.ensure_connection()
+                with connection.execute_wrapper(execute):
+                    barrier.wait(timeout=30)
+                    chosen.get(pk)
+            except Exception:
+                with lock:
+                    totals["errors"] += 1
+            finally:
+                connection.close()
+
+        workers = [threading.Thread(target=reader) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        return totals
+
+
+def serve() -> None:
+    server = Server()
+    for line in sys.stdin:
+        request = json.loads(line)
+        command = request.pop("cmd")
+        if command == "quit":
+            break
+        try:
+            reply = getattr(server, command)(**request)
+        except Exception as exc:  # reported to the suite, which stops with it
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(reply), flush=True)
+
+
+def mix(contender_name: str, seed: int, warmup: float, seconds: float, max_ops: int, write_share: float) -> None:
+    """Read-mostly mix over Zipf-distributed keys; waits for "go" on stdin, prints totals."""
+    contender = {c.name: c for c in for_this_process()}[contender_name]
+    keys = data.keys()
+    draws = data.zipf_draws(keys.all, max_ops, seed)
+    writes = set(range(0, max_ops, round(1 / write_share)))
+    counts = {"queries": 0}
+
+    def execute(run, sql, params, many, context):
+        counts["queries"] += 1
+        return run(sql, params, many, context)
+
+    print(json.dumps({"ready": True}), flush=True)
+    sys.stdin.readline()
+    totals = {"reads": 0, "writes": 0, "sql_free_reads": 0}
+    with connection.execute_wrapper(execute):
+        start = time.perf_counter()
+        measure_from, stop = start + warmup, start + warmup + seconds
+        measuring = False
+        for op, pk in enumerate(draws):
+            now = time.perf_counter() if op % 16 == 0 else now
+            if now >= stop:
+                break
+            if not measuring and now >= measure_from:
+                measuring, began = True, now
+                totals = dict.fromkeys(totals, 0)
+            if op in writes:
+                item = contender.load(pk)
+                _bump(item)
+                contender.save(item)
+                totals["writes"] += 1
+            else:
+                before = counts["queries"]
+                contender.get(pk)
+                totals["reads"] += 1
+                totals["sql_free_reads"] += counts["queries"] == before
+        elapsed = time.perf_counter() - began if measuring else 0.0
+    print(json.dumps({**totals, "seconds": elapsed}), flush=True)
+
+
+def setup() -> None:
+    call_command("migrate", verbosity=0)
+    data.create_rows()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "setup":
+        setup()
+    elif sys.argv[1] == "serve":
+        serve()
+    else:
+        name, seed, warmup, seconds, max_ops, share = sys.argv[2:8]
+        mix(name, int(seed), float(warmup), float(seconds), int(max_ops), float(share))
