@@ -85,24 +85,41 @@ def per_request(function):
 
 @contextmanager
 def counting():
-    """Count cache round trips (socket sendall calls) and SQL queries of this thread."""
+    """Count cache round trips and SQL queries of this thread.
+
+    A round trip is a request written to a socket (one or more ``sendall``
+    calls: redis-py writes a long command in chunks) before its answer is
+    read; the database client's sockets are C-level and not seen here.
+    """
     counts = {"round_trips": 0, "queries": 0}
-    real_sendall = socket.socket.sendall
+    sending: set[int] = set()  # sockets whose last call was a send
+    real = {name: getattr(socket.socket, name) for name in ("sendall", "recv", "recv_into")}
 
     def sendall(sock, *args, **kwargs):
-        counts["round_trips"] += 1
-        return real_sendall(sock, *args, **kwargs)
+        if sock.fileno() not in sending:
+            sending.add(sock.fileno())
+            counts["round_trips"] += 1
+        return real["sendall"](sock, *args, **kwargs)
+
+    def receiver(name):
+        def receive(sock, *args, **kwargs):
+            sending.discard(sock.fileno())
+            return real[name](sock, *args, **kwargs)
+
+        return receive
 
     def execute(run, sql, params, many, context):
         counts["queries"] += 1
         return run(sql, params, many, context)
 
     socket.socket.sendall = sendall
+    socket.socket.recv, socket.socket.recv_into = receiver("recv"), receiver("recv_into")
     try:
         with connection.execute_wrapper(execute):
             yield counts
     finally:
-        socket.socket.sendall = real_sendall
+        for name, method in real.items():
+            setattr(socket.socket, name, method)
 
 
 class Server:

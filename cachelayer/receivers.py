@@ -14,7 +14,7 @@ from django.db import transaction
 from cachelayer import conf, outbox
 from cachelayer.adapters import get_adapter
 from cachelayer.containers import registry
-from cachelayer.invalidation import invalidate_keys
+from cachelayer.invalidation import invalidate_many
 from cachelayer.keys import KeySpace, config_key
 
 OLD_KEYS = "_cachelayer_old_keys"
@@ -48,11 +48,12 @@ def invalidate_instance(sender, instance, using=None, raw=False, **kwargs):
     if raw:
         return
     old = instance.__dict__.pop(OLD_KEYS, {})
+    changes = {}
     for definition in registry.for_model(sender):
-        keys = {definition.key_of_instance(instance)}
+        keys = changes[definition] = {definition.key_of_instance(instance)}
         if definition.name in old:
             keys.add(old[definition.name])
-        invalidate_keys(using, definition, keys)
+    invalidate_many(using, changes)
     loaded = getattr(instance, "_cachelayer_loaded", None)
     if loaded is not None:  # the saved values are now the loaded ones
         loaded.update((a, v) for a, v in instance.__dict__.items() if a in loaded)

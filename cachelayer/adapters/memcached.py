@@ -63,10 +63,13 @@ class MemcachedAdapter(Adapter):
 
     def _invalidate(self, server, counters, payloads):
         client = self.clients[server]
+        if payloads:
+            # Unanswered (noreply), so it costs no round trip: the bumped
+            # version alone keeps an old payload from being served; deleting
+            # it only frees its memory early.
+            client.delete_many(payloads, noreply=True)
         for key in counters:
             client.incr(key, 1)  # NOT_FOUND is fine: nothing to outdate
-        if payloads:
-            client.delete_many(payloads)
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         client = self.clients[server]

@@ -62,7 +62,6 @@ class RedisAdapter(Adapter):
         self.client = factory.redis_client_cls(
             connection_pool=pool, **{"retry": Retry(NoBackoff(), 0), **factory.redis_client_cls_kwargs}
         )
-        self._incr = self.client.register_script(INCR_EXISTING)
         self._cas = self.client.register_script(COMPARE_AND_SET)
 
     def _get_many(self, server, keys):
@@ -84,7 +83,9 @@ class RedisAdapter(Adapter):
 
     def _invalidate(self, server, counters, payloads):
         pipe = self.client.pipeline(transaction=False)
-        self._incr(keys=counters, client=pipe)
+        # EVAL, not the registered script: a pipeline would first ask SCRIPT
+        # EXISTS in a round trip of its own.
+        pipe.eval(INCR_EXISTING, len(counters), *counters)
         if payloads:
             pipe.delete(*payloads)
         pipe.execute()
