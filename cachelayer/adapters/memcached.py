@@ -62,14 +62,18 @@ class MemcachedAdapter(Adapter):
         self.clients[server].delete_many(keys)
 
     def _invalidate(self, server, counters, payloads):
-        client = self.clients[server]
-        if payloads:
-            # Unanswered (noreply), so it costs no round trip: the bumped
-            # version alone keeps an old payload from being served; deleting
-            # it only frees its memory early.
-            client.delete_many(payloads, noreply=True)
-        for key in counters:
-            client.incr(key, 1)  # NOT_FOUND is fine: nothing to outdate
+        # One round trip: on one connection, every command but the last goes
+        # unanswered (noreply), and memcached answers the last only after it
+        # ran the others. NOT_FOUND is fine for a counter (nothing to outdate);
+        # deleting payloads only frees memory early (the bumped version alone
+        # keeps them from being served).
+        with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
+            if payloads:
+                client.delete_many(payloads, noreply=True)
+            for key in counters[:-1]:
+                client.incr(key, 1, noreply=True)
+            if counters:
+                client.incr(counters[-1], 1)
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         client = self.clients[server]

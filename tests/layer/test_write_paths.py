@@ -120,3 +120,24 @@ def test_invalidated_signal(item):
     finally:
         cachelayer.signals.cache_invalidated.disconnect(receiver)
     assert seen == [(Item, "testapp_item", [str(item.pk)])]
+
+
+def test_a_row_in_two_containers_is_invalidated_in_one_cache_call(backend, monkeypatch):
+    """Both containers of the model get outdated, through one adapter call (one round trip)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from cachelayer.adapters import get_adapter
+    from cachelayer.models import Container
+
+    Container.objects.create(name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id")
+    row = Slugged.objects.create(slug="s", value=1)
+    by_id = Slugged.cached.container("slugged_by_id")
+    assert (read_fresh(Slugged, "s").value, by_id.get(row.pk).value) == (1, 1)
+    adapter = get_adapter(backend)
+    calls = []
+    real = adapter.invalidate
+    monkeypatch.setattr(adapter, "invalidate", lambda groups: calls.append(dict(groups)) or real(groups))
+    row.value = 2
+    row.save()
+    assert len(calls) == 1 and len(calls[0]) == 2  # one call, a route per container key
+    assert (read_fresh(Slugged, "s").value, by_id.get(row.pk).value) == (2, 2)
