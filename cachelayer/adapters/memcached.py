@@ -8,6 +8,7 @@ the route, so the keys of one read share a server and one round trip.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 
 from pymemcache.client.base import PooledClient
@@ -16,6 +17,12 @@ from pymemcache.exceptions import MemcacheError
 
 from cachelayer import conf
 from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+
+
+def _score(text: str, seed: int) -> int:
+    """Rendezvous score at C speed: pymemcache's default murmur3 is pure Python
+    (~6 us a call, once per server for every key routed)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def _servers(location) -> list[str]:
@@ -42,7 +49,7 @@ class MemcachedAdapter(Adapter):
             "max_pool_size": options.get("max_pool_size", 64),
         }
         self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
-        self._ring = RendezvousHash(nodes=servers)
+        self._ring = RendezvousHash(nodes=servers, hash_function=_score)
 
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
