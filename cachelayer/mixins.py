@@ -130,7 +130,9 @@ class CachedModelMixin(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        instance._cachelayer_loaded = dict(zip(field_names, values))  # old keys, if a key field changes
+        # the loaded values, for the old keys if a key field changes (receivers.py);
+        # a dict is built only when such a row is saved, never per row read
+        instance._cachelayer_loaded = (field_names, values)
         return instance
 
     def invalidate(self, using: str | None = None) -> None:

@@ -32,7 +32,9 @@ def remember_old_keys(sender, instance, raw=False, using=None, **kwargs):
     if not definitions:
         return
     loaded = getattr(instance, "_cachelayer_loaded", None)
-    if loaded is None:  # not a CachedModelMixin instance: ask the database
+    if loaded is not None:
+        loaded = dict(zip(*loaded))
+    else:  # not a CachedModelMixin instance: ask the database
         attnames = list({f.attname for d in definitions for f in d.key_fields})
         values = sender._base_manager.using(using).filter(pk=instance.pk).values(*attnames).first()
         loaded = values or {}
@@ -56,7 +58,9 @@ def invalidate_instance(sender, instance, using=None, raw=False, **kwargs):
     invalidate_many(using, changes)
     loaded = getattr(instance, "_cachelayer_loaded", None)
     if loaded is not None:  # the saved values are now the loaded ones
-        loaded.update((a, v) for a, v in instance.__dict__.items() if a in loaded)
+        names, values = loaded
+        current = instance.__dict__
+        instance._cachelayer_loaded = (names, [current.get(name, value) for name, value in zip(names, values)])
 
 
 def configuration_changed(sender, instance, using=None, **kwargs):
