@@ -50,13 +50,25 @@ def note_write(using: str, container: str, keys=None) -> None:
         written.keys.update((container, key) for key in keys)
 
 
-def bypasses_cache(using: str, container: str, key: str) -> bool:
-    """Return True when this transaction wrote the key: read the database only."""
+def written_test(using: str, container: str):
+    """Return a test ``key -> bool`` for the keys of ``container`` this
+    transaction wrote, or None when it wrote none (outside ``atomic``: always).
+    One look at the connection serves a whole read of many keys."""
     connection = connections[using]
     if not connection.in_atomic_block:
-        return False
+        return None
     written = _current(connection)
-    return written is not None and (container in written.containers or (container, key) in written.keys)
+    if written is None:
+        return None
+    if container in written.containers:
+        return lambda key: True
+    return lambda key: (container, key) in written.keys
+
+
+def bypasses_cache(using: str, container: str, key: str) -> bool:
+    """Return True when this transaction wrote the key: read the database only."""
+    test = written_test(using, container)
+    return test is not None and test(key)
 
 
 def _read_committed(connection) -> bool:

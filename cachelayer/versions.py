@@ -201,16 +201,13 @@ def _read_through(definition: Definition, user_keys: list[str], using: str, use_
     unreachable = [key for key in user_keys if key not in states]  # the database answers, nothing is filled
     if unreachable:
         stats.incr(definition.name, "errors")
+    written = transactions.written_test(using, definition.name)  # once per read, not per key
     for key, state in states.items():
-        if state.row is MISSING or transactions.bypasses_cache(using, definition.name, key):
+        if state.row is MISSING or (written is not None and written(key)):
             misses.append(state)
-            stats.incr(definition.name, "misses")
-            signals.cache_miss.send(sender=definition.model, container=definition.name, key=key)
-        else:
-            stats.incr(definition.name, "hits")
-            signals.cache_hit.send(sender=definition.model, container=definition.name, key=key)
-            if state.row is not ABSENT:
-                found[key] = state.row
+        elif state.row is not ABSENT:
+            found[key] = state.row
+    _count(definition, states, misses)
     if not use_db or not (misses or unreachable):
         return found
     if len(misses) == 1 and not unreachable and _fillable(definition, using, misses[0].key):
@@ -225,6 +222,22 @@ def _read_through(definition: Definition, user_keys: list[str], using: str, use_
             stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
     found.update(rows)
     return found
+
+
+def _count(definition: Definition, states: dict, misses: list) -> None:
+    """Count hits and misses, and send the per-key signals only when someone listens."""
+    name, model = definition.name, definition.model
+    stats.incr(name, "hits", len(states) - len(misses))
+    if misses:
+        stats.incr(name, "misses", len(misses))
+    if signals.cache_hit.has_listeners(model):
+        missed = {state.key for state in misses}
+        for key in states:
+            if key not in missed:
+                signals.cache_hit.send(sender=model, container=name, key=key)
+    if misses and signals.cache_miss.has_listeners(model):
+        for state in misses:
+            signals.cache_miss.send(sender=model, container=name, key=state.key)
 
 
 def _fillable(definition: Definition, using: str, key: str) -> bool:

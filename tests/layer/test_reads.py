@@ -110,3 +110,29 @@ def test_a_container_of_another_model_is_refused():
     item = Item.objects.create(value=1)
     with pytest.raises(MappingError, match="maps testapp.Item, not testapp.Slugged"):
         Slugged.cached.container("items_elsewhere").get(item.pk)
+
+
+def test_hit_and_miss_signals_name_each_key():
+    from cachelayer import signals
+
+    items = Item.objects.bulk_create([Item(value=i) for i in range(3)])
+    keys = [item.pk for item in items]
+    Item.cached.get(keys[0])
+    seen = []
+
+    def hit(sender, container, key, **kwargs):
+        seen.append(("hit", sender, key))
+
+    def miss(sender, container, key, **kwargs):
+        seen.append(("miss", sender, key))
+
+    signals.cache_hit.connect(hit)
+    signals.cache_miss.connect(miss)
+    try:
+        Item.cached.get_many(keys)
+    finally:
+        signals.cache_hit.disconnect(hit)
+        signals.cache_miss.disconnect(miss)
+    assert sorted(seen, key=str) == sorted(
+        [("hit", Item, str(keys[0])), ("miss", Item, str(keys[1])), ("miss", Item, str(keys[2]))], key=str
+    )
