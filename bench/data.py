@@ -15,7 +15,7 @@ from dataclasses import dataclass
 ROWS = 10_000
 HOT = 1000  # keys the hit workloads cycle through (all cached after warm-up)
 BATCH = 100  # keys per get_many
-BATCHES = 20
+BATCHES = HOT // BATCH  # disjoint batches of the hot keys
 WRITES = 200  # rows the write workload saves in turn
 STAMPEDES = 50  # one fresh key per stampede round
 ZIPF_S = 1.1  # the read-mostly mix's skew
