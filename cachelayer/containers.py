@@ -20,6 +20,7 @@ from cachelayer.adapters import Adapter, get_adapter
 from cachelayer.exceptions import ContainerNotFound, OperationDisabled
 from cachelayer.keys import KeySpace
 from cachelayer.mapping import split_columns
+from cachelayer.serializers import get_serializer
 
 KNOWN_VERSIONS_LIMIT = 1000  # seen configuration versions kept before a forced reload
 
@@ -55,6 +56,7 @@ class Definition:
         self.enabled, self.exposed = row.enabled, row.exposed
         self.separator, self.delimiter = separator, delimiter
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
+        self.serializer = get_serializer()  # chosen once: settings changes reload every definition
         self.schema = hashlib.blake2b(
             repr(
                 (

@@ -17,7 +17,6 @@ from cachelayer import conf, leases, outbox, signals, stats, transactions
 from cachelayer.adapters import CacheUnavailable
 from cachelayer.adapters.base import new_counter
 from cachelayer.containers import Definition, registry
-from cachelayer.serializers import get_serializer
 
 logger = logging.getLogger("cachelayer")
 
@@ -44,7 +43,7 @@ def _decode(definition: Definition, raw, gen: int, ver: int):
     if raw is None:
         return MISSING
     try:
-        p_gen, p_ver, schema, row = get_serializer().loads(raw)
+        p_gen, p_ver, schema, row = definition.serializer.loads(raw)
     except Exception:
         return MISSING  # corrupt or foreign: a miss, overwritten by the fill
     if p_gen != gen or p_ver != ver or schema != definition.schema:
@@ -124,7 +123,7 @@ def revalidate(definition: Definition) -> bool:
 
 def payload(definition: Definition, state: State, row) -> bytes:
     """Encode a row (or ABSENT) for the version ``state`` was read at."""
-    return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
+    return definition.serializer.dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
 
 
 def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:
