@@ -20,6 +20,7 @@ from cachelayer.adapters import Adapter, get_adapter
 from cachelayer.exceptions import ContainerNotFound, OperationDisabled
 from cachelayer.keys import KeySpace
 from cachelayer.mapping import split_columns
+from cachelayer.serializers import get_serializer
 
 KNOWN_VERSIONS_LIMIT = 1000  # seen configuration versions kept before a forced reload
 
@@ -55,6 +56,7 @@ class Definition:
         self.enabled, self.exposed = row.enabled, row.exposed
         self.separator, self.delimiter = separator, delimiter
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
+        self.serializer = get_serializer()  # chosen once: settings changes reload every definition
         self.schema = hashlib.blake2b(
             repr(
                 (
@@ -127,6 +129,7 @@ class Registry:
         self.default_name: str | None = None
         self.loaded = False
         self._known: dict[str, set] = {}
+        self._for_cached: dict[type, Definition] = {}
 
     def load(self) -> None:
         """Read every container, policy and option (one query each)."""
@@ -155,6 +158,7 @@ class Registry:
             enabled = sorted(name for name, d in by_name.items() if d.enabled)
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)
             self.by_name, self.by_model, self.loaded = by_name, by_model, True
+            self._for_cached = {}  # after by_name: see for_cached_model
 
     def _ensure_loaded(self):
         if not self.loaded:
@@ -185,7 +189,19 @@ class Registry:
         return self.by_model.get(model._meta.concrete_model, [])
 
     def for_cached_model(self, model) -> Definition:
-        """Return the container a CachedModelMixin model reads through."""
+        """Return the container a CachedModelMixin model reads through.
+
+        Remembered until the next load. The memo is taken before the lookup
+        and a load replaces it after ``by_name``, so an answer computed from
+        old definitions can only land in a memo already thrown away.
+        """
+        memo = self._for_cached
+        definition = memo.get(model) if self.loaded else None
+        if definition is None:
+            definition = memo[model] = self._look_up_cached_model(model)
+        return definition
+
+    def _look_up_cached_model(self, model) -> Definition:
         from cachelayer.autocontainers import container_name
 
         name = container_name(model)

@@ -17,7 +17,6 @@ from cachelayer import conf, leases, outbox, signals, stats, transactions
 from cachelayer.adapters import CacheUnavailable
 from cachelayer.adapters.base import new_counter
 from cachelayer.containers import Definition, registry
-from cachelayer.serializers import get_serializer
 
 logger = logging.getLogger("cachelayer")
 
@@ -44,17 +43,12 @@ def _decode(definition: Definition, raw, gen: int, ver: int):
     if raw is None:
         return MISSING
     try:
-        p_gen, p_ver, schema, row = get_serializer().loads(raw)
+        p_gen, p_ver, schema, row = definition.serializer.loads(raw)
     except Exception:
         return MISSING  # corrupt or foreign: a miss, overwritten by the fill
     if p_gen != gen or p_ver != ver or schema != definition.schema:
         return MISSING
     return ABSENT if row is None else row
-
-
-def _counter_keys(definition: Definition, part: str) -> list[str]:
-    keys = definition.keys
-    return [keys.config, keys.gen, keys.ver(part)]
 
 
 def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
@@ -65,26 +59,28 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     (from a time-based base) and raises Restart when the configuration
     version shows the definitions are out of date.
     """
-    keys, adapter = definition.keys, definition.adapter
-    parts = {key: keys.part(key) for key in user_keys}
-    groups = {key: [*_counter_keys(definition, part), keys.data(part)] for key, part in parts.items()}
-    found = outbox.fetch(adapter, groups)
-    parts = {key: part for key, part in parts.items() if key in found}
-    missing = {
-        key: [k for k in _counter_keys(definition, part) if k not in found[key]] for key, part in parts.items()
-    }
-    missing = {key: names for key, names in missing.items() if names}
+    keys = definition.keys
+    parts, groups = {}, {}
+    for key in user_keys:
+        part = parts[key] = keys.part(key)
+        groups[key] = [keys.config, keys.gen, keys.ver(part), keys.data(part)]  # counters, then payload
+    found = outbox.fetch(definition.adapter, groups)
+    missing = {}
+    for key, values in found.items():
+        absent = [name for name in groups[key][:3] if name not in values]
+        if absent:
+            missing[key] = absent
     if missing:
         _create_counters(definition, parts, found, missing)
-    versions_seen = {int(found[key][keys.config]) for key in parts}
+    versions_seen = {int(values[keys.config]) for values in found.values()}
     if any([registry.observe(definition.cache_alias, version) for version in versions_seen]):
         raise Restart
     states = {}
-    for key, part in parts.items():
-        values = found[key]
-        gen, ver = int(values[keys.gen]), int(values[keys.ver(part)])
-        raw = values.get(keys.data(part))
-        states[key] = State(key, part, gen, ver, _decode(definition, raw, gen, ver), raw)
+    for key, (_, gen_key, ver_key, data_key) in groups.items():
+        values = found.get(key)
+        if values is not None:
+            gen, ver, raw = int(values[gen_key]), int(values[ver_key]), values.get(data_key)
+            states[key] = State(key, parts[key], gen, ver, _decode(definition, raw, gen, ver), raw)
     return states
 
 
@@ -124,7 +120,7 @@ def revalidate(definition: Definition) -> bool:
 
 def payload(definition: Definition, state: State, row) -> bytes:
     """Encode a row (or ABSENT) for the version ``state`` was read at."""
-    return get_serializer().dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
+    return definition.serializer.dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
 
 
 def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:

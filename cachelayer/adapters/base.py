@@ -55,7 +55,8 @@ class Adapter(ABC):
     # -- per-server primitives -------------------------------------------
 
     @abstractmethod
-    def _get_many(self, server: str, keys: list[str]) -> dict[str, Any]: ...
+    def _get_many(self, server: str, keys: list[str]) -> dict[str, Any]:
+        """Return the keys found, and only those (the caller may keep the dict)."""
 
     @abstractmethod
     def _set_many(self, server: str, mapping: dict[str, Any], timeout: float) -> None: ...
@@ -129,10 +130,14 @@ class Adapter(ABC):
         for server, routes in self._by_server(groups).items():
             if self.breakers[server].dirty:
                 continue
-            wanted = list({key for route in routes for key in groups[route]})
+            single = len(routes) == 1  # one key's read: nothing to share or split
+            wanted = groups[routes[0]] if single else list({key for route in routes for key in groups[route]})
             try:
                 found = self._guarded(server, self._get_many, wanted)
             except CacheUnavailable:
+                continue
+            if single:
+                results[routes[0]] = found
                 continue
             for route in routes:
                 results[route] = {key: found[key] for key in groups[route] if key in found}
