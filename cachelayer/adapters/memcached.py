@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import socket
 
-from pymemcache.client.base import Client
+from pymemcache.client.base import PooledClient
 from pymemcache.client.rendezvous import RendezvousHash
 from pymemcache.exceptions import MemcacheError
 
@@ -23,68 +23,6 @@ def _score(text: str, seed: int) -> int:
     """Rendezvous score at C speed: pymemcache's default murmur3 is pure Python
     (~6 us a call, once per server for every key routed)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-class _Pool:
-    """Idle connections to one server, shared by threads without a lock.
-
-    pymemcache's PooledClient takes a lock twice and enters a context manager
-    on every call, a tenth of what a hit costs in Python; list.pop and
-    list.append are atomic, which is all a pool of interchangeable
-    connections needs. A connection whose call fails is closed, never reused.
-    """
-
-    def __init__(self, server: str, options: dict, max_idle: int):
-        self.server, self.options, self.max_idle = server, options, max_idle
-        self.idle: list[Client] = []
-
-    def run(self, call, *args, **kwargs):
-        """Return ``call(client, *args, **kwargs)`` on an idle connection (a new one when none is)."""
-        try:
-            client = self.idle.pop()
-        except IndexError:
-            client = Client(self.server, **self.options)
-        try:
-            result = call(client, *args, **kwargs)
-        except BaseException:
-            client.close()
-            raise
-        if len(self.idle) < self.max_idle:
-            self.idle.append(client)
-        else:
-            client.close()
-        return result
-
-    def close(self) -> None:
-        idle, self.idle = self.idle, []
-        for client in idle:
-            client.close()
-
-
-def _invalidate(client: Client, counters: list[str], payloads: list[str]) -> None:
-    # One round trip: every command but the last goes unanswered (noreply),
-    # and memcached answers the last only after it ran the others. NOT_FOUND
-    # is fine for a counter (nothing to outdate); deleting payloads only
-    # frees memory early (the bumped version alone keeps them from being served).
-    if payloads:
-        client.delete_many(payloads, noreply=True)
-    for key in counters[:-1]:
-        client.incr(key, 1, noreply=True)
-    if counters:
-        client.incr(counters[-1], 1)
-
-
-def _compare_and_set(client: Client, key: str, expected, new, expire: int) -> bool:
-    value, token = client.gets(key)
-    if value is None or value != expected:
-        return False
-    return client.cas(key, new, token, expire=expire)
-
-
-def _add_counts(client: Client, counts: dict[str, int]) -> None:
-    for key, amount in counts.items():
-        if client.incr(key, amount) is None and not client.add(key, amount):
-            client.incr(key, amount)  # another process added it first
 
 
 def _servers(location) -> list[str]:
@@ -108,13 +46,10 @@ class MemcachedAdapter(Adapter):
             "timeout": options.get("timeout") or default_timeout,
             "no_delay": True,
             "default_noreply": False,
+            "max_pool_size": options.get("max_pool_size", 64),
         }
-        self._max_idle = options.get("max_pool_size", 64)
-        self.pools = {server: self._new_pool(server) for server in servers}
+        self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
         self._ring = RendezvousHash(nodes=servers, hash_function=_score)
-
-    def _new_pool(self, server: str) -> _Pool:
-        return _Pool(server, self._client_options, self._max_idle)
 
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
@@ -122,36 +57,54 @@ class MemcachedAdapter(Adapter):
         return self._ring.get_node(str(route))
 
     def _get_many(self, server, keys):
-        return self.pools[server].run(Client.get_many, keys)
+        return self.clients[server].get_many(keys)
 
     def _set_many(self, server, mapping, timeout):
-        self.pools[server].run(Client.set_many, mapping, expire=expiry_seconds(timeout))
+        self.clients[server].set_many(mapping, expire=expiry_seconds(timeout))
 
     def _add(self, server, key, value, timeout):
-        return self.pools[server].run(Client.add, key, value, expire=expiry_seconds(timeout))
+        return self.clients[server].add(key, value, expire=expiry_seconds(timeout))
 
     def _delete_many(self, server, keys):
-        self.pools[server].run(Client.delete_many, keys)
+        self.clients[server].delete_many(keys)
 
     def _invalidate(self, server, counters, payloads):
-        self.pools[server].run(_invalidate, counters, payloads)
+        # One round trip: on one connection, every command but the last goes
+        # unanswered (noreply), and memcached answers the last only after it
+        # ran the others. NOT_FOUND is fine for a counter (nothing to outdate);
+        # deleting payloads only frees memory early (the bumped version alone
+        # keeps them from being served).
+        with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
+            if payloads:
+                client.delete_many(payloads, noreply=True)
+            for key in counters[:-1]:
+                client.incr(key, 1, noreply=True)
+            if counters:
+                client.incr(counters[-1], 1)
 
     def _compare_and_set(self, server, key, expected, new, timeout):
-        return self.pools[server].run(_compare_and_set, key, expected, new, expiry_seconds(timeout))
+        client = self.clients[server]
+        value, token = client.gets(key)
+        if value is None or value != expected:
+            return False
+        return client.cas(key, new, token, expire=expiry_seconds(timeout))
 
     def _add_counts(self, server, counts):
-        self.pools[server].run(_add_counts, counts)
+        client = self.clients[server]
+        for key, amount in counts.items():
+            if client.incr(key, amount) is None and not client.add(key, amount):
+                client.incr(key, amount)  # another process added it first
 
     def _drop_connections(self, server):
         # A new pool: connections other threads hold keep working (or fail) on their own.
-        self.pools[server] = self._new_pool(server)
+        self.clients[server] = PooledClient(server, **self._client_options)
 
     def _ping(self, server):
-        self.pools[server].run(Client.version)
+        self.clients[server].version()
 
     def _stats(self, server):
-        return {k.decode(): v for k, v in self.pools[server].run(Client.stats).items()}
+        return {k.decode(): v for k, v in self.clients[server].stats().items()}
 
     def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
+        for client in self.clients.values():
+            client.close()
