@@ -32,6 +32,7 @@ PEERS = {"cacheops": "cacheops", "cachalot": "cachalot"}  # flavor -> module it 
 DEFAULT_DB = "mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer_bench"
 STAMPEDE_ONLY = {"cacheops lock=True"}  # reads like cacheops; differs only on a miss
 NOT_IN_MIX = {"raw cache.get"}  # holds no rows to write
+SINGLES = "cachelayer, 100 single hits"  # timed in the get_many rounds
 
 
 @dataclass
@@ -101,26 +102,30 @@ class Backend:
         for worker in self.workers:
             worker.close()
 
-    def _order(self, names: list[str], round_: int) -> list[str]:
-        shift = round_ % len(names)
-        return names[shift:] + names[:shift]
+    def _order(self, runs: list, round_: int) -> list:
+        shift = round_ % len(runs)
+        return runs[shift:] + runs[:shift]
 
-    def timed(self, workload: str, ops: int, rounds: int, request: bool = False, only=None) -> dict:
-        """Median microseconds per call of every contender that can run ``workload``."""
-        names = [n for n in self.by_contender if n not in STAMPEDE_ONLY and (only is None or n in only)]
-        names = [n for n in names if "skip" not in self.by_contender[n].ask("warm", workload=workload, contender=n)]
-        samples = {name: [] for name in names}
+    def timed(self, workload: str, ops: int, rounds: int, request: bool = False, extra=()) -> dict:
+        """Median microseconds per call of every contender that can run ``workload``.
+
+        ``extra``: more ``(label, contender, workload)`` runs timed in the same
+        rounds, for ratios between workloads that drift cannot skew.
+        """
+        runs = [(n, n, workload) for n in self.by_contender if n not in STAMPEDE_ONLY] + list(extra)
+        runs = [r for r in runs if "skip" not in self.by_contender[r[1]].ask("warm", workload=r[2], contender=r[1])]
+        samples = {label: [] for label, _, _ in runs}
         for round_ in range(rounds):
-            for name in self._order(names, round_):
-                reply = self.by_contender[name].ask("time", workload=workload, contender=name, ops=ops, request=request)
-                samples[name].append(reply["us"])
-        return {name: statistics.median(values) for name, values in samples.items()}
+            for label, name, work in self._order(runs, round_):
+                reply = self.by_contender[name].ask("time", workload=work, contender=name, ops=ops, request=request)
+                samples[label].append(reply["us"])
+        return {label: statistics.median(values) for label, values in samples.items()}
 
-    def counted(self, workload: str, only=None) -> dict:
+    def counted(self, workload: str) -> dict:
         """Cache round trips and SQL queries of one warm call, per contender."""
         found = {}
         for name, worker in self.by_contender.items():
-            if name not in STAMPEDE_ONLY and (only is None or name in only):
+            if name not in STAMPEDE_ONLY:
                 reply = worker.ask("count", workload=workload, contender=name)
                 if "skip" not in reply:
                     found[name] = reply
@@ -193,14 +198,16 @@ def run_backend(name: str, env: dict, flavors: list[str], plan: Plan, pool: bool
         results = {
             "pk_hit": backend.timed("pk_hit", plan.ops, plan.rounds),
             "profile": backend.by_contender["cachelayer"].ask("profile", ops=plan.ops)["text"],  # while all hit
-            "get_many": backend.timed("get_many", plan.many_ops, plan.rounds),
+            "get_many": backend.timed(
+                "get_many", plan.many_ops, plan.rounds, extra=[(SINGLES, "cachelayer", "singles")]
+            ),
             "counts": {w: backend.counted(w) for w in ("pk_hit", "get_many")},
         }
+        results["singles"] = {"cachelayer": results["get_many"].pop(SINGLES)}
         if pool:
             return results
         results.update(
             unique_hit=backend.timed("unique_hit", plan.ops, plan.rounds),
-            singles=backend.timed("singles", plan.many_ops, plan.rounds, only={"cachelayer", "raw cache.get"}),
             per_request=backend.timed("pk_hit", plan.ops, plan.rounds, request=True),
             save=backend.timed("save", plan.save_ops, plan.rounds),
             stampede=backend.stampede(plan),
