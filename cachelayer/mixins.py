@@ -12,6 +12,7 @@ from django.db import models, router, transaction
 from cachelayer import conf
 from cachelayer.containers import registry
 from cachelayer.exceptions import MappingError
+from cachelayer.instances import builder
 from cachelayer.invalidation import invalidate_container, invalidate_keys
 from cachelayer.operations import read_rows
 
@@ -96,8 +97,8 @@ class CachedAccess:
             raise MappingError(
                 f"container {definition.name!r} maps {definition.model._meta.label}, not {self.model._meta.label}"
             )
-        using, stored, from_db = definition.db_alias(), definition.stored, self.model.from_db
-        return {key: from_db(using, stored, row) for key, row in rows.items()}
+        build = builder(self.model, definition.db_alias(), definition.stored)
+        return {key: build(row) for key, row in rows.items()}
 
 
 class _CachedDescriptor:

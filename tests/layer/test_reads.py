@@ -136,3 +136,49 @@ def test_hit_and_miss_signals_name_each_key():
     assert sorted(seen, key=str) == sorted(
         [("hit", Item, str(keys[0])), ("miss", Item, str(keys[1])), ("miss", Item, str(keys[2]))], key=str
     )
+
+
+def test_a_hit_builds_the_same_instance_as_the_orm():
+    item = Item.objects.create(value=5, text="t")
+    Item.cached.get(item.pk)
+    hit, loaded = Item.cached.get(item.pk), Item.objects.get(pk=item.pk)
+    assert hit == loaded and hit.__class__ is Item
+    assert {k: v for k, v in vars(hit).items() if k != "_state"} == {
+        k: v for k, v in vars(loaded).items() if k != "_state"
+    }
+    assert (hit._state.adding, hit._state.db, hit.get_deferred_fields()) == (False, loaded._state.db, set())
+    hit.value = 6
+    hit.save()  # an UPDATE, not an INSERT
+    assert Item.objects.count() == 1 and Item.cached.get(item.pk).value == 6
+
+
+def test_init_receivers_see_every_instance_a_hit_builds():
+    from django.db.models.signals import post_init
+
+    item = Item.objects.create(value=1)
+    Item.cached.get(item.pk)
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance.pk)
+
+    post_init.connect(receiver, sender=Item)
+    try:
+        Item.cached.get(item.pk)
+    finally:
+        post_init.disconnect(receiver, sender=Item)
+    assert seen == [item.pk]
+
+
+def test_a_partial_row_defers_the_other_fields(django_assert_num_queries):
+    Container.objects.create(
+        name="item_values", content_type=ContentType.objects.get_for_model(Item), key_columns="id", value_columns="value"
+    )
+    item = Item.objects.create(value=3, text="later")
+    by_value = Item.cached.container("item_values")
+    by_value.get(item.pk)
+    with django_assert_num_queries(0):
+        hit = by_value.get(item.pk)
+    assert hit.value == 3 and hit.get_deferred_fields() == {"text"}
+    with django_assert_num_queries(1):
+        assert hit.text == "later"
