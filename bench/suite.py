@@ -39,10 +39,12 @@ SINGLES = "cachelayer, 100 single hits"  # timed in the get_many rounds
 class Plan:
     """How much of everything one run does."""
 
-    rounds: int = 7
-    ops: int = 1000  # single-key calls per timed sample
-    many_ops: int = 40  # get_many(100) calls per sample
-    save_ops: int = 200
+    # Many short rounds: this kind of shared machine has slow spells of a
+    # second or two, which a median of many short samples steps over.
+    rounds: int = 15
+    ops: int = 500  # single-key calls per timed sample
+    many_ops: int = 10  # get_many(100) calls per sample
+    save_ops: int = 100
     stampede_rounds: int = 5
     stampede_threads: int = 64
     mix_rounds: int = 3
