@@ -1,13 +1,15 @@
 """Transaction rules: read-your-writes inside ``atomic`` and when a fill is safe.
 
 Per connection, the keys and containers written by the current transaction
-bypass the cache and never fill. A transaction is recognised by a no-op
-on_commit marker: Django drops it on rollback, so the written set goes with it.
+bypass the cache and never fill. The written set is itself a no-op on_commit
+callback: Django drops it on commit and on rollback, and with it the set.
+While no written set is alive in the process, a read needs no connection
+lookup to know that nothing bypasses the cache (the hit path).
 """
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
+import weakref
 
 from django.db import connections, transaction
 
@@ -23,16 +25,18 @@ class WrittenSet:
         """The on_commit marker itself: nothing to do."""
 
 
-_written: WeakKeyDictionary = WeakKeyDictionary()
+# A weak reference to every written set still queued on a connection; each
+# removes itself when its set dies (only the connection's run_on_commit holds it).
+_alive: set[weakref.ref] = set()
 
 
 def _current(connection) -> WrittenSet | None:
-    written = _written.get(connection)
-    if written is None or not connection.in_atomic_block:
+    if not connection.in_atomic_block:
         return None
-    if not any(entry[1] is written for entry in connection.run_on_commit):
-        return None  # rolled back: the marker is gone
-    return written
+    for entry in connection.run_on_commit:
+        if isinstance(entry[1], WrittenSet):
+            return entry[1]
+    return None  # nothing written yet, or rolled back: the marker is gone
 
 
 def note_write(using: str, container: str, keys=None) -> None:
@@ -42,7 +46,8 @@ def note_write(using: str, container: str, keys=None) -> None:
         return
     written = _current(connection)
     if written is None:
-        written = _written[connection] = WrittenSet()
+        written = WrittenSet()
+        _alive.add(weakref.ref(written, _alive.discard))
         transaction.on_commit(written, using=using)
     if keys is None:
         written.containers.add(container)
@@ -54,10 +59,9 @@ def written_test(using: str, container: str):
     """Return a test ``key -> bool`` for the keys of ``container`` this
     transaction wrote, or None when it wrote none (outside ``atomic``: always).
     One look at the connection serves a whole read of many keys."""
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        return None
-    written = _current(connection)
+    if not _alive:
+        return None  # no transaction in the process has written
+    written = _current(connections[using])
     if written is None:
         return None
     if container in written.containers:

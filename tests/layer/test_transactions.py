@@ -3,6 +3,7 @@
 import pytest
 from django.db import connections, transaction
 
+from cachelayer import transactions
 from tests.testapp.models import Item
 
 
@@ -52,6 +53,21 @@ def test_savepoint_rollback_keeps_the_outer_writes():
             raise Rollback
         assert Item.cached.get(item.pk).value == 2
     assert Item.cached.get(item.pk).value == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_written_set_outlives_its_transaction():
+    """Reads skip the connection lookup while no written set is alive: commit and rollback both end one."""
+    with transaction.atomic():
+        item = Item.objects.create(value=1)
+        assert transactions._alive
+    assert not transactions._alive
+    with pytest.raises(Rollback), transaction.atomic():
+        item.save()
+        with transaction.atomic():
+            item.save()
+        raise Rollback
+    assert not transactions._alive
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
