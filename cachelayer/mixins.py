@@ -13,7 +13,7 @@ from cachelayer import conf
 from cachelayer.containers import registry
 from cachelayer.exceptions import MappingError
 from cachelayer.instances import builder
-from cachelayer.invalidation import invalidate_container, invalidate_keys
+from cachelayer.invalidation import invalidate_container, invalidate_many
 from cachelayer.operations import read_rows
 
 
@@ -39,8 +39,7 @@ class CachedQuerySet(models.QuerySet):
                 return count
             count = super(CachedQuerySet, self.filter(pk__in=[row[0] for row in rows])).update(**kwargs)
             values = [dict(zip(names, row[1:])) for row in rows]
-            for definition in definitions:
-                invalidate_keys(self.db, definition, [definition.key_from(v) for v in values])
+            invalidate_many(self.db, {d: [d.key_from(v) for v in values] for d in definitions})
             return count
 
     update.alters_data = True
@@ -58,13 +57,15 @@ class CachedQuerySet(models.QuerySet):
 
 
 def _invalidate_objects(using, model, objs, changed_fields) -> None:
+    changes = {}
     for definition in registry.for_model(model):
         key_names = {n for f in definition.key_fields for n in (f.name, f.attname)}
         unknown = any(getattr(obj, f.attname) is None for obj in objs for f in definition.key_fields)
         if unknown or (changed_fields and key_names & set(changed_fields)):
             invalidate_container(using, definition)
         else:
-            invalidate_keys(using, definition, [definition.key_of_instance(obj) for obj in objs])
+            changes[definition] = [definition.key_of_instance(obj) for obj in objs]
+    invalidate_many(using, changes)  # one round trip per cache for every container
 
 
 CachedManager = models.Manager.from_queryset(CachedQuerySet)
@@ -139,5 +140,4 @@ class CachedModelMixin(models.Model):
     def invalidate(self, using: str | None = None) -> None:
         """Outdate this row's cached copies (after raw SQL, say)."""
         using = using or self._state.db or router.db_for_write(type(self), instance=self)
-        for definition in registry.for_model(type(self)):
-            invalidate_keys(using, definition, [definition.key_of_instance(self)])
+        invalidate_many(using, {d: [d.key_of_instance(self)] for d in registry.for_model(type(self))})
