@@ -11,9 +11,10 @@ class CachelayerConfig(AppConfig):
         from cachelayer import autocontainers, checks, receivers  # noqa: F401 (checks register)
         from cachelayer.models import CachePolicy, ConfigOption, Container
 
-        signals.pre_save.connect(receivers.remember_old_keys, dispatch_uid="cachelayer.old_keys")
-        signals.post_save.connect(receivers.invalidate_instance, dispatch_uid="cachelayer.save")
-        signals.post_delete.connect(receivers.invalidate_instance, dispatch_uid="cachelayer.delete")
+        signals.pre_save.connect(receivers.before_save, dispatch_uid="cachelayer.before_save")
+        signals.post_save.connect(receivers.after_save, dispatch_uid="cachelayer.save")
+        signals.pre_delete.connect(receivers.before_delete, dispatch_uid="cachelayer.delete")
+        signals.m2m_changed.connect(receivers.m2m_changed, dispatch_uid="cachelayer.m2m")
         for model in (Container, CachePolicy, ConfigOption):
             for signal in (signals.post_save, signals.post_delete):
                 signal.connect(

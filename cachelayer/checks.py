@@ -5,6 +5,8 @@ cachelayer.E002  a CACHELAYER value has the wrong type or range
 cachelayer.E003  CACHE_ALIAS is not a supported cache in CACHES
 cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
+cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not invalidate
+cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
 """
 
 from __future__ import annotations
@@ -64,8 +66,46 @@ def check_settings(app_configs=None, **kwargs):
     return _settings_errors(user)
 
 
+UNCOVERED = "QuerySet.update(), bulk_create() and bulk_update()"
+
+
+def check_managers(models) -> list[Warning]:
+    """Warn about each manager of ``models`` whose queryset is not a CachedQuerySet.
+
+    Those three paths send no signal, so only cachelayer's queryset can see
+    them; through any other manager they leave the cache stale.
+    """
+    from cachelayer.mixins import CachedQuerySet
+
+    found = []
+    for model in models:
+        careless = [m.name for m in model._meta.managers if not issubclass(m._queryset_class, CachedQuerySet)]
+        if careless:
+            found.append(
+                Warning(
+                    f"{model._meta.label} is cached, but {UNCOVERED} through its manager(s) "
+                    f"{', '.join(repr(name) for name in careless)} do not invalidate the cache.",
+                    hint="Make the model a cachelayer.CachedModelMixin and build every manager on "
+                    "cachelayer.CachedQuerySet (CachedManager, CachedQuerySet.as_manager(), "
+                    "YourManager.from_queryset(YourQuerySet(CachedQuerySet))). Writers that cannot: "
+                    "run manage.py cache_follow, or call cachelayer.invalidate() after them.",
+                    obj=model,
+                    id="cachelayer.W011",
+                )
+            )
+    return found
+
+
+@register(Tags.models, "cachelayer")
+def check_cached_models(app_configs=None, **kwargs):
+    from cachelayer.autocontainers import cached_models
+
+    return check_managers(cached_models())
+
+
 @register(Tags.database, "cachelayer")
 def check_containers(app_configs=None, databases=None, **kwargs):
+    from cachelayer.autocontainers import cached_models
     from cachelayer.mapping import validate_container, validate_mapping
     from cachelayer.models import Container
 
@@ -76,6 +116,10 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         rows = list(Container.objects.select_related("content_type"))
     except DatabaseError:
         return []  # not migrated yet
+    declaring = {model._meta.label_lower: model for model in cached_models()}
+    mapped = {row.content_type.model_class() for row in rows} - {None} - set(declaring.values())
+    found += check_managers(sorted(mapped, key=lambda model: model._meta.label))
+    found += _drift_warnings(rows, declaring)
     for row in rows:
         for field, messages in validate_container(row).items():
             for message in messages:
@@ -84,4 +128,28 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         if model is not None:
             _, warnings = validate_mapping(model, row.key_columns, row.value_columns)
             found += [Warning(f"Container {row.name!r}: {w}", obj=row, id="cachelayer.W010") for w in warnings]
+    return found
+
+
+def _drift_warnings(rows, declaring: dict) -> list[Warning]:
+    """Warn where a mixin model's own container maps other columns than the model declares."""
+    from cachelayer.autocontainers import container_name, drift
+
+    found = []
+    for row in rows:
+        model = declaring.get(f"{row.content_type.app_label}.{row.content_type.model}")
+        if model is None or row.name != container_name(model):
+            continue
+        for column, declared in drift(model, row).items():
+            found.append(
+                Warning(
+                    f"Container {row.name!r} maps {column} {getattr(row, column)!r}, but "
+                    f"{model._meta.label} declares {declared!r}.",
+                    hint="Run migrate: it applies the declaration." if row.declared else
+                    "It was edited in the admin, so migrate leaves it alone: edit it to match, or delete "
+                    "it and run migrate.",
+                    obj=row,
+                    id="cachelayer.W012",
+                )
+            )
     return found

@@ -108,6 +108,12 @@ class Definition:
         """Return the user key of a row given as ``{attname: value}``."""
         return self.separator.join(str(values[f.attname]) for f in self.key_fields)
 
+    def key_or_none(self, values: dict) -> str | None:
+        """Return the user key of a row snapshot, or None when it lacks a key column."""
+        if all(f.attname in values for f in self.key_fields):
+            return self.key_from(values)
+        return None
+
     def key_of(self, row) -> str:
         """Return the user key of a stored row (a tuple in ``stored`` order)."""
         return self.separator.join(str(row[self.positions[f.attname]]) for f in self.key_fields)
@@ -125,7 +131,7 @@ class Registry:
 
     def clear(self) -> None:
         self.by_name: dict[str, Definition] = {}
-        self.by_model: dict[type, list[Definition]] = {}
+        self.by_model: dict[str, list[Definition]] = {}  # by concrete model label: historical models match
         self.default_name: str | None = None
         self.loaded = False
         self._known: dict[str, set] = {}
@@ -154,7 +160,7 @@ class Registry:
                 except Exception:  # a broken row is reported by checks, never served
                     continue
                 by_name[row.name] = definition
-                by_model.setdefault(model._meta.concrete_model, []).append(definition)
+                by_model.setdefault(model._meta.concrete_model._meta.label_lower, []).append(definition)
             enabled = sorted(name for name, d in by_name.items() if d.enabled)
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)
             self.by_name, self.by_model, self.loaded = by_name, by_model, True
@@ -186,7 +192,7 @@ class Registry:
     def for_model(self, model) -> list[Definition]:
         """Return every container (enabled or not) that maps ``model``."""
         self._ensure_loaded()
-        return self.by_model.get(model._meta.concrete_model, [])
+        return self.by_model.get(model._meta.concrete_model._meta.label_lower, [])
 
     def for_cached_model(self, model) -> Definition:
         """Return the container a CachedModelMixin model reads through.

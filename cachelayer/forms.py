@@ -53,6 +53,7 @@ class ContainerForm(forms.ModelForm):
     expire_time_column = forms.ChoiceField(required=False, help_text="An integer field holding a unix expiry time.")
 
     COLUMN_LISTS = ("key_columns", "value_columns")
+    MAPPING = ("content_type", *COLUMN_LISTS)
     SINGLE_COLUMNS = ("flags_column", "cas_column", "expire_time_column")
 
     class Meta:
@@ -76,6 +77,12 @@ class ContainerForm(forms.ModelForm):
         chosen = list(dict.fromkeys(self.cleaned_data[name]))  # one field name may be offered per model
         stored = split_columns(getattr(self.instance, name))
         return JOIN.join(stored if set(stored) == set(chosen) else chosen)
+
+    def save(self, commit=True):
+        """An edit of the mapping in the admin wins over the model's declaration from now on."""
+        if self.instance.declared and set(self.changed_data) & set(self.MAPPING):
+            self.instance.declared = False
+        return super().save(commit)
 
     def clean_key_columns(self):
         return self._joined("key_columns")

@@ -30,7 +30,6 @@ def builder(model, using: str, names: list[str]):
         values = instance.__dict__
         values.update(zip(names, row))
         values["_state"] = state
-        values["_cachelayer_loaded"] = (names, row)  # what CachedModelMixin.from_db keeps
         return instance
 
     return build
@@ -39,9 +38,7 @@ def builder(model, using: str, names: list[str]):
 @cache
 def _plain(model) -> bool:
     """True when constructing ``model`` does nothing but store the field values."""
-    from cachelayer.mixins import CachedModelMixin
-
-    if model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not CachedModelMixin.from_db.__func__:
+    if model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not models.Model.from_db.__func__:
         return False
     for field in model._meta.concrete_fields:
         attribute = model.__dict__.get(field.attname) or getattr(model, field.attname, None)

@@ -1,55 +1,165 @@
 """Invalidate after commit: bump row versions, or the generation when the
-affected keys are unknown. Nothing touches the cache before the commit, so
-a rollback leaves it untouched; what the cache does not take after the
-commit is kept in the outbox (outbox.py).
+affected keys are unknown.
+
+A write records *what changed*: snapshots of rows (``{attname: value}``, old
+and new), keys of one container, or whole containers. Keys are worked out
+only at delivery, against the definitions current then: the delivery reads
+the configuration version in the same round trip, and when an admin edit
+happened since this process last looked, it reloads and also outdates the
+containers it did not know. A snapshot that lacks a container's key column
+outdates that container's generation.
+
+Nothing touches the cache before the commit, so a rollback leaves it
+untouched; what the cache does not take after the commit is kept in the
+outbox (outbox.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import partial
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from cachelayer import conf, outbox, signals, stats, transactions
+from cachelayer.adapters import get_adapter
+from cachelayer.containers import Definition, registry
+from cachelayer.keys import config_key
 
-from cachelayer import outbox, signals, stats, transactions
-from cachelayer.containers import Definition
+
+@dataclass
+class Changes:
+    """What one transaction changed, resolved to cache keys only at delivery."""
+
+    rows: dict = field(default_factory=dict)  # model label -> (model, [snapshot])
+    whole_models: dict = field(default_factory=dict)  # model label -> model: rows unknown
+    keys: defaultdict = field(default_factory=lambda: defaultdict(set))  # container name -> user keys
+    containers: set = field(default_factory=set)  # container names: bump the generation
+
+    def merge(self, other: Changes) -> None:
+        for label, (model, snapshots) in other.rows.items():
+            self.rows.setdefault(label, (model, []))[1].extend(snapshots)
+        self.whole_models.update(other.whole_models)
+        for name, keys in other.keys.items():
+            self.keys[name].update(keys)
+        self.containers.update(other.containers)
+
+    def resolve(self) -> tuple[dict[Definition, set], set[Definition]]:
+        """Return ``({definition: keys}, {definitions to bump})`` under the current definitions."""
+        keys, generations = defaultdict(set), set()
+        for model, snapshots in self.rows.values():
+            for definition in registry.for_model(model):
+                for snapshot in snapshots:
+                    key = definition.key_or_none(snapshot)
+                    if key is None:
+                        generations.add(definition)
+                    else:
+                        keys[definition].add(key)
+        for model in self.whole_models.values():
+            generations.update(registry.for_model(model))
+        for name, names_keys in self.keys.items():
+            if name in registry.by_name:
+                keys[registry.by_name[name]].update(names_keys)
+        generations.update(registry.by_name[name] for name in self.containers if name in registry.by_name)
+        return keys, generations
 
 
-def invalidate_keys(using: str, definition: Definition, keys) -> None:
+def _label(model) -> str:
+    return model._meta.concrete_model._meta.label_lower  # historical models (migrations) share it
+
+
+def _record(using: str | None, changes: Changes) -> None:
+    """Add ``changes`` to the current transaction's, or deliver them at once outside ``atomic``."""
+    current = transactions.pending(using, Changes, deliver) if using is not None else None
+    if current is None:
+        deliver(changes, using)
+        return
+    current.changes.merge(changes)
+    keys, generations = changes.resolve()  # read-your-writes, under this process's definitions
+    current.keys.update((definition.name, key) for definition, names in keys.items() for key in names)
+    current.containers.update(definition.name for definition in generations)
+
+
+def record_rows(using: str | None, model, snapshots) -> None:
+    """Outdate the rows described by ``snapshots`` (``{attname: value}``, old
+    and new values alike) in every container of ``model``, after commit."""
+    snapshots = [snapshot for snapshot in snapshots if snapshot]
+    if snapshots:
+        _record(using, Changes(rows={_label(model): (model, snapshots)}))
+
+
+def record_model(using: str | None, model) -> None:
+    """Outdate every row of ``model`` in every container, after commit (rows unknown)."""
+    _record(using, Changes(whole_models={_label(model): model}))
+
+
+def invalidate_keys(using: str | None, definition: Definition, keys) -> None:
     """Outdate ``keys`` of a container once the current transaction commits."""
     invalidate_many(using, {definition: keys})
 
 
-def invalidate_many(using: str, changes: dict) -> None:
-    """Outdate ``{definition: keys}`` once the current transaction commits,
-    in one round trip per cache server however many containers map the row."""
-    changes = {definition: sorted(set(keys)) for definition, keys in changes.items()}
-    changes = {definition: keys for definition, keys in changes.items() if keys}
-    if not changes:
-        return
-    for definition, keys in changes.items():
-        transactions.note_write(using, definition.name, keys)
-    transaction.on_commit(partial(deliver, changes, using), using=using, robust=True)
+def invalidate_many(using: str | None, changes: dict) -> None:
+    """Outdate ``{definition: keys}`` once the current transaction commits."""
+    keys = defaultdict(set)
+    for definition, names in changes.items():
+        keys[definition.name].update(names)
+    if any(keys.values()):
+        _record(using, Changes(keys=keys))
 
 
 def invalidate_container(using: str | None, definition: Definition) -> None:
-    """Outdate every key of a container (O(1): bump its generation) after commit."""
-    if using is None:
-        deliver_generation(definition)
-        return
-    transactions.note_write(using, definition.name, None)
-    transaction.on_commit(partial(deliver_generation, definition, using), using=using, robust=True)
+    """Outdate every key of a container (O(1): bump its generation) after commit; ``using`` None: now."""
+    _record(using, Changes(containers={definition.name}))
 
 
-def deliver(changes: dict, using: str | None = None) -> None:
-    """Bump the row versions of ``{definition: keys}`` now, one adapter call per cache.
+def deliver(changes: Changes, using: str | None = None) -> None:
+    """Outdate what ``changes`` names now: one round trip per cache server.
 
-    What the cache does not take goes to the outbox (in ``using``, the
-    database of the write), to be replayed before its servers are read again.
+    The configuration version travels in the same round trip; when it shows
+    an edit this process has not loaded, the definitions are reloaded and
+    the containers they add are outdated too. What the cache does not take
+    goes to the outbox (in ``using``, the database of the write).
     """
+    done_keys: set[tuple[str, str]] = set()
+    done_generations: set[str] = set()
+    for _ in range(2):
+        keys, generations = changes.resolve()
+        keys = {d: sorted(k for k in names if (d.name, k) not in done_keys) for d, names in keys.items()}
+        keys = {d: names for d, names in keys.items() if names}
+        generations = [d for d in generations if d.name not in done_generations]
+        versions_seen = _deliver_keys(keys, using)
+        for definition in generations:
+            deliver_generation(definition, using)
+        if not versions_seen:
+            versions_seen = _read_config(conf.get("CACHE_ALIAS"))
+        done_keys.update((d.name, k) for d, names in keys.items() for k in names)
+        done_generations.update(d.name for d in generations)
+        if not any([registry.observe(alias, version) for alias, version in versions_seen.items()]):
+            return
+
+
+def _read_config(alias: str) -> dict[str, int]:
+    """Read the configuration version of a cache (for writes that outdated nothing there)."""
+    from cachelayer.adapters import CacheUnavailable
+
+    try:
+        adapter = get_adapter(alias)
+    except KeyError:
+        return {}
+    key = config_key(conf.get("KEY_PREFIX"))
+    try:
+        value = outbox.fetch(adapter, {None: [key]}).get(None, {}).get(key)
+    except CacheUnavailable:
+        return {}
+    return {} if value is None else {alias: int(value)}
+
+
+def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
+    """Bump the row versions of ``{definition: keys}``, one adapter call per cache;
+    return the configuration version each cache answered with."""
     by_adapter = defaultdict(dict)
     for definition, keys in changes.items():
         by_adapter[definition.adapter][definition] = keys
+    versions_seen = {}
+    config = config_key(conf.get("KEY_PREFIX"))
     for adapter, part in by_adapter.items():
         owed = {definition: _groups(definition, keys) for definition, keys in part.items()}
         merged = defaultdict(lambda: ([], []))  # containers may share a route (user key)
@@ -57,12 +167,16 @@ def deliver(changes: dict, using: str | None = None) -> None:
             for route, (counters, payloads) in groups.items():
                 merged[route][0].extend(counters)
                 merged[route][1].extend(payloads)
-        failed = set(adapter.invalidate(merged))
+        failed, read = adapter.invalidate(merged, read=[config])
+        failed = set(failed)
+        if config in read:
+            versions_seen[adapter.alias] = int(read[config])
         for definition, groups in owed.items():
             lost = {route: groups[route] for route in groups if route in failed}
             if lost:
                 outbox.record(using, adapter, definition.name, groups=lost)
             _announce(definition, part[definition], failed=bool(lost))
+    return versions_seen
 
 
 def deliver_generation(definition: Definition, using: str | None = None) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from django.db import models, router, transaction
 
-from cachelayer import conf
-from cachelayer.containers import registry
+from cachelayer import conf, snapshots
 from cachelayer.exceptions import MappingError
 from cachelayer.instances import builder
-from cachelayer.invalidation import invalidate_container, invalidate_many
+from cachelayer.invalidation import record_model, record_rows
 from cachelayer.operations import read_rows
 
 
@@ -21,51 +20,51 @@ class CachedQuerySet(models.QuerySet):
     """A QuerySet whose bulk write paths invalidate what they change."""
 
     def update(self, **kwargs):
-        definitions = registry.for_model(self.model)
-        if not definitions:
-            return super().update(**kwargs)
-        changes_key = any(f.name in kwargs or f.attname in kwargs for d in definitions for f in d.key_fields)
+        every, _ = snapshots.mapped_key_attnames(self.model)
         limit = conf.get("UPDATE_KEYS_LIMIT")
+        pk_name = self.model._meta.pk.attname
         with transaction.atomic(using=self.db, savepoint=False):
-            if changes_key:
-                rows = None
-            else:  # lock the rows so their keys cannot change before the update
-                names = list({f.attname for d in definitions for f in d.key_fields})
-                rows = list(self.select_for_update().order_by().values_list("pk", *names)[: limit + 1])
-            if rows is None or len(rows) > limit:
+            # lock the rows, so that what they were and what they become are both known
+            before = list(self.select_for_update().order_by().values(pk_name, *(every - {pk_name}))[: limit + 1]) if every else []
+            if not every or len(before) > limit:
                 count = super().update(**kwargs)
-                for definition in definitions:
-                    invalidate_container(self.db, definition)
+                record_model(self.db, self.model)
                 return count
-            count = super(CachedQuerySet, self.filter(pk__in=[row[0] for row in rows])).update(**kwargs)
-            values = [dict(zip(names, row[1:])) for row in rows]
-            invalidate_many(self.db, {d: [d.key_from(v) for v in values] for d in definitions})
+            pks = [row[pk_name] for row in before]
+            count = super(CachedQuerySet, self.filter(pk__in=pks)).update(**kwargs)
+            after = snapshots.read(self.model, self.db, pks, every) if _names(self.model, kwargs) & every else {}
+            record_rows(self.db, self.model, before + list(after.values()))
             return count
 
     update.alters_data = True
 
     def bulk_create(self, objs, *args, **kwargs):
         objs = super().bulk_create(objs, *args, **kwargs)
-        _invalidate_objects(self.db, self.model, objs, changed_fields=None)
+        if kwargs.get("update_conflicts"):  # rows matched by other unique fields changed: unknown
+            record_model(self.db, self.model)
+        else:
+            record_rows(self.db, self.model, [snapshots.loaded(obj) for obj in objs])
         return objs
+
+    bulk_create.alters_data = True
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         objs = list(objs)
-        count = super().bulk_update(objs, fields, *args, **kwargs)
-        _invalidate_objects(self.db, self.model, objs, changed_fields=fields)
+        _, from_db = snapshots.mapped_key_attnames(self.model)
+        written = _names(self.model, fields) | {self.model._meta.pk.attname}
+        with transaction.atomic(using=self.db, savepoint=False):
+            before = snapshots.read(self.model, self.db, [obj.pk for obj in objs], from_db) if from_db else {}
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            new = [{**before.get(obj.pk, {}), **{a: v for a, v in snapshots.loaded(obj).items() if a in written}} for obj in objs]
+            record_rows(self.db, self.model, list(before.values()) + new)
         return count
 
+    bulk_update.alters_data = True
 
-def _invalidate_objects(using, model, objs, changed_fields) -> None:
-    changes = {}
-    for definition in registry.for_model(model):
-        key_names = {n for f in definition.key_fields for n in (f.name, f.attname)}
-        unknown = any(getattr(obj, f.attname) is None for obj in objs for f in definition.key_fields)
-        if unknown or (changed_fields and key_names & set(changed_fields)):
-            invalidate_container(using, definition)
-        else:
-            changes[definition] = [definition.key_of_instance(obj) for obj in objs]
-    invalidate_many(using, changes)  # one round trip per cache for every container
+
+def _names(model, names) -> set[str]:
+    """Return the attnames of fields given by name or attname."""
+    return {model._meta.get_field(name).attname for name in names}
 
 
 CachedManager = models.Manager.from_queryset(CachedQuerySet)
@@ -129,15 +128,11 @@ class CachedModelMixin(models.Model):
     class Meta:
         abstract = True
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        # the loaded values, for the old keys if a key field changes (receivers.py);
-        # a dict is built only when such a row is saved, never per row read
-        instance._cachelayer_loaded = (field_names, values)
-        return instance
-
     def invalidate(self, using: str | None = None) -> None:
-        """Outdate this row's cached copies (after raw SQL, say)."""
-        using = using or self._state.db or router.db_for_write(type(self), instance=self)
-        invalidate_many(using, {d: [d.key_of_instance(self)] for d in registry.for_model(type(self))})
+        """Outdate this row's cached copies (after raw SQL, say): under the
+        keys this instance holds and those the database holds now."""
+        model = type(self)
+        using = using or self._state.db or router.db_for_write(model, instance=self)
+        every, _ = snapshots.mapped_key_attnames(model)
+        now = snapshots.read(model, using, [self.pk], every).get(self.pk)
+        record_rows(using, model, [snapshots.loaded(self), now])

@@ -81,6 +81,12 @@ class Container(models.Model):
     cache_alias = models.CharField(max_length=64, blank=True, help_text="Blank = CACHELAYER CACHE_ALIAS.")
     enabled = models.BooleanField(default=True)
     exposed = models.BooleanField(default=True, help_text="Reachable through cache_serve.")
+    declared = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Created from the model's cache_key_fields / cache_value_fields: migrate keeps the "
+        "mapping in step with them until it is edited in the admin.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -133,9 +133,8 @@ def _replay(adapter: Adapter, probing: list[str]) -> None:
 
 def _deliver(adapter: Adapter, entry, owed: set[str]) -> bool:
     """Deliver one entry; return True when some of it failed (its servers join ``owed``)."""
-    failed = {adapter.server_of(route) for route in adapter.invalidate(
-        {route: (counters, payloads) for route, counters, payloads in entry.groups}
-    )}
+    routes, _ = adapter.invalidate({route: (counters, payloads) for route, counters, payloads in entry.groups})
+    failed = {adapter.server_of(route) for route in routes}
     for key in entry.shared:
         failed.update(adapter.incr_everywhere(key, entry.servers or None))
     owed.update(failed)

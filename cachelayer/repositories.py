@@ -22,7 +22,7 @@ from functools import partial
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from cachelayer import invalidation, versions
+from cachelayer import invalidation, snapshots, versions
 from cachelayer.adapters.base import THIRTY_DAYS, new_counter
 from cachelayer.containers import Definition
 from cachelayer.exceptions import CachelayerError, MappingError, NotNumeric, ValueTooLarge
@@ -175,20 +175,28 @@ class Repository:
 
 
 def _apply_in_database(definition: Definition, user_key: str, lookup: dict, change):
-    using = definition.db_alias()
-    manager = definition.model._base_manager.db_manager(using)
+    """Run a change on the row, locked; then outdate it in every container of
+    the model, under the keys the database gives it before and after (a key
+    typed as ``01`` or ``jp`` may match the row ``1`` or ``JP``)."""
+    using, model = definition.db_alias(), definition.model
+    manager = model._base_manager.db_manager(using)
+    every, _ = snapshots.mapped_key_attnames(model)
+    columns = list({model._meta.pk.attname, *definition.stored, *every})
     for attempt in (1, 2):
         try:
             with transaction.atomic(using=using):
-                current = manager.select_for_update().filter(**lookup).values(*definition.stored).first()
+                current = manager.select_for_update().filter(**lookup).values(*columns).first()
                 live = None if current is None or _expired(definition, current) else current
                 result, new = change(live)
                 if new:
                     if current is None:
-                        manager.bulk_create([definition.model(**lookup, **new)])
+                        manager.bulk_create([model(**lookup, **new)])
+                        after = manager.filter(**lookup).values(*columns).first()
                     else:
                         manager.filter(**lookup).update(**new)
-                    invalidation.invalidate_keys(using, definition, [user_key])
+                        after = {**current, **new}
+                    invalidation.record_rows(using, model, [current, after])
+                    invalidation.invalidate_keys(using, definition, [user_key])  # as typed, too
                 return result
         except IntegrityError as exc:  # a concurrent insert of the same key: once more
             if attempt == 2:

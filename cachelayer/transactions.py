@@ -1,9 +1,14 @@
-"""Transaction rules: read-your-writes inside ``atomic`` and when a fill is safe.
+"""Transaction rules: what a transaction wrote, and when a fill is safe.
 
-Per connection, the keys and containers written by the current transaction
-bypass the cache and never fill. The written set is itself a no-op on_commit
-callback: Django drops it on commit and on rollback, and with it the set.
-While no written set is alive in the process, a read needs no connection
+Per connection, one ``Pending`` object collects what the current transaction
+changed. It is itself the transaction's FIRST on_commit callback: it delivers
+every invalidation before any other callback runs (a task queued before the
+write must not read the old row through the cache), in one round trip per
+cache however many writes the transaction made. Django drops it on rollback,
+and with it the set. Until then the keys and containers it names bypass the
+cache (read-your-writes) and never fill.
+
+While no ``Pending`` is alive in the process, a read needs no connection
 lookup to know that nothing bypasses the cache (the hit path).
 """
 
@@ -11,48 +16,52 @@ from __future__ import annotations
 
 import weakref
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections
 
 
-class WrittenSet:
-    __slots__ = ("keys", "containers", "__weakref__")
+class Pending:
+    """What the current transaction wrote; called once, at its commit."""
 
-    def __init__(self):
+    __slots__ = ("keys", "containers", "changes", "_deliver", "__weakref__")
+
+    def __init__(self, changes, deliver):
         self.keys: set[tuple[str, str]] = set()
         self.containers: set[str] = set()
+        self.changes = changes
+        self._deliver = deliver
 
     def __call__(self):
-        """The on_commit marker itself: nothing to do."""
+        self._deliver(self.changes)
 
 
-# A weak reference to every written set still queued on a connection; each
-# removes itself when its set dies (only the connection's run_on_commit holds it).
+# A weak reference to every Pending still queued on a connection; each removes
+# itself when its Pending dies (only the connection's run_on_commit holds it).
 _alive: set[weakref.ref] = set()
 
 
-def _current(connection) -> WrittenSet | None:
+def _current(connection) -> Pending | None:
     if not connection.in_atomic_block:
         return None
-    for entry in connection.run_on_commit:
-        if isinstance(entry[1], WrittenSet):
+    for entry in connection.run_on_commit:  # (savepoint ids, callback, robust): pinned by test_django_internals
+        if isinstance(entry[1], Pending):
             return entry[1]
     return None  # nothing written yet, or rolled back: the marker is gone
 
 
-def note_write(using: str, container: str, keys=None) -> None:
-    """Record that this transaction wrote ``keys`` (None: the whole container)."""
+def pending(using: str, new_changes, deliver) -> Pending | None:
+    """Return the current transaction's Pending on ``using`` (created first in
+    its on_commit queue), or None outside ``atomic``: deliver at once then."""
     connection = connections[using]
     if not connection.in_atomic_block:
-        return
-    written = _current(connection)
-    if written is None:
-        written = WrittenSet()
-        _alive.add(weakref.ref(written, _alive.discard))
-        transaction.on_commit(written, using=using)
-    if keys is None:
-        written.containers.add(container)
-    else:
-        written.keys.update((container, key) for key in keys)
+        return None
+    current = _current(connection)
+    if current is None:
+        current = Pending(new_changes(), deliver)
+        _alive.add(weakref.ref(current, _alive.discard))
+        # First in the queue, robust: Django runs it before the callbacks that
+        # were registered earlier, and a failure of it stops none of them.
+        connection.run_on_commit.insert(0, (set(connection.savepoint_ids), current, True))
+    return current
 
 
 def written_test(using: str, container: str):
@@ -75,13 +84,34 @@ def bypasses_cache(using: str, container: str, key: str) -> bool:
     return test is not None and test(key)
 
 
-def _read_committed(connection) -> bool:
-    level = getattr(connection, "isolation_level", None)
+_server_levels: dict[str, str] = {}  # alias -> the server's default isolation level
+
+
+def _server_isolation(connection) -> str:
+    """Ask the server for its default level (MySQL 8: transaction_isolation; MariaDB: tx_isolation too)."""
+    level = _server_levels.get(connection.alias)
+    if level is None:
+        with connection.cursor() as cursor:
+            try:
+                cursor.execute("SELECT @@SESSION.transaction_isolation")
+            except DatabaseError:
+                cursor.execute("SELECT @@SESSION.tx_isolation")
+            level = _server_levels[connection.alias] = cursor.fetchone()[0].replace("-", " ").lower()
+    return level
+
+
+def isolation_level(connection) -> str | None:
+    """Return the isolation level of a connection's transactions, lower case
+    (None where it is not known: assume snapshot semantics)."""
     if connection.vendor == "mysql":
-        return (level or "read committed") == "read committed"  # Django's MySQL default
+        options = connection.settings_dict.get("OPTIONS") or {}
+        if "isolation_level" not in options:
+            return "read committed"  # Django's MySQL default
+        return (options["isolation_level"] or "").lower() or _server_isolation(connection)
     if connection.vendor == "postgresql":
-        return level in (None, 1) or "COMMITTED" in str(level).upper()
-    return False  # SQLite and others: assume snapshot semantics
+        level = getattr(connection, "isolation_level", None)
+        return "read committed" if level in (None, 1) or "COMMITTED" in str(level).upper() else str(level).lower()
+    return None  # SQLite and others
 
 
 def may_fill(using: str) -> bool:
@@ -91,4 +121,4 @@ def may_fill(using: str) -> bool:
     cannot return data older than the version fetched before it.
     """
     connection = connections[using]
-    return not connection.in_atomic_block or _read_committed(connection)
+    return not connection.in_atomic_block or isolation_level(connection) == "read committed"

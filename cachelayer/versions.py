@@ -206,14 +206,14 @@ def _read_through(definition: Definition, user_keys: list[str], using: str, use_
     _count(definition, states, misses)
     if not use_db or not (misses or unreachable):
         return found
-    if len(misses) == 1 and not unreachable and _fillable(definition, using, misses[0].key):
+    if len(misses) == 1 and not unreachable and fillable(definition, using, misses):
         found.update(leases.read_with_lease(definition, misses[0], using))
         return found
     rows = query_rows(definition, [s.key for s in misses] + unreachable, using)
-    fillable = [s for s in misses if _fillable(definition, using, s.key)]
-    if fillable:
+    to_fill = fillable(definition, using, misses)
+    if to_fill:
         try:
-            fill(definition, fillable, rows)
+            fill(definition, to_fill, rows)
         except CacheUnavailable:
             stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
     found.update(rows)
@@ -236,8 +236,13 @@ def _count(definition: Definition, states: dict, misses: list) -> None:
             signals.cache_miss.send(sender=model, container=name, key=state.key)
 
 
-def _fillable(definition: Definition, using: str, key: str) -> bool:
-    return transactions.may_fill(using) and not transactions.bypasses_cache(using, definition.name, key)
+def fillable(definition: Definition, using: str, states: list[State]) -> list[State]:
+    """Return the states a read on ``using`` may fill: none inside ``atomic``
+    unless under READ COMMITTED, and never a key the transaction wrote."""
+    if not transactions.may_fill(using):
+        return []
+    written = transactions.written_test(using, definition.name)
+    return states if written is None else [state for state in states if not written(state.key)]
 
 
 def _log_error(definition: Definition, exc: Exception) -> None:

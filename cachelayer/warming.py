@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from cachelayer import versions
+from django.db import connections
+
+from cachelayer import transactions, versions
 from cachelayer.adapters import CacheUnavailable
 from cachelayer.containers import Definition, registry
+from cachelayer.exceptions import CachelayerError
 from cachelayer.policies import Policy
 
 CHUNK_SIZE = 500  # keys per multi-get / query / multi-set
@@ -28,12 +31,13 @@ class WarmResult:
     container: str
     warmed: int = 0  # rows (or negative entries) stored
     cached: int = 0  # already valid in the cache: left alone
+    written: int = 0  # written by the current transaction: left to its commit
     too_large: int = 0  # payload over the cache's item size limit: not stored
     seconds: float = 0.0
 
     @property
     def rows(self) -> int:
-        return self.warmed + self.cached + self.too_large
+        return self.warmed + self.cached + self.too_large + self.written
 
 
 def refusal(definition: Definition) -> str | None:
@@ -68,7 +72,18 @@ def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[
 
 
 def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) -> WarmResult:
-    """Warm every row of a container; call ``progress(rows)`` after each chunk."""
+    """Warm every row of a container; call ``progress(rows)`` after each chunk.
+
+    Follows the read path's fill rule: refused inside ``atomic`` unless under
+    READ COMMITTED (an older snapshot would be stored under new versions),
+    and keys the transaction wrote are left alone.
+    """
+    using = definition.db_alias()
+    if not transactions.may_fill(using):
+        raise CachelayerError(
+            f"cannot warm {definition.name} inside a transaction on {using!r} that is not READ COMMITTED "
+            f"({transactions.isolation_level(connections[using]) or 'snapshot'}): its reads may be older than the cache"
+        )
     result = WarmResult(definition.name)
     started = time.monotonic()
     last = None
@@ -84,11 +99,13 @@ def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) ->
         if len(states) < len(keys):
             raise CacheUnavailable(f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later")
         missing = [state for state in states.values() if state.row is versions.MISSING]
-        if missing:
-            rows = versions.query_rows(definition, [state.key for state in missing], definition.db_alias())
-            too_large = versions.fill(definition, missing, rows)
+        to_fill = versions.fillable(definition, using, missing)
+        if to_fill:
+            rows = versions.query_rows(definition, [state.key for state in to_fill], using)
+            too_large = versions.fill(definition, to_fill, rows)
             result.too_large += len(too_large)
-            result.warmed += len(missing) - len(too_large)
+            result.warmed += len(to_fill) - len(too_large)
+        result.written += len(missing) - len(to_fill)
         result.cached += len(keys) - len(missing)
         last = page[-1]
         if progress:

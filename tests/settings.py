@@ -36,6 +36,12 @@ else:
         "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": "repeatable read"},
         "TEST": {"MIRROR": "default"},
     }
+    # The same again, with isolation_level None: the server's own default (REPEATABLE READ).
+    DATABASES["server_default"] = {
+        **DATABASES["default"],
+        "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": None},
+        "TEST": {"MIRROR": "default"},
+    }
 
 # Processes a test starts (tests/helpers.py) get the test's CACHELAYER this way.
 CACHELAYER = json.loads(os.environ.get("CACHELAYER_TEST_SETTINGS", "{}"))

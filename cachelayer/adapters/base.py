@@ -68,8 +68,9 @@ class Adapter(ABC):
     def _delete_many(self, server: str, keys: list[str]) -> None: ...
 
     @abstractmethod
-    def _invalidate(self, server: str, counters: list[str], payloads: list[str]) -> None:
-        """Add 1 to each existing counter (never create one) and delete the payloads."""
+    def _invalidate(self, server: str, counters: list[str], payloads: list[str], read: list[str]) -> dict[str, Any]:
+        """Add 1 to each existing counter (never create one), delete the payloads,
+        then get the ``read`` keys (found ones only) in the same round trip."""
 
     @abstractmethod
     def _compare_and_set(self, server: str, key: str, expected: Any, new: Any, timeout: float) -> bool: ...
@@ -158,21 +159,26 @@ class Adapter(ABC):
         for server, routes in self._by_server(groups).items():
             self._guarded(server, self._delete_many, [key for route in routes for key in groups[route]])
 
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]]) -> list[Route]:
+    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]], read: list[str] = ()) -> tuple[list[Route], dict]:
         """Per route, add 1 to each existing counter and delete each payload.
 
         Counters are never created here: a new counter starts high anyway.
-        Every server is tried; returns the routes that could not be delivered.
+        The ``read`` keys (shared keys, such as the configuration version)
+        are fetched from the first server that answers, in the same round
+        trip. Every server is tried; returns the routes that could not be
+        delivered, and the values read.
         """
-        failed = []
+        failed, values = [], {}
         for server, routes in self._by_server(groups).items():
             counters = [key for route in routes for key in groups[route][0]]
             payloads = [key for route in routes for key in groups[route][1]]
             try:
-                self._guarded(server, self._invalidate, counters, payloads)
+                found = self._guarded(server, self._invalidate, counters, payloads, [] if values else list(read))
             except CacheUnavailable:
                 failed.extend(routes)
-        return failed
+                continue
+            values = values or found
+        return failed, values
 
     def incr_everywhere(self, key: str, servers: list[str] | None = None) -> list[str]:
         """Add 1 to a shared key on every server (or ``servers``) where it exists.
@@ -182,7 +188,7 @@ class Adapter(ABC):
         failed = []
         for server in self.servers if servers is None else servers:
             try:
-                self._guarded(server, self._invalidate, [key], [])
+                self._guarded(server, self._invalidate, [key], [], [])
             except CacheUnavailable:
                 failed.append(server)
         return failed

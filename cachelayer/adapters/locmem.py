@@ -30,13 +30,14 @@ class LocMemAdapter(Adapter):
     def _delete_many(self, server, keys):
         self.cache.delete_many(keys)
 
-    def _invalidate(self, server, counters, payloads):
+    def _invalidate(self, server, counters, payloads, read):
         for key in counters:
             try:
                 self.cache.incr(key)
             except ValueError:
                 pass  # absent: nothing to outdate
         self.cache.delete_many(payloads)
+        return self.cache.get_many(read) if read else {}
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         cache = self.cache

@@ -68,7 +68,7 @@ class MemcachedAdapter(Adapter):
     def _delete_many(self, server, keys):
         self.clients[server].delete_many(keys)
 
-    def _invalidate(self, server, counters, payloads):
+    def _invalidate(self, server, counters, payloads, read):
         # One round trip: on one connection, every command but the last goes
         # unanswered (noreply), and memcached answers the last only after it
         # ran the others. NOT_FOUND is fine for a counter (nothing to outdate);
@@ -77,10 +77,12 @@ class MemcachedAdapter(Adapter):
         with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
             if payloads:
                 client.delete_many(payloads, noreply=True)
-            for key in counters[:-1]:
+            answered = counters[-1:] if counters and not read else []
+            for key in counters[: len(counters) - len(answered)]:
                 client.incr(key, 1, noreply=True)
-            if counters:
-                client.incr(counters[-1], 1)
+            for key in answered:
+                client.incr(key, 1)
+            return client.get_many(read) if read else {}
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         client = self.clients[server]

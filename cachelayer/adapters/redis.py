@@ -81,14 +81,17 @@ class RedisAdapter(Adapter):
         if keys:
             self.client.delete(*keys)
 
-    def _invalidate(self, server, counters, payloads):
+    def _invalidate(self, server, counters, payloads, read):
         pipe = self.client.pipeline(transaction=False)
         # EVAL, not the registered script: a pipeline would first ask SCRIPT
         # EXISTS in a round trip of its own.
         pipe.eval(INCR_EXISTING, len(counters), *counters)
         if payloads:
             pipe.delete(*payloads)
-        pipe.execute()
+        if read:
+            pipe.mget(read)
+        results = pipe.execute()
+        return {key: value for key, value in zip(read, results[-1]) if value is not None} if read else {}
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         return self._cas(keys=[key], args=[expected, new, _px(timeout) or 0])

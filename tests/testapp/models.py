@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from cachelayer import CachedModelMixin
+from cachelayer import CachedManager, CachedModelMixin, CachedQuerySet
 
 
 class Item(CachedModelMixin, models.Model):
@@ -59,3 +59,60 @@ class KeyValue(models.Model):
     flags = models.BigIntegerField(null=True)
     cas = models.PositiveBigIntegerField(null=True)
     expires = models.IntegerField(null=True)
+
+
+class Owner(models.Model):
+    """A parent whose children are not deleted with it (SET_NULL, SET_DEFAULT, SET())."""
+
+    name = models.CharField(max_length=50)
+
+
+def fallback_owner():
+    return None
+
+
+class Pet(CachedModelMixin, models.Model):
+    """Keeps living when its owner goes: Django's collector updates it with no signal."""
+
+    owner = models.ForeignKey(Owner, null=True, on_delete=models.SET_NULL, related_name="pets")
+    keeper = models.ForeignKey(Owner, null=True, default=None, on_delete=models.SET_DEFAULT, related_name="kept")
+    sitter = models.ForeignKey(Owner, null=True, on_delete=models.SET(fallback_owner), related_name="sat")
+    value = models.IntegerField(default=0)
+
+
+class Member(CachedModelMixin, models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Team(CachedModelMixin, models.Model):
+    """An m2m whose auto-created through table a container may map (admin)."""
+
+    name = models.CharField(max_length=50)
+    members = models.ManyToManyField(Member, related_name="teams")
+
+
+class Plain(models.Model):
+    """No mixin: cached only because a container is added for it (the admin way)."""
+
+    code = models.CharField(max_length=20, unique=True)
+    value = models.IntegerField(default=0)
+
+
+class ManagedQuerySet(CachedQuerySet):
+    def positive(self):
+        return self.filter(value__gt=0)
+
+
+class ManagedManager(CachedManager.from_queryset(ManagedQuerySet)):
+    """The everyday idiom: a model's own manager, built on cachelayer's queryset."""
+
+
+class Managed(CachedModelMixin, models.Model):
+    """A mixin model with a manager of its own, keyed by a unique column."""
+
+    cache_key_fields = "code"
+
+    code = models.CharField(max_length=20, unique=True)
+    value = models.IntegerField(default=0)
+
+    objects = ManagedManager()
