@@ -128,7 +128,7 @@ def deliver(changes: Changes, using: str | None = None) -> None:
         versions_seen = _deliver_keys(keys, using)
         for definition in generations:
             deliver_generation(definition, using)
-        if not versions_seen:
+        if not versions_seen and registry.loaded:  # (not loaded: cachelayer's tables do not exist yet)
             versions_seen = _read_config(conf.get("CACHE_ALIAS"))
         done_keys.update((d.name, k) for d, names in keys.items() for k in names)
         done_generations.update(d.name for d in generations)
@@ -137,18 +137,15 @@ def deliver(changes: Changes, using: str | None = None) -> None:
 
 
 def _read_config(alias: str) -> dict[str, int]:
-    """Read the configuration version of a cache (for writes that outdated nothing there)."""
-    from cachelayer.adapters import CacheUnavailable
-
+    """Read the configuration version of a cache, for a write that outdated
+    nothing there: a model no container maps in this process may be mapped
+    since. (A server the outbox still owes is not read: nothing is.)"""
     try:
         adapter = get_adapter(alias)
-    except KeyError:
+    except KeyError:  # not a cache cachelayer supports: the checks say so
         return {}
     key = config_key(conf.get("KEY_PREFIX"))
-    try:
-        value = outbox.fetch(adapter, {None: [key]}).get(None, {}).get(key)
-    except CacheUnavailable:
-        return {}
+    value = adapter.fetch({None: [key]}).get(None, {}).get(key)
     return {} if value is None else {alias: int(value)}
 
 
