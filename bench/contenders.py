@@ -74,7 +74,7 @@ class Cachelayer(Contender):
         """Create the two containers (pk, and the unique email column) once."""
         from django.contrib.contenttypes.models import ContentType
 
-        from cachelayer.autocontainers import container_name
+        from cachelayer.engine.registry import container_name
         from cachelayer.models import Container
 
         content_type = ContentType.objects.get_for_model(self.model, for_concrete_model=False)

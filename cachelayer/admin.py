@@ -14,11 +14,13 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from cachelayer import conf, flushing, stats, warming
-from cachelayer.containers import registry
+from cachelayer.core import conf
+from cachelayer.engine import stats
+from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CachelayerError, OperationDisabled
 from cachelayer.forms import ContainerForm
 from cachelayer.models import CachePolicy, ConfigOption, Container
+from cachelayer.tasks import flushing, warming
 
 STAT_COLUMNS = (  # (statistic, column title)
     ("hits", "hits"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import router
 
-from cachelayer.containers import resolve
-from cachelayer.invalidation import invalidate_container, invalidate_keys
+from cachelayer.engine.invalidation import invalidate_container, invalidate_keys
+from cachelayer.engine.registry import resolve
 from cachelayer.repositories import Repository
 
 

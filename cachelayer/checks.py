@@ -15,8 +15,13 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError
 
-from cachelayer import adapters, conf
-from cachelayer.serializers import SERIALIZERS
+from cachelayer.core import backends, conf
+from cachelayer.core.mapping import validate_container, validate_mapping
+from cachelayer.core.serializers import SERIALIZERS
+from cachelayer.engine.registry import container_name
+from cachelayer.mixins import CachedQuerySet
+from cachelayer.models import Container
+from cachelayer.tasks.autocontainers import cached_models, drift
 
 POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT")
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
@@ -47,11 +52,11 @@ def _settings_errors(user) -> list[Error]:
     alias = value["CACHE_ALIAS"]
     if alias not in settings.CACHES:
         errors.append(Error(f"CACHELAYER['CACHE_ALIAS'] = {alias!r} is not in CACHES.", id="cachelayer.E003"))
-    elif not adapters.supported_backend(settings.CACHES[alias]["BACKEND"]):
+    elif not backends.supported_backend(settings.CACHES[alias]["BACKEND"]):
         errors.append(
             Error(
                 f"Cache {alias!r} uses {settings.CACHES[alias]['BACKEND']}, which cachelayer does not support.",
-                hint="Use one of " + ", ".join(adapters.ADAPTERS),
+                hint="Use one of " + ", ".join(backends.ADAPTERS),
                 id="cachelayer.E003",
             )
         )
@@ -75,8 +80,6 @@ def check_managers(models) -> list[Warning]:
     Those three paths send no signal, so only cachelayer's queryset can see
     them; through any other manager they leave the cache stale.
     """
-    from cachelayer.mixins import CachedQuerySet
-
     found = []
     for model in models:
         careless = [m.name for m in model._meta.managers if not issubclass(m._queryset_class, CachedQuerySet)]
@@ -98,17 +101,11 @@ def check_managers(models) -> list[Warning]:
 
 @register(Tags.models, "cachelayer")
 def check_cached_models(app_configs=None, **kwargs):
-    from cachelayer.autocontainers import cached_models
-
     return check_managers(cached_models())
 
 
 @register(Tags.database, "cachelayer")
 def check_containers(app_configs=None, databases=None, **kwargs):
-    from cachelayer.autocontainers import cached_models
-    from cachelayer.mapping import validate_container, validate_mapping
-    from cachelayer.models import Container
-
     if not databases:
         return []
     found = []
@@ -133,8 +130,6 @@ def check_containers(app_configs=None, databases=None, **kwargs):
 
 def _drift_warnings(rows, declaring: dict) -> list[Warning]:
     """Warn where a mixin model's own container maps other columns than the model declares."""
-    from cachelayer.autocontainers import container_name, drift
-
     found = []
     for row in rows:
         model = declaring.get(f"{row.content_type.app_label}.{row.content_type.model}")

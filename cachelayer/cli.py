@@ -12,8 +12,10 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cachelayer.containers import Definition, registry
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CachelayerError
+from cachelayer.models import ConfigOption
 
 CONTAINER_MARK = "@@"  # starts a key that names its container
 
@@ -73,8 +75,6 @@ def add_key_arguments(parser, many: bool = True) -> None:
 
 
 def table_map_delimiter() -> str:
-    from cachelayer.models import ConfigOption
-
     name = ConfigOption.Name.TABLE_MAP_DELIMITER
     return ConfigOption.objects.filter(name=name).values_list("value", flat=True).first() or ConfigOption.DEFAULTS[name]
 

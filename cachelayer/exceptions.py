@@ -5,6 +5,10 @@ class CachelayerError(Exception):
     """Base class of every cachelayer error."""
 
 
+class CacheUnavailable(CachelayerError):
+    """The cache did not answer (timeout, refused connection, server error)."""
+
+
 class ContainerNotFound(CachelayerError, LookupError):
     """No enabled container has that name, or none maps that model."""
 

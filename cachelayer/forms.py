@@ -12,7 +12,7 @@ from django import forms
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 
-from cachelayer.mapping import split_columns
+from cachelayer.core.mapping import split_columns
 from cachelayer.models import Container
 
 JOIN = "|"  # how the form writes several column names

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from django.db import models, router, transaction
 
-from cachelayer import conf, snapshots
+from cachelayer.core import conf
+from cachelayer.engine import snapshots
+from cachelayer.engine.invalidation import record_model, record_rows
+from cachelayer.engine.reads import read_rows
 from cachelayer.exceptions import MappingError
 from cachelayer.instances import builder
-from cachelayer.invalidation import record_model, record_rows
-from cachelayer.operations import read_rows
 
 
 class CachedQuerySet(models.QuerySet):

@@ -8,8 +8,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from cachelayer import policies
-from cachelayer.policies import Policy
+from cachelayer.core import policies
+from cachelayer.core.mapping import validate_container
+from cachelayer.core.policies import Policy
 
 
 def _policy_field(default: str, help_text: str):
@@ -99,8 +100,6 @@ class Container(models.Model):
         return self.name
 
     def clean(self):
-        from cachelayer.mapping import validate_container
-
         errors = validate_container(self)
         if errors:
             raise ValidationError(errors)

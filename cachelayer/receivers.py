@@ -14,11 +14,14 @@ from functools import partial
 
 from django.db import connections, models, transaction
 
-from cachelayer import conf, outbox, snapshots
+from cachelayer import adapters
 from cachelayer.adapters import get_adapter
-from cachelayer.containers import registry
-from cachelayer.invalidation import record_model, record_rows
-from cachelayer.keys import KeySpace, config_key
+from cachelayer.core import conf
+from cachelayer.core.keys import KeySpace, config_key
+from cachelayer.engine import outbox, snapshots
+from cachelayer.engine.invalidation import record_model, record_rows
+from cachelayer.engine.registry import registry
+from cachelayer.models import Container
 
 BEFORE = "_cachelayer_before"  # the row as the database had it, read by pre_save
 # on_delete handlers that change no row of the related model (it is deleted, or nothing happens)
@@ -131,6 +134,13 @@ def _links(through, model) -> list:
     ]
 
 
+def settings_changed(*, setting, **kwargs):
+    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER."""
+    if setting in ("CACHELAYER", "CACHES"):
+        adapters.reset()
+        registry.clear()
+
+
 def configuration_changed(sender, instance, using=None, **kwargs):
     """Container / CachePolicy / ConfigOption saved or deleted: after commit,
     bump the configuration version on every cache so every process reloads."""
@@ -138,8 +148,6 @@ def configuration_changed(sender, instance, using=None, **kwargs):
 
 
 def _announce(instance, using: str | None = None) -> None:
-    from cachelayer.models import Container
-
     aliases = {conf.get("CACHE_ALIAS")}
     aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
     registry.loaded = False  # this process reloads on its next lookup

@@ -22,15 +22,15 @@ from functools import partial
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from cachelayer import invalidation, snapshots, versions
-from cachelayer.adapters.base import THIRTY_DAYS, new_counter
-from cachelayer.containers import Definition
+from cachelayer.adapters.base import new_counter
+from cachelayer.core.limits import THIRTY_DAYS, UINT64
+from cachelayer.core.policies import touches_database
+from cachelayer.engine import invalidation, snapshots, versions
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.reads import read_rows, with_definition
 from cachelayer.exceptions import CachelayerError, MappingError, NotNumeric, ValueTooLarge
-from cachelayer.operations import read_rows, with_definition
-from cachelayer.policies import touches_database
 
 CAS_RETRIES = 20  # compare-and-set attempts before a cache_only write gives up
-UINT64 = 2**64  # memcached's incr wraps at 64 bits
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def pytest_generate_tests(metafunc):
 def backend(request, settings, transactional_db):
     """Point cachelayer at one cache of the matrix, under a fresh key prefix."""
     settings.CACHELAYER = {"CACHE_ALIAS": request.param, "KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}"}
-    from cachelayer import stats
+    from cachelayer.engine import stats
 
     stats.reset()
     yield request.param

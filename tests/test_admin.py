@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 
-from cachelayer import stats
+from cachelayer.engine import stats
 from cachelayer.models import CachePolicy, Container
 from demo_project.demo.models import Country
 from tests.helpers import Worker

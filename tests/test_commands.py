@@ -9,9 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from cachelayer import versions, warming
-from cachelayer.containers import registry
+from cachelayer.engine import versions
+from cachelayer.engine.registry import registry
 from cachelayer.models import CachePolicy, Container
+from cachelayer.tasks import warming
 from demo_project.demo.models import Country
 from tests.helpers import manage
 

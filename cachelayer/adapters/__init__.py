@@ -10,22 +10,14 @@ import threading
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from cachelayer.adapters.base import Adapter, CacheUnavailable
+from cachelayer.adapters.base import Adapter
+from cachelayer.core.backends import ADAPTERS
+from cachelayer.exceptions import CacheUnavailable
 
 __all__ = ["Adapter", "CacheUnavailable", "get_adapter", "reset"]
 
-ADAPTERS = {
-    "django.core.cache.backends.memcached.PyMemcacheCache": "cachelayer.adapters.memcached.MemcachedAdapter",
-    "django_redis.cache.RedisCache": "cachelayer.adapters.redis.RedisAdapter",
-    "django.core.cache.backends.locmem.LocMemCache": "cachelayer.adapters.locmem.LocMemAdapter",
-}
-
 _adapters: dict[str, Adapter] = {}
 _lock = threading.Lock()
-
-
-def supported_backend(backend: str) -> bool:
-    return backend in ADAPTERS
 
 
 def get_adapter(alias: str) -> Adapter:

@@ -18,17 +18,13 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from typing import Any, Hashable
 
-from cachelayer import conf
-from cachelayer.breaker import Breaker
-from cachelayer.exceptions import CachelayerError
+from cachelayer.adapters.breaker import Breaker
+from cachelayer.core import conf
+from cachelayer.core.limits import THIRTY_DAYS
+from cachelayer.exceptions import CacheUnavailable
 
 Route = Hashable  # None means "any server" (shared keys)
 
-THIRTY_DAYS = 30 * 86400  # memcached reads a larger expiry as a unix time
-
-
-class CacheUnavailable(CachelayerError):
-    """The cache did not answer (timeout, refused connection, server error)."""
 
 
 class Adapter(ABC):

@@ -15,8 +15,8 @@ from pymemcache.client.base import PooledClient
 from pymemcache.client.rendezvous import RendezvousHash
 from pymemcache.exceptions import MemcacheError
 
-from cachelayer import conf
 from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.core import conf
 
 
 def _score(text: str, seed: int) -> int:

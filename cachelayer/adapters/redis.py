@@ -15,8 +15,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from cachelayer import conf
 from cachelayer.adapters.base import Adapter
+from cachelayer.core import conf
 
 INCR_EXISTING = """
 for i, key in ipairs(KEYS) do

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_KEY_LENGTH = 250  # memcached's limit, in bytes
+from cachelayer.core.limits import MAX_KEY_LENGTH, UINT64
+
 UINT32 = 2**32  # client flags are 32-bit unsigned
-UINT64 = 2**64  # cas uniques and incr/decr deltas are 64-bit unsigned
 
 STORED = b"STORED\r\n"
 NOT_STORED = b"NOT_STORED\r\n"

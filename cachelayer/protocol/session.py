@@ -16,8 +16,9 @@ from collections import Counter
 
 from django.db import DatabaseError, connections
 
-from cachelayer import stats as container_stats
-from cachelayer.containers import Definition, resolve
+from cachelayer.engine import stats as container_stats
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.registry import resolve
 from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge
 from cachelayer.protocol import parser
 from cachelayer.repositories import Repository

@@ -16,7 +16,7 @@ import pytest
 from django.db import connections
 from django.db.models import F
 
-from cachelayer import stats
+from cachelayer.engine import stats
 from cachelayer.models import OutboxEntry
 from tests.faults.conftest import COOLDOWN, SOCKET_TIMEOUT, write_report
 from tests.testapp.models import Item

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
-from cachelayer import versions
-from cachelayer.containers import registry
+from cachelayer.engine import versions
+from cachelayer.engine.registry import registry
 from tests.faults.conftest import write_report
 from tests.testapp.models import Item
 

@@ -47,7 +47,7 @@ def mix(args):
 
 
 def hold_lease(args):
-    from cachelayer import versions
+    from cachelayer.engine import versions
     from tests.testapp.models import Item
 
     def hang(*_args, **_kwargs):

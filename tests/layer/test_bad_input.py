@@ -7,9 +7,9 @@ import pickle
 import pytest
 
 import cachelayer
-from cachelayer import stats
 from cachelayer.adapters import get_adapter
-from cachelayer.containers import registry
+from cachelayer.engine import stats
+from cachelayer.engine.registry import registry
 from cachelayer.exceptions import ValueTooLarge
 from demo_project.demo.models import DemoTest
 from tests.layer.test_repository import make_container

@@ -125,7 +125,7 @@ def test_repository_write_with_a_non_canonical_key_outdates_the_canonical_one():
 
 
 def test_a_writer_with_old_definitions_outdates_a_container_added_since():
-    from cachelayer.containers import registry
+    from cachelayer.engine.registry import registry
 
     row = Slugged.objects.create(slug="s", value=1)
     registry.load()  # this process's view: one container
@@ -180,7 +180,7 @@ def test_migrate_with_data_migrations_bumps_every_generation():
 @pytest.mark.django_db(transaction=True, databases="__all__")
 @pytest.mark.usefixtures("on_mariadb")
 def test_server_default_isolation_is_not_taken_for_read_committed():
-    from cachelayer import transactions
+    from cachelayer.engine import transactions
 
     assert transactions.may_fill("repeatable_read") is True  # outside atomic: always
     with transaction.atomic(using="server_default"):
@@ -205,9 +205,9 @@ def test_server_default_isolation_read_inside_atomic_does_not_fill_old_rows():
 @pytest.mark.django_db(transaction=True, databases="__all__")
 @pytest.mark.usefixtures("on_mariadb")
 def test_warming_inside_repeatable_read_stores_no_old_rows():
-    from cachelayer import warming
-    from cachelayer.containers import registry
+    from cachelayer.engine.registry import registry
     from cachelayer.exceptions import CachelayerError
+    from cachelayer.tasks import warming
 
     add_container("items_rr", Item, "id", database="repeatable_read")
     item = Item.objects.create(value=1)
@@ -225,8 +225,8 @@ class Rollback(Exception):
 
 @pytest.mark.usefixtures("on_mariadb")  # SQLite: no warming inside atomic at all (above)
 def test_warming_never_fills_keys_written_by_the_transaction():
-    from cachelayer import warming
-    from cachelayer.containers import registry
+    from cachelayer.engine.registry import registry
+    from cachelayer.tasks import warming
 
     item = Item.objects.create(value=1)
     with pytest.raises(Rollback), transaction.atomic():
@@ -380,8 +380,8 @@ def test_several_saves_in_one_transaction_deliver_once(backend, monkeypatch):
 
 
 def test_migrate_applies_a_changed_declaration_unless_edited_in_the_admin(monkeypatch):
-    from cachelayer import autocontainers
     from cachelayer.checks import check_containers
+    from cachelayer.tasks import autocontainers
 
     def drift_warnings():
         return [m.id for m in check_containers(databases=["default"]) if m.id == "cachelayer.W012"]

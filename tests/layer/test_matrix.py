@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished, request_started
 from django.db import IntegrityError, connection, transaction
@@ -26,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 import cachelayer
-from cachelayer.containers import registry
+from cachelayer.engine.registry import registry
 from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
 from tests.testapp.models import Child, Item, Managed, Member, Owner, Pair, Parent, Pet, Plain, Slugged, Team

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection
 
-from cachelayer import versions
+from cachelayer.engine import versions
 from tests.testapp.models import Item, Slugged
 
 

@@ -1,6 +1,5 @@
 """The memcached verbs under each policy value, on the InnoDB demo tables."""
 
-import time
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -174,7 +173,7 @@ def test_invalid_key_for_an_integer_key_column():
 
 
 def test_mapping_edit_turns_old_payloads_into_misses():
-    from cachelayer import stats
+    from cachelayer.engine import stats
 
     Country.objects.create(country="Freedonia", population=3, area_sq_km=4, drive_side="R")
     repo = cachelayer.repository(Country)
@@ -203,7 +202,7 @@ def test_policy_edit_from_another_process_is_seen_on_the_next_operation():
     # Another process edits the policy: this process's registry is not told
     # directly; only the configuration version that process bumps after commit.
     CachePolicy.objects.filter(pk=policy.pk).update(get_policy="db_only")
-    cachelayer.containers.registry.loaded = True  # keep this process's stale definitions
+    cachelayer.engine.registry.registry.loaded = True  # keep this process's stale definitions
     _announce(container)
-    cachelayer.containers.registry.loaded = True
+    cachelayer.engine.registry.registry.loaded = True
     assert repo.get("k") == "v"

@@ -4,7 +4,7 @@ import threading
 
 from django.db import connection
 
-from cachelayer import versions
+from cachelayer.engine import versions
 from tests.testapp.models import Item
 
 THREADS = 64

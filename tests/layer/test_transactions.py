@@ -3,7 +3,7 @@
 import pytest
 from django.db import connections, transaction
 
-from cachelayer import transactions
+from cachelayer.engine import transactions
 from tests.testapp.models import Item
 
 

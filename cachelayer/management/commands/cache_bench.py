@@ -9,10 +9,11 @@ import time
 from django.core.management.base import CommandError
 from django.db import connections
 
-from cachelayer import stats, warming
 from cachelayer.api import repository
 from cachelayer.cli import ContainerCommand
-from cachelayer.containers import resolve
+from cachelayer.engine import stats
+from cachelayer.engine.registry import resolve
+from cachelayer.tasks import warming
 
 TESTS = ("get", "set", "mixed")
 SET_SHARE = 0.1  # share of sets in --test mixed (memslap's default get:set is 9:1)

@@ -2,8 +2,8 @@
 
 from django.core.management.base import CommandError
 
-from cachelayer import flushing, warming
 from cachelayer.cli import ContainerCommand, add_container_arguments, selected_containers
+from cachelayer.tasks import flushing, warming
 
 
 class Command(ContainerCommand):

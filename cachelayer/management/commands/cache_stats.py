@@ -2,10 +2,11 @@
 
 import json
 
-from cachelayer import conf, stats
 from cachelayer.adapters import get_adapter
 from cachelayer.cli import ContainerCommand
-from cachelayer.containers import registry
+from cachelayer.core import conf
+from cachelayer.engine import stats
+from cachelayer.engine.registry import registry
 
 COLUMNS = (*stats.COUNTERS, "hit_ratio", stats.LAST_FLUSH)
 SERVER_SUMMARY = (  # memcached `stats` and Redis `INFO` fields worth a glance; -v 2 prints all

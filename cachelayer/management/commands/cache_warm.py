@@ -5,8 +5,8 @@ import sys
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from cachelayer import warming
 from cachelayer.cli import ContainerCommand, add_container_arguments, selected_containers
+from cachelayer.tasks import warming
 
 
 class Command(ContainerCommand):

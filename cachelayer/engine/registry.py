@@ -9,117 +9,20 @@ in every process on its next operation with no extra round trip.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
-from django.core.exceptions import ValidationError
-from django.db import DatabaseError, router
+from django.db import DatabaseError
 
-from cachelayer import conf, policies
-from cachelayer.adapters import Adapter, get_adapter
-from cachelayer.exceptions import ContainerNotFound, OperationDisabled
-from cachelayer.keys import KeySpace
-from cachelayer.mapping import split_columns
-from cachelayer.serializers import get_serializer
+from cachelayer.engine.definitions import Definition
+from cachelayer.exceptions import ContainerNotFound
+from cachelayer.models import ConfigOption, Container
 
 KNOWN_VERSIONS_LIMIT = 1000  # seen configuration versions kept before a forced reload
 
 
-class Definition:
-    """An immutable, ready-to-use view of one Container row."""
-
-    def __init__(self, row, model, separator: str, delimiter: str):
-        self.name = row.name
-        self.model = model
-        self.database = row.database
-        meta = model._meta
-        field = meta.get_field
-        self.key_fields = [field(name) for name in split_columns(row.key_columns)]
-        self.flags_field = field(row.flags_column) if row.flags_column else None
-        self.cas_field = field(row.cas_column) if row.cas_column else None
-        self.expire_field = field(row.expire_time_column) if row.expire_time_column else None
-        special = {f for f in (self.flags_field, self.cas_field, self.expire_field) if f}
-        named = [field(name) for name in split_columns(row.value_columns)]
-        self.whole_row = not named
-        self.value_fields = named or [
-            f for f in meta.concrete_fields if f not in self.key_fields and f not in special and not f.primary_key
-        ]
-        wanted = {meta.pk, *self.key_fields, *self.value_fields, *special}
-        self.stored = [f.attname for f in meta.concrete_fields if self.whole_row or f in wanted]
-        self.positions = {attname: i for i, attname in enumerate(self.stored)}
-        self.policies = {
-            name: getattr(row.policy, name) if row.policy_id else default
-            for name, default in policies.DEFAULTS.items()
-        }
-        self.timeout = conf.get("TIMEOUT") if row.timeout is None else row.timeout
-        self.cache_alias = row.cache_alias or conf.get("CACHE_ALIAS")
-        self.enabled, self.exposed = row.enabled, row.exposed
-        self.separator, self.delimiter = separator, delimiter
-        self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
-        self.serializer = get_serializer()  # chosen once: settings changes reload every definition
-        self.schema = hashlib.blake2b(
-            repr(
-                (
-                    meta.label, meta.db_table, row.key_columns, row.value_columns, row.flags_column,
-                    row.cas_column, row.expire_time_column, separator,
-                    [(f.attname, f.get_internal_type(), f.null) for f in meta.concrete_fields],
-                )
-            ).encode(),
-            digest_size=6,
-        ).hexdigest()
-
-    def __repr__(self):
-        return f"<Definition {self.name} -> {self.model._meta.label}>"
-
-    @property
-    def adapter(self) -> Adapter:
-        return get_adapter(self.cache_alias)
-
-    def db_alias(self) -> str:
-        """Fill from the database writes go to, never from a lagging replica."""
-        return self.database or router.db_for_write(self.model)
-
-    def policy(self, operation: str) -> str:
-        """Return the policy of an operation, refusing a disabled one."""
-        field = policies.POLICY_FIELD[operation]
-        value = self.policies[field]
-        if value == policies.Policy.DISABLED:
-            raise OperationDisabled(self.name, operation, field)
-        return value
-
-    def user_key(self, key) -> str:
-        """Return the canonical string form of a key (a tuple for several key columns)."""
-        parts = key if isinstance(key, (tuple, list)) else (key,)
-        if len(self.key_fields) == 1 or len(parts) == 1:
-            return parts[0] if isinstance(parts[0], str) else str(parts[0])
-        return self.separator.join(str(part) for part in parts)
-
-    def lookup(self, user_key: str) -> dict | None:
-        """Return the ORM filter for a key, or None when no row can have it."""
-        parts = [user_key] if len(self.key_fields) == 1 else user_key.split(self.separator)
-        if len(parts) != len(self.key_fields):
-            return None
-        try:
-            return {f.attname: f.to_python(part) for f, part in zip(self.key_fields, parts)}
-        except ValidationError:
-            return None
-
-    def key_from(self, values) -> str:
-        """Return the user key of a row given as ``{attname: value}``."""
-        return self.separator.join(str(values[f.attname]) for f in self.key_fields)
-
-    def key_or_none(self, values: dict) -> str | None:
-        """Return the user key of a row snapshot, or None when it lacks a key column."""
-        if all(f.attname in values for f in self.key_fields):
-            return self.key_from(values)
-        return None
-
-    def key_of(self, row) -> str:
-        """Return the user key of a stored row (a tuple in ``stored`` order)."""
-        return self.separator.join(str(row[self.positions[f.attname]]) for f in self.key_fields)
-
-    def key_of_instance(self, instance) -> str:
-        return self.key_from({f.attname: getattr(instance, f.attname) for f in self.key_fields})
+def container_name(model) -> str:
+    """Return the name of a CachedModelMixin model's own container: ``app_model`` (no '.')."""
+    return model._meta.label_lower.replace(".", "_")
 
 
 class Registry:
@@ -139,8 +42,6 @@ class Registry:
 
     def load(self) -> None:
         """Read every container, policy and option (one query each)."""
-        from cachelayer.models import ConfigOption, Container
-
         with self._lock:
             try:
                 options = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
@@ -208,8 +109,6 @@ class Registry:
         return definition
 
     def _look_up_cached_model(self, model) -> Definition:
-        from cachelayer.autocontainers import container_name
-
         name = container_name(model)
         try:
             return self.get(name)

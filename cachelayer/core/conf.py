@@ -65,10 +65,7 @@ def user_settings() -> dict:
 
 @receiver(setting_changed, dispatch_uid="cachelayer.conf.reset")
 def _reset(*, setting, **kwargs):
+    """Forget the memo (what was built from the settings is reset in receivers.py)."""
     global _cache
-    if setting in ("CACHELAYER", "CACHES"):
+    if setting == "CACHELAYER":
         _cache = None
-        from cachelayer import adapters, containers
-
-        adapters.reset()
-        containers.registry.clear()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from django.db import connections
 
-from cachelayer.containers import Definition, registry
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.registry import registry
 
 
 def key_attnames(definitions: list[Definition]) -> set[str]:

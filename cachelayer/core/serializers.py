@@ -14,7 +14,7 @@ import json
 import pickle
 import uuid
 
-from cachelayer import conf
+from cachelayer.core import conf
 
 
 class PickleSerializer:

@@ -13,15 +13,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.db import connections
 from django.db.models import Q
 
-from django.db import connections
-
-from cachelayer import transactions, versions
-from cachelayer.adapters import CacheUnavailable
-from cachelayer.containers import Definition, registry
-from cachelayer.exceptions import CachelayerError
-from cachelayer.policies import Policy
+from cachelayer.core.policies import Policy
+from cachelayer.engine import reads, transactions, versions
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.registry import registry
+from cachelayer.exceptions import CachelayerError, CacheUnavailable
 
 CHUNK_SIZE = 500  # keys per multi-get / query / multi-set
 
@@ -99,7 +98,7 @@ def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) ->
         if len(states) < len(keys):
             raise CacheUnavailable(f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later")
         missing = [state for state in states.values() if state.row is versions.MISSING]
-        to_fill = versions.fillable(definition, using, missing)
+        to_fill = reads.fillable(definition, using, missing)
         if to_fill:
             rows = versions.query_rows(definition, [state.key for state in to_fill], using)
             too_large = versions.fill(definition, to_fill, rows)

@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from cachelayer import conf, outbox, signals, stats, transactions
+from cachelayer import signals
 from cachelayer.adapters import get_adapter
-from cachelayer.containers import Definition, registry
-from cachelayer.keys import config_key
+from cachelayer.core import conf
+from cachelayer.core.keys import config_key
+from cachelayer.engine import outbox, stats, transactions
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.registry import registry
 
 
 @dataclass

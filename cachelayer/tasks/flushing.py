@@ -8,13 +8,13 @@ under a policy that did not ask for it.
 
 from __future__ import annotations
 
-from cachelayer import stats
-from cachelayer.containers import Definition
+from cachelayer.core.policies import touches_database
+from cachelayer.engine import stats
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.invalidation import invalidate_container
 from cachelayer.exceptions import CachelayerError
-from cachelayer.invalidation import invalidate_container
-from cachelayer.policies import touches_database
 from cachelayer.repositories import Repository
-from cachelayer.warming import row_count
+from cachelayer.tasks.warming import row_count
 
 
 def may_truncate(definition: Definition) -> bool:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from django.apps import apps
 
-from cachelayer import conf
-from cachelayer.mapping import split_columns
-
-
-def container_name(model) -> str:
-    """Return the auto-created container's name: ``app_model`` (no '.')."""
-    return model._meta.label_lower.replace(".", "_")
+from cachelayer.core import conf
+from cachelayer.core.mapping import split_columns
+from cachelayer.engine.invalidation import invalidate_container
+from cachelayer.engine.registry import container_name, registry
+from cachelayer.mixins import CachedModelMixin
+from cachelayer.models import Container
 
 
 def cached_models() -> list:
-    from cachelayer.mixins import CachedModelMixin
-
     return [
         m for m in apps.get_models() if issubclass(m, CachedModelMixin) and not m._meta.proxy
     ]
@@ -50,8 +47,6 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     Containers edited in the admin are left as they are.
     """
     from django.contrib.contenttypes.models import ContentType
-
-    from cachelayer.models import Container
 
     if not conf.get("AUTO_CONTAINERS"):
         return []
@@ -91,9 +86,6 @@ def post_migrate_receiver(sender, using="default", plan=None, **kwargs):
         return
     create_missing(using)
     if data_changed(plan):
-        from cachelayer.containers import registry
-        from cachelayer.invalidation import invalidate_container
-
         registry.load()
         for definition in registry.by_name.values():
             invalidate_container(None, definition)

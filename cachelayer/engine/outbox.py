@@ -19,7 +19,9 @@ from collections import defaultdict
 
 from django.db import DatabaseError, connections, router
 
-from cachelayer.adapters import Adapter, CacheUnavailable
+from cachelayer.adapters import Adapter
+from cachelayer.exceptions import CacheUnavailable
+from cachelayer.models import OutboxEntry
 
 logger = logging.getLogger("cachelayer")
 
@@ -36,8 +38,6 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
     after the row is written, so a concurrent replay that cleans a server
     has either seen the row or sees the server's epoch move.
     """
-    from cachelayer.models import OutboxEntry
-
     groups = groups or {}
     entry = OutboxEntry(
         cache_alias=adapter.alias,
@@ -97,8 +97,6 @@ def _in_own_connection(function, *args) -> None:
 
 
 def _databases() -> list[str]:
-    from cachelayer.models import OutboxEntry
-
     return [
         alias
         for alias in connections
@@ -108,8 +106,6 @@ def _databases() -> list[str]:
 
 
 def _replay(adapter: Adapter, probing: list[str]) -> None:
-    from cachelayer.models import OutboxEntry
-
     epochs = {server: adapter.breakers[server].epoch for server in probing}
     owed: set[str] = set()
     replayed = 0
@@ -144,8 +140,6 @@ def _deliver(adapter: Adapter, entry, owed: set[str]) -> bool:
 def backlog() -> dict[str, int]:
     """Return the number of waiting entries per container ("" = configuration)."""
     from django.db.models import Count
-
-    from cachelayer.models import OutboxEntry
 
     counts: dict[str, int] = defaultdict(int)
     for using in _databases():

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import time
 
-from cachelayer import conf, stats, versions
+from cachelayer.core import conf
+from cachelayer.engine import stats, versions
 
 _TOKEN = f"{os.getpid()}".encode()
 

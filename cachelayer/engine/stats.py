@@ -15,9 +15,12 @@ import threading
 import time
 from collections import Counter, defaultdict
 
-from cachelayer import conf, outbox
-from cachelayer.adapters import Adapter, CacheUnavailable, get_adapter
-from cachelayer.keys import KeySpace
+from cachelayer.adapters import Adapter, get_adapter
+from cachelayer.core import conf
+from cachelayer.core.keys import KeySpace
+from cachelayer.engine import outbox
+from cachelayer.engine.registry import registry
+from cachelayer.exceptions import CacheUnavailable
 
 logger = logging.getLogger("cachelayer")
 
@@ -50,8 +53,6 @@ def reset() -> None:
 
 def _target(container: str) -> tuple[Adapter, KeySpace]:
     """Return where a container's shared statistics live: its own cache."""
-    from cachelayer.containers import registry
-
     definition = registry.by_name.get(container)
     alias = definition.cache_alias if definition else conf.get("CACHE_ALIAS")
     return get_adapter(alias), KeySpace(conf.get("KEY_PREFIX"), container)

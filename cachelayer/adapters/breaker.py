@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 
-from cachelayer import conf
+from cachelayer.core import conf
 
 logger = logging.getLogger("cachelayer")
 

@@ -13,6 +13,8 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import models
 
+from cachelayer.core import backends, conf
+
 COLUMN_SPLIT = re.compile(r"[\s,;|]+")  # InnoDB accepts these between column names
 KEY_TYPES = (models.CharField, models.IntegerField)  # incl. slug/email, Auto/Big/Small
 INT_TYPES = (models.IntegerField,)
@@ -101,7 +103,6 @@ def validate_mapping(
 
 def validate_container(container) -> dict[str, list[str]]:
     """Return the errors of a Container row, by field name."""
-    from cachelayer import adapters, conf
 
     errors: dict[str, list[str]] = defaultdict(list)
     if container.name and (COLUMN_SPLIT.search(container.name) or "." in container.name or "@" in container.name):
@@ -125,9 +126,9 @@ def validate_container(container) -> dict[str, list[str]]:
     alias = container.cache_alias or conf.get("CACHE_ALIAS")
     if alias not in settings.CACHES:
         errors["cache_alias"].append(f"No cache alias {alias!r} in CACHES.")
-    elif not adapters.supported_backend(settings.CACHES[alias]["BACKEND"]):
+    elif not backends.supported_backend(settings.CACHES[alias]["BACKEND"]):
         errors["cache_alias"].append(
             f"Cache {alias!r} uses {settings.CACHES[alias]['BACKEND']}; cachelayer supports "
-            + ", ".join(adapters.ADAPTERS)
+            + ", ".join(backends.ADAPTERS)
         )
     return dict(errors)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
-from cachelayer import conf, leases, outbox, signals, stats, transactions
-from cachelayer.adapters import CacheUnavailable
 from cachelayer.adapters.base import new_counter
-from cachelayer.containers import Definition, registry
+from cachelayer.core import conf
+from cachelayer.engine import outbox, stats
+from cachelayer.engine.definitions import Definition
+from cachelayer.engine.registry import registry
+from cachelayer.exceptions import CacheUnavailable
 
 logger = logging.getLogger("cachelayer")
 
@@ -172,83 +174,6 @@ def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict
             condition |= Q(**lookup)
         qs = manager.filter(condition)
     return {definition.key_of(row): row for row in qs.values_list(*definition.stored)}
-
-
-def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True) -> dict:
-    """Return ``{key: row}`` for the keys that exist (read-through).
-
-    ``use_db=False`` is the cache_only policy (a miss is absent);
-    ``use_cache=False`` the db_only policy (the cache is neither read nor filled).
-    A cache failure is logged and counted, and the database answers.
-    """
-    using = definition.db_alias()
-    if not use_cache:
-        return query_rows(definition, user_keys, using)
-    try:
-        return _read_through(definition, user_keys, using, use_db)
-    except CacheUnavailable as exc:
-        _log_error(definition, exc)
-        return query_rows(definition, user_keys, using) if use_db else {}
-
-
-def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool) -> dict:
-    found, misses = {}, []
-    states = fetch(definition, user_keys)
-    unreachable = [key for key in user_keys if key not in states]  # the database answers, nothing is filled
-    if unreachable:
-        stats.incr(definition.name, "errors")
-    written = transactions.written_test(using, definition.name)  # once per read, not per key
-    for key, state in states.items():
-        if state.row is MISSING or (written is not None and written(key)):
-            misses.append(state)
-        elif state.row is not ABSENT:
-            found[key] = state.row
-    _count(definition, states, misses)
-    if not use_db or not (misses or unreachable):
-        return found
-    if len(misses) == 1 and not unreachable and fillable(definition, using, misses):
-        found.update(leases.read_with_lease(definition, misses[0], using))
-        return found
-    rows = query_rows(definition, [s.key for s in misses] + unreachable, using)
-    to_fill = fillable(definition, using, misses)
-    if to_fill:
-        try:
-            fill(definition, to_fill, rows)
-        except CacheUnavailable:
-            stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
-    found.update(rows)
-    return found
-
-
-def _count(definition: Definition, states: dict, misses: list) -> None:
-    """Count hits and misses, and send the per-key signals only when someone listens."""
-    name, model = definition.name, definition.model
-    stats.incr(name, "hits", len(states) - len(misses))
-    if misses:
-        stats.incr(name, "misses", len(misses))
-    if signals.cache_hit.has_listeners(model):
-        missed = {state.key for state in misses}
-        for key in states:
-            if key not in missed:
-                signals.cache_hit.send(sender=model, container=name, key=key)
-    if misses and signals.cache_miss.has_listeners(model):
-        for state in misses:
-            signals.cache_miss.send(sender=model, container=name, key=state.key)
-
-
-def fillable(definition: Definition, using: str, states: list[State]) -> list[State]:
-    """Return the states a read on ``using`` may fill: none inside ``atomic``
-    unless under READ COMMITTED, and never a key the transaction wrote."""
-    if not transactions.may_fill(using):
-        return []
-    written = transactions.written_test(using, definition.name)
-    return states if written is None else [state for state in states if not written(state.key)]
-
-
-def _log_error(definition: Definition, exc: Exception) -> None:
-    """Count a failed cache read; the server's breaker logs each burst once."""
-    stats.incr(definition.name, "errors")
-    logger.debug("cachelayer: cache error on container %s: %s", definition.name, exc)
 
 
 def wait_for_fill(definition: Definition, state: State, deadline: float):

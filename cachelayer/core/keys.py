@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-MAX_KEY_LENGTH = 250  # memcached's limit, in bytes
+from cachelayer.core.limits import MAX_KEY_LENGTH
+
 HASH_MARK = "#"  # starts every hashed part; raw parts starting with it are hashed too
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # whitespace, control and non-ASCII characters
 _HASHED_LENGTH = len(HASH_MARK) + 40
