@@ -159,6 +159,24 @@ def test_repository_and_model_layer_agree():
     assert Country.cached.get("Elbonia").population == 30
 
 
+def test_multi_column_key_parts_holding_the_separator():
+    from tests.testapp.models import Pair
+
+    repo = cachelayer.repository(Pair)  # key columns left|right, value column value
+    assert repo.set(("a|b", 1), "11") is True
+    assert repo.set("a|2", "12") is True
+    assert Pair.objects.get(left="a|b", right=1).value == 11
+    assert Pair.objects.get(left="a", right=2).value == 12
+    assert repo.get(("a|b", 1)) == "11"
+    assert repo.get_many(["a\\|b|1", "a|2", "a|b|1"]) == {"a\\|b|1": "11", "a|2": "12"}
+    assert repo.incr("a\\|b|1", 1) == 12
+    with pytest.raises(MappingError, match="not a valid key"):
+        repo.set("a|b|1", "1")  # three parts for two columns
+    assert repo.delete(("a|b", 1)) is True
+    assert repo.get(("a|b", 1)) is None
+    assert not Pair.objects.filter(left="a|b").exists()
+
+
 def test_unknown_container():
     with pytest.raises(cachelayer.ContainerNotFound, match="nope"):
         cachelayer.repository("nope")
