@@ -68,6 +68,20 @@ def test_incr_decr(server, policy):
         client.incr("word", 1)
 
 
+def test_incr_reads_values_as_memcached_does(server, policy):
+    """The replies memcached 1.6 gives for these values (tests/layer/test_repository.py has more)."""
+    client = server.client()
+    for value in ["\u00b2", "\u0663", str(2**64)]:
+        client.set("n", value.encode(), noreply=False)
+        with pytest.raises(MemcacheClientError, match="cannot increment or decrement non-numeric value"):
+            client.incr("n", 1)
+        assert client.get("n") == value.encode()
+    client.set("n", "12 abc", noreply=False)
+    assert client.incr("n", 1) == 13
+    client.set("n", str(2**64 - 1), noreply=False)
+    assert client.incr("n", 2) == 1
+
+
 def test_touch_flush_and_the_rest(server, policy):
     client = server.client()
     client.set("k", "v", expire=100, noreply=False)

@@ -34,6 +34,9 @@ def talk(sock, request: bytes, end: bytes = b"\r\n") -> bytes:
     (b"set k 4294967296 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     (b"get " + b"k" * 251 + b"\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     (b"incr k -1\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+    (b"incr k 1_0\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),  # Python's int() takes it
+    (b"decr k 18446744073709551616\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+    (b"set k 0 0 1_0\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     (b"delete k 10\r\n", b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
     (b"stats nonsense\r\n", b"ERROR\r\n"),
 ])
