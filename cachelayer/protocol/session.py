@@ -219,9 +219,18 @@ class Session:
             return parser.stats({
                 f"{name}:{counter}": value
                 for name, counters in sorted(container_stats.snapshot().items())
+                if self._reachable(name)
                 for counter, value in counters.items()
             })
         return parser.ERROR
+
+    def _reachable(self, name: str) -> bool:
+        """Return whether clients may address container ``name`` (stats show no other)."""
+        try:
+            self._definition(name)
+        except ContainerNotFound:
+            return False
+        return True
 
     def _version(self, command, data) -> bytes:
         return VERSION

@@ -5,6 +5,7 @@ import time
 import pytest
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
+import cachelayer
 from cachelayer.models import Container
 from demo_project.demo.models import Country, DemoTest
 from tests.conftest import database_name
@@ -145,6 +146,18 @@ def test_unexposed_and_unknown_containers(server, demo):
     client.get("@@aaa")  # not a switch: the connection stays on the default container
     assert client.get("k") is None
     assert DemoTest.objects.get(c1="k").c2 == "secret"
+
+
+def test_stats_containers_lists_exposed_containers_only(server, demo):
+    container = Container.objects.get(name="aaa")
+    container.exposed = False
+    container.save()
+    assert cachelayer.repository("aaa").get("k") is None  # counted in this (the server's) process
+    client = server.client()
+    assert client.get("k") is None
+    stats = client.stats("containers")
+    assert b"default:misses" in stats
+    assert [name for name in stats if name.startswith(b"aaa:")] == []
 
 
 def test_multi_column_values(server, backend):
