@@ -14,12 +14,13 @@ import threading
 import time
 from collections import Counter
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from cachelayer import stats as container_stats
 from cachelayer.containers import Definition, resolve
 from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge
 from cachelayer.protocol import parser
+from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.repositories import Repository
 
 logger = logging.getLogger("cachelayer")
@@ -64,9 +65,10 @@ class ServerStats:
 class Session:
     """The state of one client connection and the handler of each command."""
 
-    def __init__(self, server_stats: ServerStats, batch):
+    def __init__(self, server_stats: ServerStats, batch, flushes: DelayedFlushes):
         self.server_stats = server_stats
         self.batch = batch
+        self.flushes = flushes
         self.container: str | None = None  # None = the default container
 
     def execute(self, command: parser.Command, data: bytes | None = None) -> bytes:
@@ -198,17 +200,16 @@ class Session:
         return parser.DELETED if deleted else parser.NOT_FOUND
 
     def _flush_all(self, command, data) -> bytes:
-        """Flush the current container, now or after ``delay`` seconds (in its own thread)."""
+        """Flush the current container now, or after ``delay`` seconds; either replaces
+        a pending delayed flush of it, as memcached's single flush time does."""
         self.server_stats.incr("cmd_flush")
         definition = self._definition(self.container)
-        repository = Repository(definition.name)
         if not command.delay:
-            self.batch.write(definition.db_alias(), repository.flush)
+            self.flushes.cancel(definition.name)
+            self.batch.write(definition.db_alias(), Repository(definition.name).flush)
             return parser.OK
-        definition.policy("flush")  # refuse a disabled flush now, not in the timer
-        timer = threading.Timer(command.delay, _flush_later, args=(repository,))
-        timer.daemon = True
-        timer.start()
+        definition.policy("flush")  # refuse a disabled flush now, not when it is due
+        self.flushes.schedule(definition.name, command.delay)
         return parser.OK
 
     # --- the rest --------------------------------------------------------
@@ -237,13 +238,3 @@ class Session:
 
     def _verbosity(self, command, data) -> bytes:
         return parser.OK
-
-
-def _flush_later(repository: Repository) -> None:
-    """Run a delayed flush_all in the timer's thread, then drop its database connections."""
-    try:
-        repository.flush()
-    except (CachelayerError, DatabaseError) as exc:  # the client was answered long ago
-        logger.error("cachelayer: delayed flush_all failed: %s", exc)
-    finally:
-        connections.close_all()

@@ -7,7 +7,7 @@ import pytest
 
 from cachelayer.protocol import parser
 from tests.layer.test_repository import make_container
-from tests.protocol.conftest import read_reply
+from tests.protocol.conftest import read_reply, talk
 from tests.testapp.models import KeyValue
 
 STALL = 0.5  # the servers below give up on a stalled command after this many seconds
@@ -18,11 +18,6 @@ pytestmark = pytest.mark.caches("locmem")  # protocol handling; the cache does n
 @pytest.fixture
 def table(backend):
     make_container("default", KeyValue, key_columns="key", value_columns="value", flags_column="flags")
-
-
-def talk(sock, request: bytes, end: bytes = b"\r\n") -> bytes:
-    sock.sendall(request)
-    return read_reply(sock, end)
 
 
 @pytest.mark.parametrize("line, reply", [
