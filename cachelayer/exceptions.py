@@ -36,6 +36,13 @@ class NotNumeric(CachelayerError, ValueError):
         )
 
 
+class InvalidDelta(CachelayerError, ValueError):
+    """incr/decr was given a delta memcached would refuse (not an integer in 0..2**64-1)."""
+
+    def __init__(self, delta):
+        super().__init__(f"invalid numeric delta argument {delta!r}: use an integer from 0 to 2**64-1")
+
+
 class ValueTooLarge(CachelayerError, ValueError):
     """A cache_only write whose payload is over the cache's item size limit."""
 

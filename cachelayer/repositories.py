@@ -15,6 +15,7 @@ cache alone (cache_only: compare-and-set on the payload). Policies pick.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -28,9 +29,10 @@ from cachelayer.core.policies import touches_database
 from cachelayer.engine import invalidation, snapshots, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.reads import read_rows, with_definition
-from cachelayer.exceptions import CachelayerError, MappingError, NotNumeric, ValueTooLarge
+from cachelayer.exceptions import CachelayerError, InvalidDelta, MappingError, NotNumeric, ValueTooLarge
 
 CAS_RETRIES = 20  # compare-and-set attempts before a cache_only write gives up
+NUMBER = re.compile(r"\s*([+-]?)([0-9]+)(?:\s|\Z)", re.ASCII)  # what strtoull reads, as memcached takes it
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,11 @@ class Repository:
 
     def incr(self, key, delta: int = 1) -> int | None:
         """Add ``delta`` to a numeric value (wrapping at 2**64); None when absent."""
-        return self._apply("incr", key, partial(_arith, key=key, operation="incr", delta=delta))
+        return self._apply("incr", key, partial(_arith, key=key, operation="incr", delta=_checked(delta)))
 
     def decr(self, key, delta: int = 1) -> int | None:
         """Subtract ``delta``, stopping at 0; None when absent."""
-        return self._apply("decr", key, partial(_arith, key=key, operation="decr", delta=-delta))
+        return self._apply("decr", key, partial(_arith, key=key, operation="decr", delta=-_checked(delta)))
 
     def cas(self, key, value, cas: int, flags: int = 0, exptime: int = 0) -> bool | None:
         """Store only if the row's cas is still ``cas``: True stored, False changed, None absent."""
@@ -291,13 +293,34 @@ def _concat(definition: Definition, current, prefix: str = "", suffix: str = "")
     return True, values
 
 
+def _checked(delta) -> int:
+    """Return an incr/decr delta memcached would take (0 to 2**64-1), else raise InvalidDelta."""
+    if isinstance(delta, bool) or not isinstance(delta, int) or not 0 <= delta < UINT64:
+        raise InvalidDelta(delta)
+    return delta
+
+
+def _number(text: str) -> int | None:
+    """Return the number memcached's incr reads in a value, or None when it finds none.
+
+    As memcached's strtoull: leading whitespace and a ``+`` are skipped and
+    whatever follows whitespace after the digits is ignored (``"12 abc"`` is 12).
+    Only ASCII digits count, and nothing past 2**64-1 or below 0 (``-0`` is 0).
+    """
+    match = NUMBER.match(text)
+    if match is None:
+        return None
+    sign, number = match.group(1), int(match.group(2))
+    return None if number >= UINT64 or (sign == "-" and number) else number
+
+
 def _arith(definition: Definition, current, key, operation: str, delta: int):
     if current is None:
         return None, None
-    text = _render(definition, current).strip()
-    if not text.isdigit():
+    number = _number(_render(definition, current))
+    if number is None:
         raise NotNumeric(definition.name, str(key), operation)
-    number = int(text) + delta
+    number += delta
     number = number % UINT64 if delta > 0 else max(0, number)
     values = _parse(definition, str(number))
     if definition.cas_field:

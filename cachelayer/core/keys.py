@@ -11,6 +11,10 @@ Layout, for prefix ``p``, container ``c`` and user key ``k``::
 
 User keys (and container names) that memcached could not carry raw are
 hashed instead of rejected, so any key works on every backend.
+
+The user key of a multi-column container joins its parts with the
+``separator`` option; ``join_parts``/``split_parts`` escape what a part
+holds of it, so that every row has a key of its own and every key reads back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from cachelayer.core.limits import MAX_KEY_LENGTH
 HASH_MARK = "#"  # starts every hashed part; raw parts starting with it are hashed too
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # whitespace, control and non-ASCII characters
 _HASHED_LENGTH = len(HASH_MARK) + 40
+ESCAPE = "\\"  # in a multi-column key part, goes before the escape itself and the separator's first character
+ALTERNATE_ESCAPE = "/"  # the escape when the separator starts with a backslash
 
 
 def _hashed(part: str) -> str:
@@ -34,6 +40,49 @@ def safe_part(part: str, room: int = MAX_KEY_LENGTH) -> str:
     if _UNSAFE.search(part) or part.startswith(HASH_MARK) or len(part) > room:
         return _hashed(part)
     return part
+
+
+def _escape_of(separator: str) -> str:
+    return ALTERNATE_ESCAPE if separator[0] == ESCAPE else ESCAPE
+
+
+def join_parts(parts, separator: str) -> str:
+    """Return the user key of a multi-column key from its parts (strings).
+
+    Escapes, in each part, the escape character and the separator's first
+    character, so that ``split_parts`` finds exactly these parts again. A part
+    holding neither is joined as it is: such keys look as they always did.
+    """
+    escape, lead = _escape_of(separator), separator[0]
+    return separator.join(
+        part.replace(escape, escape + escape).replace(lead, escape + lead) if escape in part or lead in part else part
+        for part in parts
+    )
+
+
+def split_parts(user_key: str, separator: str) -> list[str] | None:
+    """Return the parts of a key ``join_parts`` built; None when it cannot have built it."""
+    escape = _escape_of(separator)
+    if escape not in user_key:
+        return user_key.split(separator)  # no part had anything escaped
+    lead, parts, part, i = separator[0], [], [], 0
+    while i < len(user_key):
+        char = user_key[i]
+        if char == escape:
+            following = user_key[i + 1:i + 2]
+            if following not in (escape, lead):
+                return None  # nothing else is ever escaped
+            part.append(following)
+            i += 2
+        elif user_key.startswith(separator, i):
+            parts.append("".join(part))
+            part = []
+            i += len(separator)
+        else:
+            part.append(char)
+            i += 1
+    parts.append("".join(part))
+    return parts
 
 
 def config_key(prefix: str) -> str:

@@ -14,7 +14,7 @@ from django.db import router
 
 from cachelayer.adapters import Adapter, get_adapter
 from cachelayer.core import conf, policies
-from cachelayer.core.keys import KeySpace
+from cachelayer.core.keys import KeySpace, join_parts, split_parts
 from cachelayer.core.mapping import split_columns
 from cachelayer.core.serializers import get_serializer
 from cachelayer.exceptions import OperationDisabled
@@ -83,16 +83,20 @@ class Definition:
         return value
 
     def user_key(self, key) -> str:
-        """Return the canonical string form of a key (a tuple for several key columns)."""
+        """Return the canonical string form of a key.
+
+        Several key columns take a tuple of parts, or the string ``join_parts``
+        makes of them (what cache_serve clients send).
+        """
         parts = key if isinstance(key, (tuple, list)) else (key,)
         if len(self.key_fields) == 1 or len(parts) == 1:
             return parts[0] if isinstance(parts[0], str) else str(parts[0])
-        return self.separator.join(str(part) for part in parts)
+        return join_parts([str(part) for part in parts], self.separator)
 
     def lookup(self, user_key: str) -> dict | None:
         """Return the ORM filter for a key, or None when no row can have it."""
-        parts = [user_key] if len(self.key_fields) == 1 else user_key.split(self.separator)
-        if len(parts) != len(self.key_fields):
+        parts = [user_key] if len(self.key_fields) == 1 else split_parts(user_key, self.separator)
+        if parts is None or len(parts) != len(self.key_fields):
             return None
         try:
             return {f.attname: f.to_python(part) for f, part in zip(self.key_fields, parts)}
@@ -101,7 +105,7 @@ class Definition:
 
     def key_from(self, values) -> str:
         """Return the user key of a row given as ``{attname: value}``."""
-        return self.separator.join(str(values[f.attname]) for f in self.key_fields)
+        return self.user_key([values[f.attname] for f in self.key_fields])
 
     def key_or_none(self, values: dict) -> str | None:
         """Return the user key of a row snapshot, or None when it lacks a key column."""
@@ -111,7 +115,7 @@ class Definition:
 
     def key_of(self, row) -> str:
         """Return the user key of a stored row (a tuple in ``stored`` order)."""
-        return self.separator.join(str(row[self.positions[f.attname]]) for f in self.key_fields)
+        return self.user_key([row[self.positions[f.attname]] for f in self.key_fields])
 
     def key_of_instance(self, instance) -> str:
         return self.key_from({f.attname: getattr(instance, f.attname) for f in self.key_fields})

@@ -9,6 +9,12 @@ dropped: an entry leaves the table only after every key of it was delivered.
 
 The replay runs on a connection of its own (a short-lived thread), so that
 it commits even when the read that triggers it is inside ``atomic``.
+
+Every database the router lets the outbox table into is read, one at a
+time: one without the table (another application's database, with no router
+to say so) holds no entry and is skipped, and one that fails keeps every
+server dirty without stopping the others' replay. An entry whose write went
+to a database without the table is kept in the outbox's own database.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
         servers=list(servers),
     )
     try:
-        entry.save(using=using or router.db_for_write(OutboxEntry))
+        entry.save(using=using if using and _holds_outbox(using) else router.db_for_write(OutboxEntry))
     except DatabaseError as exc:
         logger.error(
             "cachelayer: could not keep an undelivered invalidation of %s (%s) in the outbox: %s",
@@ -97,6 +103,7 @@ def _in_own_connection(function, *args) -> None:
 
 
 def _databases() -> list[str]:
+    """Return the aliases that may hold entries: the router lets the table in, not a test mirror."""
     return [
         alias
         for alias in connections
@@ -105,17 +112,23 @@ def _databases() -> list[str]:
     ]
 
 
+def _holds_outbox(using: str) -> bool:
+    """Return whether database ``using`` has the outbox table (one query: off the read path)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        return OutboxEntry._meta.db_table in connection.introspection.table_names(cursor)
+
+
 def _replay(adapter: Adapter, probing: list[str]) -> None:
     epochs = {server: adapter.breakers[server].epoch for server in probing}
     owed: set[str] = set()
     replayed = 0
     for using in _databases():
-        entries = list(OutboxEntry.objects.using(using).filter(cache_alias=adapter.alias).order_by("id")[:BATCH])
-        if len(entries) == BATCH:
-            owed.update(adapter.servers)  # more than one batch: clean nothing yet
-        delivered = [entry.pk for entry in entries if not _deliver(adapter, entry, owed)]
-        OutboxEntry.objects.using(using).filter(pk__in=delivered).delete()
-        replayed += len(delivered)
+        try:
+            replayed += _replay_database(adapter, using, owed)
+        except DatabaseError as exc:
+            logger.error("cachelayer: could not replay the outbox in database %s: %s", using, exc)
+            owed.update(adapter.servers)  # its entries may be owed to any server: clean none
     for server in probing:
         if server not in owed:
             try:
@@ -125,6 +138,18 @@ def _replay(adapter: Adapter, probing: list[str]) -> None:
             adapter.breakers[server].mark_clean(epochs[server])
     if replayed:
         logger.warning("cachelayer: replayed %d outbox entries to cache %s", replayed, adapter.alias)
+
+
+def _replay_database(adapter: Adapter, using: str, owed: set[str]) -> int:
+    """Deliver the oldest entries database ``using`` holds for ``adapter``; return how many left it."""
+    if not _holds_outbox(using):
+        return 0
+    entries = list(OutboxEntry.objects.using(using).filter(cache_alias=adapter.alias).order_by("id")[:BATCH])
+    if len(entries) == BATCH:
+        owed.update(adapter.servers)  # more than one batch: clean nothing yet
+    delivered = [entry.pk for entry in entries if not _deliver(adapter, entry, owed)]
+    OutboxEntry.objects.using(using).filter(pk__in=delivered).delete()
+    return len(delivered)
 
 
 def _deliver(adapter: Adapter, entry, owed: set[str]) -> bool:
@@ -142,7 +167,7 @@ def backlog() -> dict[str, int]:
     from django.db.models import Count
 
     counts: dict[str, int] = defaultdict(int)
-    for using in _databases():
+    for using in filter(_holds_outbox, _databases()):
         for row in OutboxEntry.objects.using(using).values("container").annotate(n=Count("id")):
             counts[row["container"]] += row["n"]
     return dict(counts)

@@ -85,6 +85,8 @@ class Command:
 
 
 def _number(token: bytes, low: int, high: int, error: bytes = BAD_FORMAT) -> int:
+    if b"_" in token:  # int() takes 1_000; memcached's strtoull does not
+        raise ProtocolError(error)
     try:
         value = int(token.decode("ascii"))
     except (UnicodeDecodeError, ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from cachelayer.protocol import parser
+from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.protocol.session import ServerStats, Session
 from cachelayer.protocol.worker import Worker
 
@@ -39,6 +40,7 @@ class Server:
         self.batch_size, self.commit_interval = batch_size, commit_interval
         self.read_timeout = read_timeout
         self.stats = ServerStats()
+        self.flushes = DelayedFlushes()
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task] = set()
@@ -49,8 +51,10 @@ class Server:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
-        """Stop listening, hang up on every client (their batches commit), and wait for them."""
+        """Stop listening, drop pending delayed flushes, hang up on every client
+        (their batches commit), and wait for them."""
         self._server.close()
+        self.flushes.close()
         for writer in list(self._clients):
             writer.close()
         if self._handlers:
@@ -70,7 +74,7 @@ class Server:
         self._handlers.add(asyncio.current_task())
         worker = Worker(self.batch_size, self.commit_interval)
         try:
-            await self._converse(reader, writer, worker, Session(self.stats, worker.batch))
+            await self._converse(reader, writer, worker, Session(self.stats, worker.batch, self.flushes))
         except Hangup as hangup:
             writer.write(hangup.reply)
         except (ConnectionError, asyncio.IncompleteReadError):

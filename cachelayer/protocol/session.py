@@ -14,13 +14,14 @@ import threading
 import time
 from collections import Counter
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from cachelayer.engine import stats as container_stats
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
 from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge
 from cachelayer.protocol import parser
+from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.repositories import Repository
 
 logger = logging.getLogger("cachelayer")
@@ -65,9 +66,10 @@ class ServerStats:
 class Session:
     """The state of one client connection and the handler of each command."""
 
-    def __init__(self, server_stats: ServerStats, batch):
+    def __init__(self, server_stats: ServerStats, batch, flushes: DelayedFlushes):
         self.server_stats = server_stats
         self.batch = batch
+        self.flushes = flushes
         self.container: str | None = None  # None = the default container
 
     def execute(self, command: parser.Command, data: bytes | None = None) -> bytes:
@@ -199,17 +201,16 @@ class Session:
         return parser.DELETED if deleted else parser.NOT_FOUND
 
     def _flush_all(self, command, data) -> bytes:
-        """Flush the current container, now or after ``delay`` seconds (in its own thread)."""
+        """Flush the current container now, or after ``delay`` seconds; either replaces
+        a pending delayed flush of it, as memcached's single flush time does."""
         self.server_stats.incr("cmd_flush")
         definition = self._definition(self.container)
-        repository = Repository(definition.name)
         if not command.delay:
-            self.batch.write(definition.db_alias(), repository.flush)
+            self.flushes.cancel(definition.name)
+            self.batch.write(definition.db_alias(), Repository(definition.name).flush)
             return parser.OK
-        definition.policy("flush")  # refuse a disabled flush now, not in the timer
-        timer = threading.Timer(command.delay, _flush_later, args=(repository,))
-        timer.daemon = True
-        timer.start()
+        definition.policy("flush")  # refuse a disabled flush now, not when it is due
+        self.flushes.schedule(definition.name, command.delay)
         return parser.OK
 
     # --- the rest --------------------------------------------------------
@@ -220,22 +221,21 @@ class Session:
             return parser.stats({
                 f"{name}:{counter}": value
                 for name, counters in sorted(container_stats.snapshot().items())
+                if self._reachable(name)
                 for counter, value in counters.items()
             })
         return parser.ERROR
+
+    def _reachable(self, name: str) -> bool:
+        """Return whether clients may address container ``name`` (stats show no other)."""
+        try:
+            self._definition(name)
+        except ContainerNotFound:
+            return False
+        return True
 
     def _version(self, command, data) -> bytes:
         return VERSION
 
     def _verbosity(self, command, data) -> bytes:
         return parser.OK
-
-
-def _flush_later(repository: Repository) -> None:
-    """Run a delayed flush_all in the timer's thread, then drop its database connections."""
-    try:
-        repository.flush()
-    except (CachelayerError, DatabaseError) as exc:  # the client was answered long ago
-        logger.error("cachelayer: delayed flush_all failed: %s", exc)
-    finally:
-        connections.close_all()

@@ -11,6 +11,11 @@ whichever comes first, and when the client goes. Invalidations run on commit
 (``transaction.on_commit``), so a batch commit delivers them all. Until then
 other connections see the old values, as with InnoDB's batches; the writing
 connection reads its own writes (written keys bypass the cache).
+
+Each command is a request for Django's database connections: before and
+after it, a connection that failed and no longer answers is closed (and its
+open batch rolled back), so that the next command reconnects instead of
+failing for the rest of the client's life.
 """
 
 from __future__ import annotations
@@ -53,12 +58,20 @@ class WriteBatch:
         try:
             result = call()
         finally:
-            if connections[using].needs_rollback:  # the database dropped the transaction
-                self.commit()  # = roll back: Django sees needs_rollback
+            self.end_if_broken()
         self._pending += 1
         if self._pending >= self.size:
             self.commit()
         return result
+
+    def end_if_broken(self) -> None:
+        """Roll back the batch if the database dropped its transaction or its connection."""
+        for using in self._open:
+            connection = connections[using]
+            if connection.needs_rollback or (connection.errors_occurred and not connection.is_usable()):
+                transaction.set_rollback(True, using=using)
+                self.commit()  # = roll back: Django sees needs_rollback
+                return
 
     def commit(self) -> None:
         """Commit every open transaction now (their on_commit invalidations run)."""
@@ -89,7 +102,32 @@ class Worker:
 
     async def run(self, call, *args):
         """Run ``call(*args)`` on the worker thread without blocking the event loop."""
-        return await asyncio.wrap_future(self._executor.submit(call, *args))
+        return await asyncio.wrap_future(self._executor.submit(self._request, call, *args))
+
+    def _request(self, call, *args):
+        """Run one command between the connection checks Django makes around a request."""
+        self._close_unusable()
+        try:
+            return call(*args)
+        finally:
+            self._close_unusable()
+
+    def _close_unusable(self) -> None:
+        """Close this thread's connections as ``django.db.close_old_connections`` would.
+
+        Django's rule: one that had an error and does not answer a ping, or
+        left autocommit off, or outlived CONN_MAX_AGE; the check also makes
+        CONN_HEALTH_CHECKS ping before a command's first query. Only a failed
+        connection is checked when CONN_MAX_AGE is 0: it then lives as long
+        as the client (closing it after every command would reconnect for
+        every miss). A connection an open batch holds is the batch's to end.
+        """
+        self.batch.end_if_broken()
+        for connection in connections.all(initialized_only=True):
+            if connection.in_atomic_block:
+                continue
+            if connection.errors_occurred or connection.settings_dict["CONN_MAX_AGE"] != 0:
+                connection.close_if_unusable_or_obsolete()
 
     async def close(self) -> None:
         """Commit the open batch, close this thread's database connections, stop."""

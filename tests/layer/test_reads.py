@@ -5,7 +5,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from cachelayer.adapters import get_adapter
 from cachelayer.exceptions import MappingError
-from cachelayer.models import Container
+from cachelayer.models import ConfigOption, Container
 from tests.testapp.models import Item, Pair, Slugged
 
 
@@ -87,6 +87,37 @@ def test_multi_column_key(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert Pair.cached.get("a|1").value == 11
     assert {k: v.value for k, v in Pair.cached.get_many([("a", 2), ("b", 1)]).items()} == {("a", 2): 12}
+
+
+def test_multi_column_key_part_holding_the_separator(django_assert_num_queries):
+    row = Pair.objects.create(left="a|b", right=1, value=11)
+    Pair.objects.create(left="a", right=1, value=12)
+    assert Pair.cached.get(("a|b", 1)).value == 11
+    with django_assert_num_queries(0):
+        assert Pair.cached.get(("a|b", 1)).value == 11
+        assert Pair.cached.get("a\\|b|1").value == 11  # the escaped form cache_serve clients send
+    with pytest.raises(Pair.DoesNotExist):
+        Pair.cached.get("a|b|1")  # three parts for two columns
+    row.value = 13
+    row.save()  # outdates the key the read filled
+    assert Pair.cached.get(("a|b", 1)).value == 13
+    assert Pair.cached.get(("a", 1)).value == 12
+
+
+def test_multi_column_keys_that_joined_alike_stay_apart(django_assert_num_queries):
+    """With separator '-', ('a-', 1) and ('a', -1) both joined to 'a--1'."""
+    ConfigOption.objects.create(name="separator", value="-")
+    Pair.objects.create(left="a-", right=1, value=1)
+    Pair.objects.create(left="a", right=-1, value=2)
+    assert Pair.cached.get(("a-", 1)).value == 1
+    assert Pair.cached.get(("a", -1)).value == 2
+    with django_assert_num_queries(0):
+        assert Pair.cached.get(("a-", 1)).value == 1
+        assert Pair.cached.get(("a", -1)).value == 2
+    Pair.objects.filter(left="a", right=-1).update(value=3)
+    assert Pair.cached.get(("a", -1)).value == 3
+    with django_assert_num_queries(0):
+        assert Pair.cached.get(("a-", 1)).value == 1
 
 
 def test_another_container_of_the_model_reads_by_its_key(django_assert_num_queries):

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 import cachelayer
-from cachelayer.exceptions import MappingError, NotNumeric, OperationDisabled
+from cachelayer.exceptions import InvalidDelta, MappingError, NotNumeric, OperationDisabled
 from cachelayer.models import CachePolicy, Container
 from demo_project.demo.models import Country, DemoTest
 
@@ -77,6 +77,42 @@ def test_incr_decr(demo):
     with pytest.raises(NotNumeric, match="word.*aaa|aaa.*word"):
         repo.incr("word")
     assert repo.get("word") == "abc"
+
+
+# What memcached 1.6's incr makes of a stored value (checked against the real
+# server): strtoull's reading, ASCII digits only, 64 bits at most.
+NUMERIC = {"12": 13, " 12": 13, "12 ": 13, "\t7": 8, "+12": 13, "007": 8, "12 abc": 13, "-0": 1,
+           str(2**64 - 1): 0}
+NOT_NUMERIC = ["\u00b2", "\u0663", "\uff11\uff12", "", "-1", "12abc", "1_0", "0x10", str(2**64), "9" * 30]
+
+
+def test_incr_reads_a_number_as_memcached_does(demo):
+    _, repo = demo
+    for stored, incremented in NUMERIC.items():
+        repo.set("n", stored)
+        assert (stored, repo.incr("n", 1)) == (stored, incremented)
+        assert repo.get("n") == str(incremented)
+
+
+def test_incr_refuses_what_memcached_finds_non_numeric(demo):
+    _, repo = demo
+    for stored in NOT_NUMERIC:
+        repo.set("n", stored)
+        for operation in (repo.incr, repo.decr):
+            with pytest.raises(NotNumeric):
+                operation("n", 1)
+        assert repo.get("n") == stored
+
+
+def test_incr_refuses_a_delta_memcached_would_not_take(demo):
+    _, repo = demo
+    repo.set("n", "5")
+    for delta in (-1, 2**64, 1.5, "1", True):
+        for operation in (repo.incr, repo.decr):
+            with pytest.raises(InvalidDelta):
+                operation("n", delta)
+    assert repo.incr("n", 2**64 - 1) == 4  # the largest delta wraps
+    assert repo.decr("n", 2**64 - 1) == 0
 
 
 def test_cas(demo):
@@ -156,6 +192,24 @@ def test_repository_and_model_layer_agree():
     assert repo.get("Elbonia") == "3|4|R"
     repo.set("Elbonia", "30|40|L")
     assert Country.cached.get("Elbonia").population == 30
+
+
+def test_multi_column_key_parts_holding_the_separator():
+    from tests.testapp.models import Pair
+
+    repo = cachelayer.repository(Pair)  # key columns left|right, value column value
+    assert repo.set(("a|b", 1), "11") is True
+    assert repo.set("a|2", "12") is True
+    assert Pair.objects.get(left="a|b", right=1).value == 11
+    assert Pair.objects.get(left="a", right=2).value == 12
+    assert repo.get(("a|b", 1)) == "11"
+    assert repo.get_many(["a\\|b|1", "a|2", "a|b|1"]) == {"a\\|b|1": "11", "a|2": "12"}
+    assert repo.incr("a\\|b|1", 1) == 12
+    with pytest.raises(MappingError, match="not a valid key"):
+        repo.set("a|b|1", "1")  # three parts for two columns
+    assert repo.delete(("a|b", 1)) is True
+    assert repo.get(("a|b", 1)) is None
+    assert not Pair.objects.filter(left="a|b").exists()
 
 
 def test_unknown_container():

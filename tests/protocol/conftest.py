@@ -102,3 +102,9 @@ def read_reply(sock: socket.socket, end: bytes = b"\r\n", limit: int = 1 << 20) 
             break
         data += chunk
     return data
+
+
+def talk(sock: socket.socket, request: bytes, end: bytes = b"\r\n") -> bytes:
+    """Send ``request`` on a raw socket and read the reply up to ``end``."""
+    sock.sendall(request)
+    return read_reply(sock, end)

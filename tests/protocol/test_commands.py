@@ -1,14 +1,17 @@
 """Every command through a real memcached client (pymemcache), per store policy."""
 
+import threading
 import time
 
 import pytest
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
+import cachelayer
 from cachelayer.models import Container
 from demo_project.demo.models import Country, DemoTest
 from tests.conftest import database_name
 from tests.layer.test_repository import make_container
+from tests.protocol.conftest import read_reply, talk
 from tests.testapp.models import KeyValue
 
 
@@ -68,6 +71,20 @@ def test_incr_decr(server, policy):
         client.incr("word", 1)
 
 
+def test_incr_reads_values_as_memcached_does(server, policy):
+    """The replies memcached 1.6 gives for these values (tests/layer/test_repository.py has more)."""
+    client = server.client()
+    for value in ["\u00b2", "\u0663", str(2**64)]:
+        client.set("n", value.encode(), noreply=False)
+        with pytest.raises(MemcacheClientError, match="cannot increment or decrement non-numeric value"):
+            client.incr("n", 1)
+        assert client.get("n") == value.encode()
+    client.set("n", "12 abc", noreply=False)
+    assert client.incr("n", 1) == 13
+    client.set("n", str(2**64 - 1), noreply=False)
+    assert client.incr("n", 2) == 1
+
+
 def test_touch_flush_and_the_rest(server, policy):
     client = server.client()
     client.set("k", "v", expire=100, noreply=False)
@@ -93,6 +110,39 @@ def test_delayed_flush_all(server, policy):
     while client.get("a") is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert client.get("a") is None
+
+
+def test_delayed_flush_all_keeps_one_pending_flush(server, backend):
+    """As memcached's single flush time: a later flush_all replaces a pending one,
+    and thousands of delayed flushes cost one thread, not one each."""
+    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    client, sock = server.client(), server.socket()
+    client.set("a", "1", noreply=False)
+    assert talk(sock, b"version\r\n").startswith(b"VERSION")  # both connections' workers exist
+    threads = threading.active_count()
+    started = time.monotonic()
+    count = 3000
+    sock.sendall(b"flush_all 5\r\n" * count)  # pipelined: no reply is awaited in between
+    assert read_reply(sock, b"OK\r\n" * count) == b"OK\r\n" * count
+    assert threading.active_count() <= threads + 1
+    assert client.get("a") == b"1"
+
+    assert talk(sock, b"flush_all 1\r\n") == b"OK\r\n"  # sooner: replaces the pending 5 s
+    while client.get("a") is not None and time.monotonic() < started + 4.5:
+        time.sleep(0.05)
+    assert client.get("a") is None
+
+    client.set("b", "1", noreply=False)
+    assert talk(sock, b"flush_all 1\r\nflush_all 30\r\n", b"OK\r\nOK\r\n") == b"OK\r\nOK\r\n"  # later: replaces the 1 s
+    time.sleep(1.5)
+    assert client.get("b") == b"1"
+
+    assert talk(sock, b"flush_all 1\r\nflush_all 0\r\n", b"OK\r\nOK\r\n") == b"OK\r\nOK\r\n"  # now: replaces the 1 s
+    assert client.get("b") is None
+    client.set("c", "1", noreply=False)
+    time.sleep(1.5)
+    assert client.get("c") == b"1"
+    assert threading.active_count() <= threads + 1
 
 
 def test_protocol_writes_and_orm_writes_meet(server, backend):
@@ -131,6 +181,18 @@ def test_unexposed_and_unknown_containers(server, demo):
     client.get("@@aaa")  # not a switch: the connection stays on the default container
     assert client.get("k") is None
     assert DemoTest.objects.get(c1="k").c2 == "secret"
+
+
+def test_stats_containers_lists_exposed_containers_only(server, demo):
+    container = Container.objects.get(name="aaa")
+    container.exposed = False
+    container.save()
+    assert cachelayer.repository("aaa").get("k") is None  # counted in this (the server's) process
+    client = server.client()
+    assert client.get("k") is None
+    stats = client.stats("containers")
+    assert b"default:misses" in stats
+    assert [name for name in stats if name.startswith(b"aaa:")] == []
 
 
 def test_multi_column_values(server, backend):

@@ -7,7 +7,7 @@ import pytest
 
 from cachelayer.protocol import parser
 from tests.layer.test_repository import make_container
-from tests.protocol.conftest import read_reply
+from tests.protocol.conftest import read_reply, talk
 from tests.testapp.models import KeyValue
 
 STALL = 0.5  # the servers below give up on a stalled command after this many seconds
@@ -20,11 +20,6 @@ def table(backend):
     make_container("default", KeyValue, key_columns="key", value_columns="value", flags_column="flags")
 
 
-def talk(sock, request: bytes, end: bytes = b"\r\n") -> bytes:
-    sock.sendall(request)
-    return read_reply(sock, end)
-
-
 @pytest.mark.parametrize("line, reply", [
     (b"bogus k\r\n", b"ERROR\r\n"),
     (b"\r\n", b"ERROR\r\n"),
@@ -34,6 +29,9 @@ def talk(sock, request: bytes, end: bytes = b"\r\n") -> bytes:
     (b"set k 4294967296 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     (b"get " + b"k" * 251 + b"\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     (b"incr k -1\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+    (b"incr k 1_0\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),  # Python's int() takes it
+    (b"decr k 18446744073709551616\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+    (b"set k 0 0 1_0\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     (b"delete k 10\r\n", b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
     (b"stats nonsense\r\n", b"ERROR\r\n"),
 ])
