@@ -29,7 +29,7 @@ PUT_WAIT = 0.5  # seconds between two looks at the stop flag while the queue is 
 HEARTBEAT = 1.0  # seconds of silence after which the server sends a heartbeat
 READ_TIMEOUT = 10  # seconds without a byte (not even a heartbeat) before reconnecting
 
-logging.getLogger("python-mysql-replication").setLevel(logging.ERROR)  # its warnings are the follower's to give
+logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)  # its metadata warning is the follower's to give, once
 
 
 class Transaction:
