@@ -190,7 +190,7 @@ class Follower:
         message = (f"the stored position {stored} is no longer in the binary logs of {self.server.name} "
                    f"(purged?): bumped the generation of all {len(self.tables.definitions)} container(s) "
                    f"and continuing at {current}")
-        self.progress.fail(message)
+        self.progress.fail(message, log=False)
         self.report(message)
 
     def _recover(self, error: Exception, failures: int) -> None:

@@ -48,10 +48,11 @@ class Progress:
         """Return True when the position should be written now."""
         return idle or time.monotonic() >= self._next_save
 
-    def fail(self, message: str) -> None:
-        """Remember an error for the status (and log it)."""
+    def fail(self, message: str, log: bool = True) -> None:
+        """Remember an error for the status (and log it, unless the caller reports it)."""
         self.last_error = f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}"
-        logger.error("cachelayer: cache_follow %s: %s", self.alias, message)
+        if log:
+            logger.error("cachelayer: cache_follow %s: %s", self.alias, message)
 
     def save(self, position: Position, server=None, timestamp: int | None = None) -> bool:
         """Store ``position`` (and the status when due); False when the database refused."""
