@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from cachelayer import conf, flushing, stats, warming
+from cachelayer.follower import progress as follower_progress
 from cachelayer.containers import registry
 from cachelayer.exceptions import CachelayerError, OperationDisabled
 from cachelayer.forms import ContainerForm
@@ -105,6 +106,8 @@ class ContainerAdmin(admin.ModelAdmin):
             "chart_width": CHART_WIDTH,
             "chart_height": max(len(readable), 1) * CHART_ROW,
             "publish_interval": conf.get("STATS_INTERVAL"),
+            "followers": follower_progress.status(),
+            "follower_columns": follower_progress.STATUS_COLUMNS,
         }
         return TemplateResponse(request, "admin/cachelayer/container/stats.html", context)
 

@@ -9,6 +9,7 @@ class CachelayerConfig(AppConfig):
 
     def ready(self):
         from cachelayer import autocontainers, checks, receivers  # noqa: F401 (checks register)
+        from cachelayer.follower import checks as follower_checks  # noqa: F401 (registers W020)
         from cachelayer.models import CachePolicy, ConfigOption, Container
 
         signals.pre_save.connect(receivers.remember_old_keys, dispatch_uid="cachelayer.old_keys")

@@ -5,6 +5,7 @@ cachelayer.E002  a CACHELAYER value has the wrong type or range
 cachelayer.E003  CACHE_ALIAS is not a supported cache in CACHES
 cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
+cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (follower/checks.py)
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ class Follower:
                     self._recover(outcome.error, failures)
                 else:
                     failures = 0
-            self.progress.save(self.delivered, self.server, self.last_timestamp)
+            self.progress.save(self.delivered, self.server, self.last_timestamp, final=True)
         finally:
             self.server.close()
         return self.delivered

@@ -54,12 +54,12 @@ class Progress:
         if log:
             logger.error("cachelayer: cache_follow %s: %s", self.alias, message)
 
-    def save(self, position: Position, server=None, timestamp: int | None = None) -> bool:
-        """Store ``position`` (and the status when due); False when the database refused."""
+    def save(self, position: Position, server=None, timestamp: int | None = None, final: bool = False) -> bool:
+        """Store ``position`` (and the status when due, or ``final``); False when the database refused."""
         now = time.monotonic()
         fields = {"server_id": self.server_id, "log_file": position.log_file, "log_pos": position.log_pos,
                   "gtid": position.gtid, "updated": timezone.now()}
-        if now >= self._next_status or self.saved is None:
+        if final or now >= self._next_status or self.saved is None:
             fields.update(self._status(position, server, timestamp, now))
         try:
             if not self.model.objects.using(self.using).filter(database=self.alias).update(**fields):
@@ -97,14 +97,32 @@ class Progress:
         }
 
 
+STATUS_COLUMNS = ("database", "position", "gtid", "events", "events_per_second", "lag_seconds", "lag_bytes", "updated", "last_error")
+
+
 def status() -> list[dict]:
-    """Return every follower's stored position and status (for cache_stats, the admin, cache_serve)."""
+    """Return every follower's position and live status, as cache_stats and the admin show them."""
     from cachelayer.models import FollowerPosition
 
     try:
         rows = list(FollowerPosition.objects.using(router.db_for_read(FollowerPosition)).values())
     except DatabaseError:
         return []
+    shown = []
     for row in rows:
         row["position"] = f"{row['log_file']}:{row['log_pos']}"
-    return rows
+        row["events_per_second"] = round(row["events_per_second"], 1)
+        row["lag_seconds"] = None if row["lag_seconds"] is None else round(row["lag_seconds"], 3)
+        row["updated"] = row["updated"] and row["updated"].strftime("%Y-%m-%d %H:%M:%S")
+        shown.append({column: row[column] for column in STATUS_COLUMNS})
+    return shown
+
+
+def counters() -> dict[str, object]:
+    """Return the status as flat ``follower:<database>:<name>`` counters (cache_serve's ``stats containers``)."""
+    return {
+        f"follower:{row['database']}:{name}": "" if value is None else value
+        for row in status()
+        for name, value in row.items()
+        if name not in ("database", "last_error", "gtid")
+    }

@@ -17,6 +17,7 @@ from collections import Counter
 from django.db import DatabaseError, connections
 
 from cachelayer import stats as container_stats
+from cachelayer.follower import progress as follower_progress
 from cachelayer.containers import Definition, resolve
 from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge
 from cachelayer.protocol import parser
@@ -217,9 +218,12 @@ class Session:
             return parser.stats(self.server_stats.general())
         if command.args == ("containers",):
             return parser.stats({
-                f"{name}:{counter}": value
-                for name, counters in sorted(container_stats.snapshot().items())
-                for counter, value in counters.items()
+                **{
+                    f"{name}:{counter}": value
+                    for name, counters in sorted(container_stats.snapshot().items())
+                    for counter, value in counters.items()
+                },
+                **follower_progress.counters(),  # the binlog followers' events/s and lag
             })
         return parser.ERROR
 
