@@ -13,7 +13,7 @@ import re
 # `quoted` (with `` for a backquote), "quoted" (ANSI_QUOTES) or bare identifiers.
 _IDENTIFIER = re.compile(r"`((?:[^`]|``)+)`|\"((?:[^\"]|\"\")+)\"|([0-9A-Za-z_$\u0080-\uffff]+)")
 # Statements that end a transaction, and those that only frame one.
-_ENDING = re.compile(r"\s*(COMMIT|ROLLBACK|XA\s+(COMMIT|ROLLBACK))\s*;?\s*$", re.IGNORECASE)
+_ENDING = re.compile(r"\s*((COMMIT|ROLLBACK)\s*;?\s*$|XA\s+(COMMIT|ROLLBACK)\b)", re.IGNORECASE)
 _FRAMING = re.compile(r"\s*(BEGIN|START\s+TRANSACTION|ROLLBACK\s+TO|XA\s|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.IGNORECASE)
 
 ENDS, FRAMES, CHANGES = "ends", "frames", "changes"
