@@ -71,6 +71,7 @@ class Follower:
                         "information_schema (SET GLOBAL binlog_row_metadata = 'FULL' on MariaDB 10.5+ / MySQL 8)")
         registry.load()
         self._seen = set(registry.by_name)
+        self._config_changed()  # registers the configuration version seen now (no stream to restart yet)
         self.tables = Tables.build(self.server, registry, self.alias)
         self.delivered = self._start()
         self.progress.save(self.delivered, self.server)
@@ -79,7 +80,7 @@ class Follower:
             while not self.stopping.is_set():
                 outcome = self._follow_once()
                 if isinstance(outcome, End):
-                    if self.once:
+                    if self.once or self.stopping.is_set():
                         break
                     outcome = Failed(ConnectionError("the server ended the stream (another replica with this server id?)"))
                 if isinstance(outcome, Failed):

@@ -15,7 +15,7 @@ import queue
 import threading
 
 from pymysqlreplication import BinLogStreamReader
-from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, RotateEvent, XidEvent
+from pymysqlreplication.event import GtidEvent, HeartbeatLogEvent, MariadbGtidEvent, QueryEvent, RotateEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from cachelayer.follower import ddl
@@ -23,7 +23,8 @@ from cachelayer.follower.position import Position
 from cachelayer.follower.tables import Changes, Tables
 
 ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
-EVENTS = [*ROW_EVENTS, XidEvent, QueryEvent, RotateEvent, MariadbGtidEvent, GtidEvent]
+# Heartbeats only wake the thread up, so that it sees the stop flag while the binlog is quiet.
+EVENTS = [*ROW_EVENTS, XidEvent, QueryEvent, RotateEvent, MariadbGtidEvent, GtidEvent, HeartbeatLogEvent]
 QUEUE_LIMIT = 10_000  # transactions decoded ahead of delivery (the reader waits beyond)
 PUT_WAIT = 0.5  # seconds between two looks at the stop flag while the queue is full
 HEARTBEAT = 1.0  # seconds of silence after which the server sends a heartbeat
@@ -67,8 +68,13 @@ class Stream:
         return self
 
     def stop(self) -> None:
-        """Ask the thread to end; it does at its next event or heartbeat (a new stream may start now)."""
+        """End the thread (at its next event or heartbeat) and wait for it.
+
+        A new stream must not start before: both would register with the same
+        server id, and the server drops the older one, which would reconnect.
+        """
         self._stopped.set()
+        self._thread.join(timeout=READ_TIMEOUT + HEARTBEAT)
 
     def _put(self, item) -> bool:
         while not self._stopped.is_set():
@@ -110,6 +116,8 @@ class Stream:
             for event in reader:
                 if self._stopped.is_set():
                     return
+                if isinstance(event, HeartbeatLogEvent):
+                    continue
                 if isinstance(event, ROW_EVENTS):
                     tables.apply(event, changes)
                     continue
