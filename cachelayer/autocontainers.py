@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import apps
+from django.db import router
 
 from cachelayer import conf
 
@@ -26,8 +27,8 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
 
     from cachelayer.models import Container
 
-    if not conf.get("AUTO_CONTAINERS"):
-        return []
+    if not conf.get("AUTO_CONTAINERS") or not router.allow_migrate_model(using, Container):
+        return []  # off, or the container table does not live in that database
     created = []
     for model in cached_models():
         name = container_name(model)

@@ -45,6 +45,7 @@ else:
     DATABASES["binlog"] = database_from_url(
         os.environ.get("CACHELAYER_TEST_BINLOG_DB", f"mysql://cachelayer:cachelayer@127.0.0.1:{_binlog_port}/cl_binlog")
     )
+    DATABASE_ROUTERS = ["tests.routers.BinlogRouter"]
 
 # Processes a test starts (tests/helpers.py) get the test's CACHELAYER this way.
 CACHELAYER = json.loads(os.environ.get("CACHELAYER_TEST_SETTINGS", "{}"))

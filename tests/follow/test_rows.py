@@ -5,7 +5,6 @@ Each test warms the cache, writes with raw SQL, shows the cache is stale
 cache serves the new data; keys nobody wrote stay cached (0 queries).
 """
 
-import pytest
 from django.db import connections
 
 from cachelayer.models import FollowerPosition
