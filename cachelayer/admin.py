@@ -21,6 +21,7 @@ from cachelayer.exceptions import CachelayerError, OperationDisabled
 from cachelayer.forms import ContainerForm
 from cachelayer.models import CachePolicy, ConfigOption, Container
 from cachelayer.tasks import flushing, warming
+from cachelayer.tasks.follow import progress as follower_progress
 
 STAT_COLUMNS = (  # (statistic, column title)
     ("hits", "hits"),
@@ -107,6 +108,8 @@ class ContainerAdmin(admin.ModelAdmin):
             "chart_width": CHART_WIDTH,
             "chart_height": max(len(readable), 1) * CHART_ROW,
             "publish_interval": conf.get("STATS_INTERVAL"),
+            "followers": follower_progress.status(),
+            "follower_columns": follower_progress.STATUS_COLUMNS,
         }
         return TemplateResponse(request, "admin/cachelayer/container/stats.html", context)
 

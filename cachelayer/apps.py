@@ -13,6 +13,7 @@ class CachelayerConfig(AppConfig):
         from cachelayer import checks, receivers  # noqa: F401 (checks register)
         from cachelayer.models import CachePolicy, ConfigOption, Container
         from cachelayer.tasks import autocontainers
+        from cachelayer.tasks.follow import checks as follower_checks  # noqa: F401 (registers W020)
 
         signals.pre_save.connect(receivers.before_save, dispatch_uid="cachelayer.before_save")
         signals.post_save.connect(receivers.after_save, dispatch_uid="cachelayer.save")

@@ -7,6 +7,7 @@ cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
 cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not invalidate
 cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
+cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
 """
 
 from __future__ import annotations

@@ -50,3 +50,7 @@ class ValueTooLarge(CachelayerError, ValueError):
         super().__init__(
             f"cannot {operation} {key!r} in container {container!r}: {size} bytes is over the cache's limit of {limit}"
         )
+
+
+class FollowerError(CachelayerError):
+    """cache_follow cannot follow this server (a setting or a grant is missing, the server is gone)."""

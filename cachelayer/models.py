@@ -152,3 +152,32 @@ class OutboxEntry(models.Model):
 
     def __str__(self):
         return f"{self.container or 'configuration'} on {self.cache_alias} ({self.created:%Y-%m-%d %H:%M:%S})"
+
+
+class FollowerPosition(models.Model):
+    """How far ``cache_follow`` has delivered the binlog of one database, and how it is doing.
+
+    The position only moves after the invalidations before it were delivered
+    (or kept in the outbox), so a restart resumes without missing a write.
+    """
+
+    database = models.CharField(max_length=64, unique=True, help_text="The followed DATABASES alias.")
+    server_id = models.PositiveIntegerField(help_text="The replica server id the follower connects with.")
+    log_file = models.CharField(max_length=255)
+    log_pos = models.PositiveBigIntegerField()
+    gtid = models.CharField(max_length=255, blank=True, help_text="GTID of the last transaction delivered.")
+    # Live status, refreshed about once a second while the follower runs.
+    events = models.PositiveBigIntegerField(default=0, help_text="Row images handled since the follower started.")
+    events_per_second = models.FloatField(default=0)
+    lag_seconds = models.FloatField(null=True, blank=True)
+    lag_bytes = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "binlog follower"
+        ordering = ["database"]
+
+    def __str__(self):
+        return f"{self.database} at {self.log_file}:{self.log_pos}"

@@ -39,3 +39,36 @@ def backend(request, settings, transactional_db):
 def on_mariadb():
     if database_name() != "mariadb":
         pytest.skip("MariaDB only: runs in the mariadb half of the matrix")
+
+
+BINLOG_ALIAS = "binlog"  # tests/settings.py: the follower tests' private MariaDB
+
+
+def _uses_binlog(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return bool(marker) and BINLOG_ALIAS in (marker.kwargs.get("databases") or ())
+
+
+@pytest.fixture(scope="session")
+def binlog_server(request):
+    """The private MariaDB with a row binlog, when a collected test uses it (else None).
+
+    Started before the test databases are created (see django_db_setup below)
+    and stopped at the end of the session.
+    """
+    if BINLOG_ALIAS not in django_settings.DATABASES or not any(map(_uses_binlog, request.session.items)):
+        yield None
+        return
+    from tests.follow.mariadb import PrivateMariaDB
+    from tests.helpers import ROOT
+
+    port = int(django_settings.DATABASES[BINLOG_ALIAS]["PORT"])
+    server = PrivateMariaDB(ROOT / "test-output" / "binlog-mariadb", port).install().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(binlog_server, django_db_setup):
+    """pytest-django's, after the binlog server (if wanted) is up: its test database is created too."""
+    yield

@@ -7,7 +7,7 @@ per database); the cache is chosen per test by the ``backend`` fixture.
 import json
 import os
 
-from demo_project.env import BASE_DIR, cache_from_url
+from demo_project.env import BASE_DIR, cache_from_url, database_from_url
 from demo_project.settings import *  # noqa: F401,F403
 from demo_project.settings import DATABASES, INSTALLED_APPS
 
@@ -44,6 +44,16 @@ else:
         "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": None},
         "TEST": {"MIRROR": "default"},
     }
+    # The follower tests' own MariaDB with a row binlog (tests/follow/mariadb.py), started by
+    # tests/conftest.py only when a collected test uses this alias. The port is chosen once and
+    # inherited by child processes; CACHELAYER_TEST_BINLOG_DB names the test database there.
+    from tests.faults.servers import free_port
+
+    _binlog_port = os.environ.setdefault("CACHELAYER_TEST_BINLOG_PORT", str(free_port()))
+    DATABASES["binlog"] = database_from_url(
+        os.environ.get("CACHELAYER_TEST_BINLOG_DB", f"mysql://cachelayer:cachelayer@127.0.0.1:{_binlog_port}/cl_binlog")
+    )
+    DATABASE_ROUTERS = ["tests.routers.BinlogRouter"]
 
 # Processes a test starts (tests/helpers.py) get the test's CACHELAYER this way.
 CACHELAYER = json.loads(os.environ.get("CACHELAYER_TEST_SETTINGS", "{}"))

@@ -23,6 +23,7 @@ from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingErr
 from cachelayer.protocol import parser
 from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.repositories import Repository
+from cachelayer.tasks.follow import progress as follower_progress
 
 logger = logging.getLogger("cachelayer")
 
@@ -219,10 +220,13 @@ class Session:
             return parser.stats(self.server_stats.general())
         if command.args == ("containers",):
             return parser.stats({
-                f"{name}:{counter}": value
-                for name, counters in sorted(container_stats.snapshot().items())
-                if self._reachable(name)
-                for counter, value in counters.items()
+                **{
+                    f"{name}:{counter}": value
+                    for name, counters in sorted(container_stats.snapshot().items())
+                    if self._reachable(name)
+                    for counter, value in counters.items()
+                },
+                **follower_progress.counters(),  # the binlog followers' events/s and lag
             })
         return parser.ERROR
 

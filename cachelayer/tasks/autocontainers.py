@@ -9,6 +9,7 @@ mapping wins and a system check reports the difference.
 from __future__ import annotations
 
 from django.apps import apps
+from django.db import router
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
@@ -48,8 +49,8 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     """
     from django.contrib.contenttypes.models import ContentType
 
-    if not conf.get("AUTO_CONTAINERS"):
-        return []
+    if not conf.get("AUTO_CONTAINERS") or not router.allow_migrate_model(using, Container):
+        return []  # off, or the container table does not live in that database
     touched = []
     for model in cached_models():
         name = container_name(model)

@@ -7,6 +7,7 @@ from cachelayer.cli import ContainerCommand
 from cachelayer.core import conf
 from cachelayer.engine import stats
 from cachelayer.engine.registry import registry
+from cachelayer.tasks.follow import progress
 
 COLUMNS = (*stats.COUNTERS, "hit_ratio", stats.LAST_FLUSH)
 SERVER_SUMMARY = (  # memcached `stats` and Redis `INFO` fields worth a glance; -v 2 prints all
@@ -43,10 +44,14 @@ class Command(ContainerCommand):
         counters = stats.shared(names)
         aliases = sorted({conf.get("CACHE_ALIAS"), *(registry.by_name[n].cache_alias for n in names)})
         servers = {alias: _plain(get_adapter(alias).server_stats()) for alias in aliases}
+        followers = progress.status()
         if options["json"]:
-            self.stdout.write(json.dumps({"containers": counters, "servers": servers}, indent=2, sort_keys=True, default=str))
+            self.stdout.write(json.dumps(
+                {"containers": counters, "servers": servers, "followers": followers}, indent=2, sort_keys=True, default=str
+            ))
             return
         self._table(names, counters)
+        self._followers(followers)
         for alias, by_server in servers.items():
             for server, values in by_server.items():
                 self.stdout.write(f"\ncache {alias!r}, server {server}:")
@@ -55,6 +60,18 @@ class Command(ContainerCommand):
                 }
                 for key, value in shown.items():
                     self.stdout.write(f"  {key}: {value}")
+
+    def _followers(self, followers):
+        """Print each binlog follower's position, rate, lag and last error (cache_follow)."""
+        for row in followers:
+            lag = "-" if row["lag_seconds"] is None else f"{row['lag_seconds']} s"
+            behind = "-" if row["lag_bytes"] is None else f"{row['lag_bytes']} bytes"
+            self.stdout.write(
+                f"\nbinlog follower of {row['database']!r}: at {row['position']}, {row['events_per_second']} events/s, "
+                f"lag {lag} / {behind}, {row['events']} events, updated {row['updated'] or '-'}"
+            )
+            if row["last_error"]:
+                self.stdout.write(f"  last error: {row['last_error']}")
 
     def _table(self, names, counters):
         rows = [("container", *COLUMNS)]

@@ -1,0 +1,243 @@
+"""The follower's loop: deliver what the stream decoded, store the position, recover.
+
+Invalidations go through ``invalidation.deliver`` / ``deliver_generation``,
+exactly as after an in-process commit (what the cache does not take waits in
+the outbox), and only then does the position move. Whatever stops the
+follower (SIGKILL included), it resumes from the stored position: at least
+once. It starts the stream again from the last delivered position when the
+server goes away (with backoff, a bounded number of times), when container
+definitions reload (the admin edited one) and after DDL on a watched table.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import zlib
+from collections import defaultdict
+
+import pymysql
+
+from cachelayer.engine import invalidation, versions
+from cachelayer.engine.registry import registry
+from cachelayer.exceptions import CacheUnavailable, FollowerError
+from cachelayer.tasks.follow.position import Position
+from cachelayer.tasks.follow.progress import Progress
+from cachelayer.tasks.follow.server import ACCESS_DENIED, Server
+from cachelayer.tasks.follow.stream import End, Failed, Stream, Transaction
+from cachelayer.tasks.follow.tables import Tables
+
+IDLE_WAIT = 0.2  # seconds without a transaction after which the position is written
+CONFIG_INTERVAL = 1.0  # seconds between two looks at the configuration version
+BATCH_LIMIT = 5000  # transactions merged into one delivery
+RECONNECT_ATTEMPTS = 40  # consecutive failed attempts before giving up (about 3 minutes)
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds before the first retry, and at most
+POSITION_LOST = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the position is not in the binlog
+RELOAD = object()  # the stream must start again with a new Tables snapshot
+
+
+def default_server_id(alias: str) -> int:
+    """Return a stable replica server id for ``alias`` (away from the small ids servers use)."""
+    return 1_000_000 + zlib.crc32(alias.encode()) % 1_000_000_000
+
+
+class Follower:
+    """Follow the binlog of DATABASES[alias] and invalidate every changed row's keys."""
+
+    def __init__(self, alias: str = "default", server_id: int | None = None, *, once: bool = False,
+                 from_start: bool = False, freeze_schema: bool = True, report=None):
+        self.alias, self.once, self.from_start, self.freeze = alias, once, from_start, freeze_schema
+        self.server_id = server_id or default_server_id(alias)
+        self.server = Server(alias)
+        self.progress = Progress(alias, self.server_id)
+        self.report = report or (lambda message: None)
+        self.stopping = threading.Event()
+        self.totals = defaultdict(int)  # transactions, rows, keys, generations
+        self.tables: Tables | None = None
+        self.delivered: Position | None = None
+        self.last_timestamp: int | None = None
+        self._progressed = False
+        self._seen: set[str] = set()
+        self._followed: dict = {}  # the definitions the current Tables snapshot was built from
+        self._next_config = 0.0
+
+    # --- the loop ---------------------------------------------------------
+    def run(self) -> Position:
+        """Follow until stopped (or, with ``once``, until the end of the binlog); return the position."""
+        self.server.preflight()
+        if not self.server.row_metadata_full():
+            self.report(f"note: binlog_row_metadata is not FULL on {self.server.name}: column names come from "
+                        "information_schema (SET GLOBAL binlog_row_metadata = 'FULL' on MariaDB 10.5+ / MySQL 8)")
+        registry.load()
+        self._seen = set(registry.by_name)
+        self._config_changed()  # registers the configuration version seen now (no stream to restart yet)
+        self.tables = self._build_tables()
+        self.delivered = self._start()
+        self.progress.save(self.delivered, self.server)
+        failures = 0
+        try:
+            while not self.stopping.is_set():
+                outcome = self._follow_once()
+                if isinstance(outcome, End):
+                    if self.once or self.stopping.is_set():
+                        break
+                    outcome = Failed(ConnectionError("the server ended the stream (another replica with this server id?)"))
+                if isinstance(outcome, Failed):
+                    failures = 1 if self._progressed else failures + 1
+                    self._progressed = False
+                    self._recover(outcome.error, failures)
+                else:
+                    failures = 0
+            self.progress.save(self.delivered, self.server, self.last_timestamp, final=True)
+        finally:
+            self.server.close()
+        return self.delivered
+
+    def _follow_once(self):
+        """Start a stream from the delivered position and consume it; return End, Failed or RELOAD."""
+        try:
+            if self.tables is None:
+                self.tables = self._build_tables()
+            stream = Stream(self.server.settings, self.server_id, self.delivered, self.tables,
+                            blocking=not self.once, freeze=self.freeze).start()
+        except (pymysql.Error, OSError) as exc:
+            return Failed(exc)
+        try:
+            outcome = self._consume(stream)
+        finally:
+            stream.stop()
+        if outcome is RELOAD:
+            self.tables = None
+        return outcome
+
+    def _consume(self, stream: Stream):
+        while not self.stopping.is_set():
+            try:
+                batch = [stream.queue.get(timeout=IDLE_WAIT)]
+            except queue.Empty:
+                self._save(idle=True)
+                if self._config_changed():
+                    return RELOAD
+                continue
+            while len(batch) < BATCH_LIMIT and isinstance(batch[-1], Transaction):
+                try:
+                    batch.append(stream.queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = [item for item in batch if isinstance(item, Transaction)]
+            if done:
+                self._deliver(done)
+            if not isinstance(batch[-1], Transaction):
+                self._save(idle=True)
+                return batch[-1]
+            if any(item.changes.reload for item in done):
+                return RELOAD  # a watched table changed shape: new snapshot, fresh table map
+            self._save(idle=False)
+            if self._config_changed():
+                return RELOAD
+        return End()
+
+    # --- delivery ---------------------------------------------------------
+    def _deliver(self, transactions: list[Transaction]) -> None:
+        """Outdate what ``transactions`` changed: one delivery for all of them."""
+        keys, generations, rows = defaultdict(set), set(), 0
+        for transaction in transactions:
+            changes = transaction.changes
+            for definition, changed in changes.keys.items():
+                keys[definition].update(changed)
+            generations.update(changes.generations)
+            rows += changes.rows
+        owed = {definition: changed for definition, changed in keys.items() if definition not in generations}
+        if owed or generations:
+            invalidation.deliver(invalidation.Changes(
+                keys=defaultdict(set, {definition.name: changed for definition, changed in owed.items()}),
+                containers={definition.name for definition in generations},
+            ))
+        self.delivered, self.last_timestamp = transactions[-1].end, transactions[-1].timestamp
+        self.progress.events += rows
+        self._progressed = True
+        for name, count in (("transactions", len(transactions)), ("rows", rows), ("generations", len(generations)),
+                            ("keys", sum(len(changed) for changed in owed.values()))):
+            self.totals[name] += count
+
+    def _bump_all(self) -> None:
+        for definition in self.tables.definitions:
+            invalidation.deliver_generation(definition, None)
+        self.totals["generations"] += len(self.tables.definitions)
+
+    def _save(self, idle: bool) -> None:
+        if self.delivered != self.progress.saved and self.progress.due(idle):
+            self.progress.save(self.delivered, self.server, self.last_timestamp)
+
+    # --- where to start, and recovery -------------------------------------
+    def _start(self) -> Position:
+        """Return the stored position, or the current end after bumping every generation."""
+        stored = self.progress.load()
+        if self.from_start:
+            return self.server.oldest()
+        current = self.server.current()  # read before the bump: every later write is in the stream
+        if stored is None:
+            self._bump_all()
+            self.report(f"no stored position for {self.alias!r}: bumped {len(self.tables.definitions)} "
+                        f"container generation(s) and starting at {current}")
+            return current
+        if stored.log_file not in {name for name, _ in self.server.binary_logs()}:
+            self._lost(stored, current)
+            return current
+        return stored
+
+    def _lost(self, stored: Position, current: Position) -> None:
+        self._bump_all()
+        message = (f"the stored position {stored} is no longer in the binary logs of {self.server.name} "
+                   f"(purged?): bumped the generation of all {len(self.tables.definitions)} container(s) "
+                   f"and continuing at {current}")
+        self.progress.fail(message, log=False)
+        self.report(message)
+
+    def _recover(self, error: Exception, failures: int) -> None:
+        """Handle a stream failure: raise when hopeless, else wait and let the loop reconnect."""
+        code = error.args[0] if isinstance(error, pymysql.Error) and error.args else None
+        if code in ACCESS_DENIED:
+            raise self.server.grant_error() from None
+        if code == POSITION_LOST:
+            try:
+                current = self.server.current()
+            except pymysql.Error as exc:
+                error = exc
+            else:
+                self._lost(self.delivered, current)
+                self.delivered = current
+                return
+        message = f"{type(error).__name__}: {error} (attempt {failures} of {RECONNECT_ATTEMPTS})"
+        self.progress.fail(message)
+        if failures >= RECONNECT_ATTEMPTS:
+            raise FollowerError(f"gave up following {self.server.name} after {failures} attempts: {error}")
+        self.stopping.wait(min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (failures - 1)))
+
+    def _build_tables(self) -> Tables:
+        self._followed = registry.by_name
+        return Tables.build(self.server, registry, self.alias)
+
+    def _config_changed(self) -> bool:
+        """Return True when container definitions reloaded (an admin edit); bump new containers."""
+        now = time.monotonic()
+        if now < self._next_config:
+            return False
+        self._next_config = now + CONFIG_INTERVAL
+        try:
+            probes = {definition.cache_alias: definition for definition in self._followed.values()}
+            for definition in probes.values():
+                versions.revalidate(definition)
+            if not probes:
+                registry.load()
+        except CacheUnavailable:
+            return False
+        if registry.by_name is self._followed:  # (a delivery may have reloaded them too)
+            return False
+        added = set(registry.by_name) - self._seen
+        self._seen = set(registry.by_name)
+        # Writes to a new container's table were skipped until now: outdate whatever it cached meanwhile.
+        for name in sorted(added):
+            invalidation.deliver_generation(registry.by_name[name], None)
+        return True

@@ -1,0 +1,15 @@
+"""Database routing of the test suite (MariaDB half)."""
+
+
+class BinlogRouter:
+    """Keep only the test app's tables in the follower tests' binlog database.
+
+    cachelayer's own tables (containers, outbox, follower positions) stay in
+    ``default``, so nothing but a container pointed at ``binlog`` ever
+    reaches that server, and processes that do not follow it never need it.
+    """
+
+    def allow_migrate(self, db, app_label, **hints):
+        if db == "binlog":
+            return app_label == "testapp"
+        return None
