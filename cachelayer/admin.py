@@ -33,6 +33,7 @@ STAT_COLUMNS = (  # (statistic, column title)
     ("errors", "errors"),
     (stats.LAST_FLUSH, "last flush"),
 )
+STATS_PAGE_COLUMNS = (*STAT_COLUMNS, (stats.LAST_INSPECTION, "last inspection"))  # cache_inspect's last run
 CHART_WIDTH = 480  # px of the longest bar on the stats page
 CHART_ROW = 28  # px per container in the chart
 
@@ -99,9 +100,9 @@ class ContainerAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Cache statistics",
-            "columns": [title for _, title in STAT_COLUMNS],
+            "columns": [title for _, title in STATS_PAGE_COLUMNS],
             "rows": [
-                (n, counts[n]["error"] if n not in readable else None, [stats.display(s, counts[n][s]) for s, _ in STAT_COLUMNS])
+                (n, counts[n]["error"] if n not in readable else None, [stats.display(s, counts[n][s]) for s, _ in STATS_PAGE_COLUMNS])
                 for n in names
             ],
             "bars": _chart(readable, counts),

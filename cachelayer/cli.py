@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
@@ -59,6 +60,17 @@ def selected_containers(names: list[str], everything: bool) -> list[Definition]:
         raise CommandError("name at least one container, or give --all")
     registry.load()  # the command line sees the latest edits
     return [registry.get(name) for name in names]
+
+
+def progress_bar(name: str, total: int, verbosity: int) -> tqdm:
+    """Return a progress bar of rows for one container, drawn only on a terminal."""
+    return tqdm(
+        total=total,
+        desc=name,
+        unit="row",
+        disable=verbosity == 0 or not sys.stderr.isatty(),
+        file=sys.stderr,  # the raw stream: Django's wrapper would end every redraw with a newline
+    )
 
 
 def add_key_arguments(parser, many: bool = True) -> None:

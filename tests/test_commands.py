@@ -16,7 +16,7 @@ from cachelayer.tasks import warming
 from demo_project.demo.models import Country
 from tests.helpers import manage
 
-COMMANDS = ["cache_warm", "cache_flush", "cache_stats", "cache_get", "cache_set", "cache_delete", "cache_bench"]
+COMMANDS = ["cache_warm", "cache_flush", "cache_stats", "cache_inspect", "cache_get", "cache_set", "cache_delete", "cache_bench"]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import json
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ logger = logging.getLogger("cachelayer")
 
 COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors", "too_large")
 LAST_FLUSH = "last_flush"  # unix time of the last flush (see flushing.py)
+LAST_INSPECTION = "last_inspection"  # the last inspection's summary, as JSON (see tasks/inspection.py)
 
 _counts: defaultdict[str, Counter] = defaultdict(Counter)  # since start (or reset)
 _published: defaultdict[str, Counter] = defaultdict(Counter)  # part of _counts already shared
@@ -84,14 +86,32 @@ def publish() -> None:
         _publish_lock.release()
 
 
-def note_flush(container: str) -> None:
-    """Record the time of a flush of ``container`` where every process sees it."""
+def _note(container: str, name: str, value) -> None:
+    """Store one statistic of ``container`` (no expiry) where every process sees it."""
     adapter, keys = _target(container)
-    adapter.store({None: {keys.stat(LAST_FLUSH): int(time.time())}}, 0)
+    adapter.store({None: {keys.stat(name): value}}, 0)
+
+
+def note_flush(container: str) -> None:
+    """Record the time of a flush of ``container``."""
+    _note(container, LAST_FLUSH, int(time.time()))
+
+
+def note_inspection(container: str, summary: dict) -> None:
+    """Record the summary of an inspection of ``container`` (it must hold a unix time ``finished``)."""
+    _note(container, LAST_INSPECTION, json.dumps(summary, sort_keys=True))
+
+
+def _summary(stored) -> dict | None:
+    """Decode a stored inspection summary; one that cannot be read counts as none."""
+    try:
+        return json.loads(stored) if stored is not None else None
+    except ValueError:
+        return None
 
 
 def shared(containers) -> dict[str, dict]:
-    """Return every process's counters, plus hit ratio and last flush, by container.
+    """Return every process's counters, plus hit ratio, last flush and last inspection, by container.
 
     Publishes this process's counts first. A cache that does not answer
     gives ``{"error": message}`` for its containers.
@@ -102,7 +122,7 @@ def shared(containers) -> dict[str, dict]:
         try:
             adapter, keys = _target(container)
             names = [*COUNTERS, LAST_FLUSH]
-            found = outbox.fetch(adapter, {None: [keys.stat(n) for n in names]}).get(None)
+            found = outbox.fetch(adapter, {None: [keys.stat(n) for n in (*names, LAST_INSPECTION)]}).get(None)
             if found is None:
                 raise CacheUnavailable(f"cache {adapter.alias} cannot be read now")
         except CacheUnavailable as exc:
@@ -112,6 +132,7 @@ def shared(containers) -> dict[str, dict]:
         looked_up = values["hits"] + values["misses"]
         values["hit_ratio"] = values["hits"] / looked_up if looked_up else None
         values[LAST_FLUSH] = values[LAST_FLUSH] or None
+        values[LAST_INSPECTION] = _summary(found.get(keys.stat(LAST_INSPECTION)))
         result[container] = values
     return result
 
@@ -123,8 +144,17 @@ def display(name: str, value) -> str:
     if name == "hit_ratio":
         return f"{value:.1%}"
     if name == LAST_FLUSH:
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return _utc(value)
+    if name == LAST_INSPECTION:
+        return (
+            f"{_utc(value['finished'])}: {value['checked']} checked ({value['scope']}), "
+            f"{value['stale']} stale, {value['missing_but_present']} missing-but-present, {value['nines']} consistent"
+        )
     return str(value)
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 atexit.register(publish)

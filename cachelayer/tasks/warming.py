@@ -39,15 +39,21 @@ class WarmResult:
         return self.warmed + self.cached + self.too_large + self.written
 
 
-def refusal(definition: Definition) -> str | None:
-    """Return why a container cannot be warmed, or None when it can.
+def unfilled(definition: Definition) -> str | None:
+    """Return why reads of a container never fill its cache, or None when they do.
 
     Raises OperationDisabled when its get policy is ``disabled``.
     """
     policy = definition.policy("get")
     if policy != Policy.CACHING:
-        return f"container {definition.name!r}: get_policy is {policy}, so reads do not fill the cache"
+        return f"get_policy is {policy}, so reads do not fill the cache"
     return None
+
+
+def refusal(definition: Definition) -> str | None:
+    """Return why a container cannot be warmed, or None when it can (see ``unfilled``)."""
+    reason = unfilled(definition)
+    return reason and f"container {definition.name!r}: {reason}"
 
 
 def row_count(definition: Definition) -> int:

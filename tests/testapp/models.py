@@ -116,3 +116,17 @@ class Managed(CachedModelMixin, models.Model):
     value = models.IntegerField(default=0)
 
     objects = ManagedManager()
+
+
+class Typed(CachedModelMixin, models.Model):
+    """A column of each type whose values must survive a serializer round trip (cache_inspect compares them)."""
+
+    when = models.DateTimeField()
+    day = models.DateField()
+    at = models.TimeField()
+    span = models.DurationField()
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    ratio = models.FloatField()
+    uid = models.UUIDField()
+    data = models.JSONField(null=True)
+    blob = models.BinaryField(null=True)

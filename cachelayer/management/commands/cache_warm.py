@@ -1,11 +1,8 @@
 """cache_warm: load containers' rows into the cache ahead of the reads."""
 
-import sys
-
 from django.core.management.base import CommandError
-from tqdm import tqdm
 
-from cachelayer.cli import ContainerCommand, add_container_arguments, selected_containers
+from cachelayer.cli import ContainerCommand, add_container_arguments, progress_bar, selected_containers
 from cachelayer.tasks import warming
 
 
@@ -37,13 +34,7 @@ class Command(ContainerCommand):
             self._warm(definition, chunk_size, verbosity)
 
     def _warm(self, definition, chunk_size, verbosity):
-        bar = tqdm(
-            total=warming.row_count(definition),
-            desc=definition.name,
-            unit="row",
-            disable=verbosity == 0 or not sys.stderr.isatty(),
-            file=sys.stderr,  # the raw stream: Django's wrapper would end every redraw with a newline
-        )
+        bar = progress_bar(definition.name, warming.row_count(definition), verbosity)
         chunks = []  # rows per finished chunk (the bar counts nothing when disabled)
 
         def progress(rows):
