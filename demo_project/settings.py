@@ -3,6 +3,7 @@
 CACHELAYER_DB and CACHELAYER_CACHE choose the backends (see demo_project/env.py).
 """
 
+import importlib.util
 import os
 
 from demo_project.env import BASE_DIR, cache_setting, database_setting
@@ -34,6 +35,16 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "demo_project.urls"
 WSGI_APPLICATION = "demo_project.wsgi.application"
+ASGI_APPLICATION = "demo_project.asgi.application"
+
+# django-debug-toolbar with cachelayer's panel, when it is installed and DEBUG is on.
+if DEBUG and importlib.util.find_spec("debug_toolbar"):
+    INSTALLED_APPS.append("debug_toolbar")
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    INTERNAL_IPS = ["127.0.0.1", "::1"]
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    DEBUG_TOOLBAR_PANELS = [*PANELS_DEFAULTS, "cachelayer.contrib.debug_toolbar.panels.CachelayerPanel"]
 
 TEMPLATES = [
     {
