@@ -12,6 +12,8 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
+from cachelayer import stats
+
 from tests.test_browser import OUTPUT, browser  # noqa: F401 (fixture: headless Chromium)
 
 
@@ -23,7 +25,8 @@ def demo_site(transactional_db, settings, live_server):
     settings.CACHELAYER = {"CACHE_ALIAS": "memcached", "KEY_PREFIX": f"db{uuid.uuid4().hex[:10]}"}
     call_command("loaddata", "demo", verbosity=0)
     OUTPUT.mkdir(exist_ok=True)
-    return live_server.url
+    yield live_server.url
+    stats.reset()  # this process's counters: tests/test_browser.py counts its own reads
 
 
 def text(browser, selector: str) -> str:
