@@ -44,7 +44,13 @@ if DEBUG and importlib.util.find_spec("debug_toolbar"):
     INTERNAL_IPS = ["127.0.0.1", "::1"]
     from debug_toolbar.settings import PANELS_DEFAULTS
 
-    DEBUG_TOOLBAR_PANELS = [*PANELS_DEFAULTS, "cachelayer.contrib.debug_toolbar.panels.CachelayerPanel"]
+    # The toolbar's own cache panel is left out: it sees Django's cache objects only,
+    # never cachelayer's long-lived clients, and its ready() wraps CacheHandler in
+    # every process (this test suite's too).
+    DEBUG_TOOLBAR_PANELS = [
+        *(panel for panel in PANELS_DEFAULTS if panel != "debug_toolbar.panels.cache.CachePanel"),
+        "cachelayer.contrib.debug_toolbar.panels.CachelayerPanel",
+    ]
 
 TEMPLATES = [
     {
