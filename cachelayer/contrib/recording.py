@@ -61,7 +61,7 @@ class Recording:
         _listen(-1)
         try:
             _open.reset(self._token)
-        except ValueError:  # stopped from another context than it started in
+        except (ValueError, RuntimeError):  # stopped from another context than it started in
             _open.set(tuple(r for r in _open.get() if r is not self))
         self._token = None
 
@@ -88,11 +88,11 @@ def _receive(kind: str):
     return receiver
 
 
-_RECEIVERS = {
-    signals.cache_hit: _receive(HIT),
-    signals.cache_miss: _receive(MISS),
-    signals.cache_invalidated: _receive(INVALIDATED),
-}
+_RECEIVERS = [  # (signal, receiver, dispatch_uid)
+    (signals.cache_hit, _receive(HIT), "cachelayer.recording.hit"),
+    (signals.cache_miss, _receive(MISS), "cachelayer.recording.miss"),
+    (signals.cache_invalidated, _receive(INVALIDATED), "cachelayer.recording.invalidated"),
+]
 
 
 def _listen(delta: int) -> None:
@@ -100,8 +100,7 @@ def _listen(delta: int) -> None:
     global _listeners
     with _lock:
         _listeners += delta
-        for signal, receiver in _RECEIVERS.items():
-            uid = f"cachelayer.recording.{id(signal)}"
+        for signal, receiver, uid in _RECEIVERS:
             if _listeners == 1 and delta > 0:
                 signal.connect(receiver, weak=False, dispatch_uid=uid)
             elif _listeners == 0:
