@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it (setuptools dynamic version)
+
 __all__ = [
     "CachedModelMixin",
     "CachedManager",

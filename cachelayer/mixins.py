@@ -7,6 +7,7 @@ invalidate from the queryset.
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.db import models, router, transaction
 
 from cachelayer.core import conf
@@ -100,6 +101,16 @@ class CachedAccess:
             )
         build = builder(self.model, definition.db_alias(), definition.stored)
         return {key: build(row) for key, row in rows.items()}
+
+    # thread_sensitive=True runs the read in the thread that owns the request's
+    # database connection, as Django's own async ORM methods do.
+    async def aget(self, key):
+        """Async ``get``: same result, errors and round trips, for async views."""
+        return await sync_to_async(self.get, thread_sensitive=True)(key)
+
+    async def aget_many(self, keys) -> dict:
+        """Async ``get_many``: same result, errors and round trips, for async views."""
+        return await sync_to_async(self.get_many, thread_sensitive=True)(keys)
 
 
 class _CachedDescriptor:

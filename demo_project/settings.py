@@ -3,6 +3,7 @@
 CACHELAYER_DB and CACHELAYER_CACHE choose the backends (see demo_project/env.py).
 """
 
+import importlib.util
 import os
 
 from demo_project.env import BASE_DIR, cache_setting, database_setting
@@ -34,6 +35,22 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "demo_project.urls"
 WSGI_APPLICATION = "demo_project.wsgi.application"
+ASGI_APPLICATION = "demo_project.asgi.application"
+
+# django-debug-toolbar with cachelayer's panel, when it is installed and DEBUG is on.
+if DEBUG and importlib.util.find_spec("debug_toolbar"):
+    INSTALLED_APPS.append("debug_toolbar")
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    INTERNAL_IPS = ["127.0.0.1", "::1"]
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    # The toolbar's own cache panel is left out: it sees Django's cache objects only,
+    # never cachelayer's long-lived clients, and its ready() wraps CacheHandler in
+    # every process (this test suite's too).
+    DEBUG_TOOLBAR_PANELS = [
+        *(panel for panel in PANELS_DEFAULTS if panel != "debug_toolbar.panels.cache.CachePanel"),
+        "cachelayer.contrib.debug_toolbar.panels.CachelayerPanel",
+    ]
 
 TEMPLATES = [
     {

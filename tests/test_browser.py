@@ -1,9 +1,11 @@
 """A person's view: headless Chromium logs into the admin, edits a policy,
 warms a container and reads the live statistics page.
 
-Screenshots go to test-output/ (copies of them illustrate the README).
+Screenshots go to test-output/, or to $CACHELAYER_SCREENSHOTS
+(scripts/screenshots.sh points it at demo_project/screenshots/ for the README).
 """
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -15,7 +17,7 @@ from cachelayer.models import CachePolicy, Container
 from demo_project.demo.models import Country
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+OUTPUT = Path(os.environ.get("CACHELAYER_SCREENSHOTS") or Path(__file__).resolve().parent.parent / "test-output")
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from cachelayer.tasks import inspection
+from cachelayer.core.serializers import SERIALIZERS
 from cachelayer.exceptions import CachelayerError
 from cachelayer.models import CachePolicy, Container
-from cachelayer.core.serializers import SERIALIZERS
+from cachelayer.tasks import inspection
 from tests.faults.servers import free_port
 from tests.testapp.models import Item, Typed
 

@@ -4,9 +4,9 @@ import json
 
 from django.core.management.base import CommandError
 
-from cachelayer.tasks import inspection, warming
 from cachelayer.cli import ContainerCommand, add_container_arguments, progress_bar, selected_containers
 from cachelayer.exceptions import CachelayerError
+from cachelayer.tasks import inspection, warming
 
 
 class Command(ContainerCommand):
