@@ -150,7 +150,7 @@ def configuration_changed(sender, instance, using=None, **kwargs):
 def _bump_configuration(instance, using: str | None = None) -> None:
     aliases = {conf.get("CACHE_ALIAS")}
     aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
-    registry.loaded = False  # this process reloads on its next lookup
+    registry.mark_stale()
     prefix = conf.get("KEY_PREFIX")
     shared = [config_key(prefix)]
     if isinstance(instance, Container):  # payloads left in a cache it moved away from die
