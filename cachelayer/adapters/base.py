@@ -92,17 +92,39 @@ class Adapter(ABC):
     # -- routing and breakers --------------------------------------------
 
     def _guarded(self, server: str, call, *args):
-        breaker = self.breakers[server]
-        if not breaker.allow():
-            raise CacheUnavailable(f"cache {breaker.name}: skipped while its circuit breaker is open")
+        self._admit(server)
         try:
             result = call(server, *args)
         except self.failures as exc:
-            breaker.failure(exc)
-            self._drop_connections(server)
-            raise CacheUnavailable(f"cache {breaker.name}: {exc!r}") from exc
-        breaker.success()
+            raise self._failed(server, exc) from exc
+        self.breakers[server].success()
         return result
+
+    def _admit(self, server: str) -> None:
+        breaker = self.breakers[server]
+        if not breaker.allow():
+            raise CacheUnavailable(f"cache {breaker.name}: skipped while its circuit breaker is open")
+
+    def _failed(self, server: str, exc: BaseException) -> CacheUnavailable:
+        """Count a client failure on ``server`` and return it translated (the one translation)."""
+        breaker = self.breakers[server]
+        breaker.failure(exc)
+        self._drop_connections(server)
+        return CacheUnavailable(f"cache {breaker.name}: {exc!r}")
+
+    def _get_many_servers(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        """Return ``{server: found keys, or the client's exception}`` for every server asked.
+
+        One server after another here; an adapter whose client can do better
+        sends every request before it reads any answer (memcached.py).
+        """
+        results = {}
+        for server, keys in wanted.items():
+            try:
+                results[server] = self._get_many(server, keys)
+            except self.failures as exc:
+                results[server] = exc
+        return results
 
     def _by_server(self, routes) -> dict[str, list]:
         if len(self.servers) == 1:
@@ -118,22 +140,28 @@ class Adapter(ABC):
     # -- the interface -----------------------------------------------------
 
     def fetch(self, groups: dict[Route, list[str]]) -> dict[Route, dict[str, Any]]:
-        """Get the keys of every route: one round trip per server touched.
+        """Get the keys of every route: one round trip per server touched,
+        all of them sent before any answer is read where the client allows.
 
         Routes whose server is dirty or fails are left out of the result
         (the caller reads them from the database); nothing raises.
         """
+        by_server, wanted = self._by_server(groups), {}
+        for server, routes in by_server.items():
+            if self.breakers[server].dirty or not self.breakers[server].allow():
+                continue
+            # one key's read: nothing to share or split
+            wanted[server] = groups[routes[0]] if len(routes) == 1 else list({k for r in routes for k in groups[r]})
+        if not wanted:
+            return {}
         results = {}
-        for server, routes in self._by_server(groups).items():
-            if self.breakers[server].dirty:
+        for server, found in self._get_many_servers(wanted).items():
+            if isinstance(found, BaseException):
+                self._failed(server, found)
                 continue
-            single = len(routes) == 1  # one key's read: nothing to share or split
-            wanted = groups[routes[0]] if single else list({key for route in routes for key in groups[route]})
-            try:
-                found = self._guarded(server, self._get_many, wanted)
-            except CacheUnavailable:
-                continue
-            if single:
+            self.breakers[server].success()
+            routes = by_server[server]
+            if len(routes) == 1:
                 results[routes[0]] = found
                 continue
             for route in routes:
