@@ -12,6 +12,7 @@ counted by the server's circuit breaker (breaker.py).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
@@ -258,3 +259,26 @@ def expiry_seconds(timeout: float) -> int:
         return 0
     seconds = max(1, math.ceil(timeout))
     return int(time.time()) + seconds if seconds > THIRTY_DAYS else seconds
+
+
+def rendezvous(servers: list[str], route: Route) -> str:
+    """Return the server of ``route`` by rendezvous hashing (highest score wins).
+
+    The scores of pymemcache's ``RendezvousHash`` (``"{server}-{route}"``),
+    hashed with blake2b in C: pymemcache's murmur3 is pure Python (~6 us a
+    call, once per server for every key routed). Both memcached adapters use
+    it, so a pool finds its keys on the same servers through either client.
+    """
+    best, winner = -1, None
+    for server in servers:
+        score = int.from_bytes(hashlib.blake2b(f"{server}-{route}".encode(), digest_size=8).digest(), "big")
+        if score > best or (score == best and server > winner):
+            best, winner = score, server
+    return winner
+
+
+def split_location(location) -> list[str]:
+    """Return the servers of a memcached LOCATION (a list, or one string joined by ``,`` or ``;``)."""
+    if isinstance(location, str):
+        location = location.replace(",", ";").split(";")
+    return [server.strip() for server in location if server.strip()]

@@ -8,21 +8,13 @@ the route, so the keys of one read share a server and one round trip.
 
 from __future__ import annotations
 
-import hashlib
 import socket
 
 from pymemcache.client.base import PooledClient
-from pymemcache.client.rendezvous import RendezvousHash
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
 
-from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.base import Adapter, Route, expiry_seconds, rendezvous, split_location
 from cachelayer.core import conf
-
-
-def _score(text: str, seed: int) -> int:
-    """Rendezvous score at C speed: pymemcache's default murmur3 is pure Python
-    (~6 us a call, once per server for every key routed)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 RECV_SIZE = 64 * 1024
@@ -73,12 +65,6 @@ def _recv(sock) -> bytes:
     return chunk
 
 
-def _servers(location) -> list[str]:
-    if isinstance(location, str):
-        location = location.replace(",", ";").split(";")
-    return [server.strip() for server in location if server.strip()]
-
-
 class MemcachedAdapter(Adapter):
     failures = (MemcacheError, OSError, socket.timeout)
     # memcached's default item size limit (-I 1m) less room for the key and item header
@@ -87,7 +73,7 @@ class MemcachedAdapter(Adapter):
     def __init__(self, alias: str, params: dict):
         options = params.get("OPTIONS", {})
         default_timeout = conf.get("SOCKET_TIMEOUT")  # pymemcache's own default waits forever
-        servers = _servers(params.get("LOCATION", "127.0.0.1:11211"))
+        servers = split_location(params.get("LOCATION", "127.0.0.1:11211"))
         super().__init__(alias, params, servers)
         self._client_options = {
             "connect_timeout": options.get("connect_timeout") or default_timeout,
@@ -97,12 +83,11 @@ class MemcachedAdapter(Adapter):
             "max_pool_size": options.get("max_pool_size", 64),
         }
         self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
-        self._ring = RendezvousHash(nodes=servers, hash_function=_score)
 
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
             return self.servers[0]
-        return self._ring.get_node(str(route))
+        return rendezvous(self.servers, route)
 
     def _get_many(self, server, keys):
         with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
