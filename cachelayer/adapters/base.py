@@ -140,12 +140,14 @@ class Adapter(ABC):
 
     # -- the interface -----------------------------------------------------
 
-    def fetch(self, groups: dict[Route, list[str]]) -> dict[Route, dict[str, Any]]:
+    def fetch(self, groups: dict[Route, list[str]], shared: bool = False) -> dict[Route, dict[str, Any]]:
         """Get the keys of every route: one round trip per server touched,
         all of them sent before any answer is read where the client allows.
 
         Routes whose server is dirty or fails are left out of the result
-        (the caller reads them from the database); nothing raises.
+        (the caller reads them from the database); nothing raises. With
+        ``shared``, the routes of one server share one dict of every key
+        found on it (no per-route copy: the caller looks keys up by name).
         """
         by_server, wanted = self._by_server(groups), {}
         for server, routes in by_server.items():
@@ -162,8 +164,8 @@ class Adapter(ABC):
                 continue
             self.breakers[server].success()
             routes = by_server[server]
-            if len(routes) == 1:
-                results[routes[0]] = found
+            if len(routes) == 1 or shared:
+                results.update(dict.fromkeys(routes, found))
                 continue
             for route in routes:
                 results[route] = {key: found[key] for key in groups[route] if key in found}
