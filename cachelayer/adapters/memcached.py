@@ -90,15 +90,19 @@ class MemcachedAdapter(Adapter):
         return rendezvous(self.servers, route)
 
     def _get_many(self, server, keys):
-        with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
-            try:
-                if client.sock is None:
-                    client._connect()
-                client.sock.sendall(_get_command(keys))
-                return _read_values(client.sock)
-            except BaseException:
-                client.close()  # a half-read reply must never be read by the next caller
-                raise
+        pool = self.clients[server].client_pool
+        client = pool.get()
+        try:
+            if client.sock is None:
+                client._connect()
+            client.sock.sendall(_get_command(keys))
+            found = _read_values(client.sock)
+        except BaseException:
+            client.close()  # a half-read reply must never be read by the next caller
+            pool.destroy(client)
+            raise
+        pool.release(client)
+        return found
 
     def _get_many_servers(self, wanted):
         """Send the ``get`` of every server, then read the answers: the servers
