@@ -58,6 +58,15 @@ def _read_values(sock) -> dict[str, bytes]:
             raise MemcacheUnknownError(buf[pos:eol][:64])
 
 
+def _read_line(sock) -> None:
+    """Read the one-line answer of a storage or counter command; raise on an error line."""
+    buf = _recv(sock)
+    while not buf.endswith(b"\r\n"):
+        buf += _recv(sock)
+    if buf.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
+        raise MemcacheUnknownError(buf[:64])
+
+
 def _recv(sock) -> bytes:
     chunk = sock.recv(RECV_SIZE)
     if not chunk:
@@ -90,19 +99,7 @@ class MemcachedAdapter(Adapter):
         return rendezvous(self.servers, route)
 
     def _get_many(self, server, keys):
-        pool = self.clients[server].client_pool
-        client = pool.get()
-        try:
-            if client.sock is None:
-                client._connect()
-            client.sock.sendall(_get_command(keys))
-            found = _read_values(client.sock)
-        except BaseException:
-            client.close()  # a half-read reply must never be read by the next caller
-            pool.destroy(client)
-            raise
-        pool.release(client)
-        return found
+        return self._request(server, _get_command(keys), _read_values)
 
     def _get_many_servers(self, wanted):
         """Send the ``get`` of every server, then read the answers: the servers
@@ -146,20 +143,35 @@ class MemcachedAdapter(Adapter):
         self.clients[server].delete_many(keys)
 
     def _invalidate(self, server, counters, payloads, read):
-        # One round trip: on one connection, every command but the last goes
-        # unanswered (noreply), and memcached answers the last only after it
-        # ran the others. NOT_FOUND is fine for a counter (nothing to outdate);
-        # deleting payloads only frees memory early (the bumped version alone
-        # keeps them from being served).
-        with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
-            if payloads:
-                client.delete_many(payloads, noreply=True)
-            answered = counters[-1:] if counters and not read else []
-            for key in counters[: len(counters) - len(answered)]:
-                client.incr(key, 1, noreply=True)
-            for key in answered:
-                client.incr(key, 1)
-            return client.get_many(read) if read else {}
+        # One round trip, one write: on one connection, every command but the
+        # last goes unanswered (noreply), and memcached answers the last only
+        # after it ran the others. NOT_FOUND is fine for a counter (nothing to
+        # outdate); deleting payloads only frees memory early (the bumped
+        # version alone keeps them from being served).
+        answered = counters[-1:] if counters and not read else []
+        lines = [f"delete {key} noreply\r\n" for key in payloads]
+        lines += [f"incr {key} 1 noreply\r\n" for key in counters[: len(counters) - len(answered)]]
+        lines += [f"incr {key} 1\r\n" for key in answered]
+        if not lines and not read:
+            return {}
+        request = "".join(lines).encode() + (_get_command(read) if read else b"")
+        return self._request(server, request, _read_values if read else (_read_line if answered else None)) or {}
+
+    def _request(self, server, request: bytes, read_reply):
+        """Send ``request`` on a pooled connection and return ``read_reply(sock)`` (None: no reply)."""
+        pool = self.clients[server].client_pool
+        client = pool.get()
+        try:
+            if client.sock is None:
+                client._connect()
+            client.sock.sendall(request)
+            reply = read_reply(client.sock) if read_reply else None
+        except BaseException:
+            client.close()  # a half-read reply must never be read by the next caller
+            pool.destroy(client)
+            raise
+        pool.release(client)
+        return reply
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         client = self.clients[server]
