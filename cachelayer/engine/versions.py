@@ -41,7 +41,7 @@ class State:
         self.key, self.part, self.gen, self.ver, self.row, self.raw = key, part, gen, ver, row, raw
 
 
-def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
+def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> dict[str, State]:
     """Return the cached state of each key: one round trip per cache server.
 
     Keys whose server is down or not yet replayed to (outbox.py) are left
@@ -49,7 +49,9 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     (from a time-based base) and raises Restart when the configuration
     version shows the definitions are out of date. A payload counts only
     when its generation, version and schema equal the current ones; one that
-    cannot be decoded is a miss.
+    cannot be decoded is a miss. ``reload=False`` raises Restart on a new
+    configuration version without loading it (a caller that must not query
+    the database, such as cache_serve's event loop).
     """
     keys = definition.keys
     config, gen_key, ver_of, data_of, part_of = keys.config, keys.gen, keys.ver, keys.data, keys.part
@@ -67,7 +69,11 @@ def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
     if missing:
         _create_counters(definition, parts, found, missing)
     versions_seen = {values[config] for values in found.values()}  # one per server
-    if any([registry.observe(definition.cache_alias, int(version)) for version in versions_seen]):
+    alias = definition.cache_alias
+    if reload:
+        if any([registry.observe(alias, int(version)) for version in versions_seen]):
+            raise Restart
+    elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
     loads, schema = definition.serializer.loads, definition.schema
     states = {}
