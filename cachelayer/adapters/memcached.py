@@ -13,7 +13,7 @@ import socket
 from pymemcache.client.base import PooledClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
 
-from cachelayer.adapters.base import Adapter, Route, expiry_seconds, rendezvous, split_location
+from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
 from cachelayer.core import conf
 
 
@@ -92,11 +92,12 @@ class MemcachedAdapter(Adapter):
             "max_pool_size": options.get("max_pool_size", 64),
         }
         self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
+        self._routes = RouteMemo(servers)
 
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
             return self.servers[0]
-        return rendezvous(self.servers, route)
+        return self._routes.server_of(route)
 
     def _get_many(self, server, keys):
         return self._request(server, _get_command(keys), _read_values)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import pylibmc
 
-from cachelayer.adapters.base import Adapter, Route, expiry_seconds, rendezvous, split_location
+from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
 from cachelayer.core import conf
 
 
@@ -48,6 +48,7 @@ class PyLibMCAdapter(Adapter):
         }
         self.masters = {server: self._new_master(server) for server in servers}
         self.free = {server: [] for server in servers}  # idle clones, each with its own connection
+        self._routes = RouteMemo(servers)
         self._threads = ThreadPoolExecutor(len(servers), "cachelayer-pylibmc") if len(servers) > 1 else None
 
     def _new_master(self, server: str) -> pylibmc.Client:
@@ -67,7 +68,7 @@ class PyLibMCAdapter(Adapter):
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
             return self.servers[0]
-        return rendezvous(self.servers, route)
+        return self._routes.server_of(route)
 
     def _get_many(self, server, keys):
         free = self.free[server]  # _client() inline: the hit path
