@@ -17,6 +17,7 @@ HOT = 1000  # keys the hit workloads cycle through (all cached after warm-up)
 BATCH = 100  # keys per get_many
 BATCHES = HOT // BATCH  # disjoint batches of the hot keys
 WRITES = 200  # rows the write workload saves in turn
+RANDOM_BATCHES = 2000  # fresh random get_many batches, more than one run draws
 STAMPEDES = 50  # one fresh key per stampede round
 ZIPF_S = 1.1  # the read-mostly mix's skew
 
@@ -53,6 +54,7 @@ class Keys:
     writes: list
     stampede: list
     all: list  # every pk, in Zipf rank order (most popular first)
+    random_batches: list  # RANDOM_BATCHES lists of BATCH hot pks drawn at random, never repeated
 
 
 def keys() -> Keys:
@@ -72,6 +74,7 @@ def keys() -> Keys:
         writes=rest[:WRITES],
         stampede=rest[WRITES : WRITES + STAMPEDES],
         all=[pk for pk, _ in shuffled],
+        random_batches=[rng.sample(hot_pks, BATCH) for _ in range(RANDOM_BATCHES)],
     )
 
 

@@ -7,8 +7,14 @@ key lookups. Measured in one run, interleaved rounds after a warm-up:
    connection) vs ``SELECT value FROM testapp_keyvalue WHERE `key` = %s``
    over a fresh mysqlclient connection per request and over a persistent one
    (and a raw memcached ``get`` for reference);
-2. memcslap ``--test=get`` throughput against cache_serve as a fraction of
-   the same load against a real memcached server.
+2. ``get`` throughput with warm data: LOAD_PROCESSES processes, each with
+   one pymemcache connection, send a bounded number of gets of random keys
+   among LOAD_KEYS rows already cached, against cache_serve and against a
+   real memcached holding the same keys, interleaved rounds;
+3. memcslap ``--test=get`` throughput against cache_serve as a fraction of
+   the same load against a real memcached server (memcslap stores fresh
+   keys first, so through cache_serve many of its gets are first reads
+   after a write: misses that read the database).
 
 Run (MariaDB; starts a private memcached and cache_serve on free ports):
 
@@ -21,7 +27,9 @@ its container named ``default``.
 Not part of the test suite.
 """
 
+import multiprocessing
 import os
+import random
 import re
 import shutil
 import socket
@@ -38,6 +46,36 @@ from bench.interleave import compare  # noqa: E402
 ROUNDS, OPS = 7, 1000  # latency: interleaved rounds of OPS requests each
 SLAP_ROUNDS, SLAP_CONCURRENCY, SLAP_OPS = 3, 4, 5000  # memcslap: per round, per thread
 KEY, VALUE = "benchkey", "x" * 64
+LOAD_ROUNDS, LOAD_PROCESSES, LOAD_OPS, LOAD_KEYS = 5, 4, 4000, 100  # warm-get load: per round, per process
+
+
+def _load(port: int, keys: list, ops: int, seed: int, start, results) -> None:
+    from pymemcache.client.base import Client
+
+    client = Client(("127.0.0.1", port), connect_timeout=5, timeout=10)
+    draws = random.Random(seed).choices(keys, k=ops)
+    client.get(keys[0])  # connected
+    start.wait()
+    began = time.perf_counter()
+    for key in draws:
+        client.get(key)
+    results.put(time.perf_counter() - began)
+
+
+def warm_get_rate(port: int, keys: list, seed: int) -> float:
+    """Return gets/s of LOAD_PROCESSES processes, LOAD_OPS gets each, against 127.0.0.1:port."""
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(LOAD_PROCESSES), context.Queue()
+    processes = [
+        context.Process(target=_load, args=(port, keys, LOAD_OPS, seed + i, start, results))
+        for i in range(LOAD_PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    elapsed = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join()
+    return LOAD_PROCESSES * LOAD_OPS / max(elapsed)
 
 
 def free_port() -> int:
@@ -152,6 +190,23 @@ def run(memcached_port: int) -> None:
             "memcached get (raw)": lambda: raw_client.get("raw"),
         }
         compare(contenders, "cache_serve get (hit)", ROUNDS, OPS, warmup=200)
+
+        keys = [f"warm{i}" for i in range(LOAD_KEYS)]
+        KeyValue.objects.bulk_create([KeyValue(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
+        serve_client.get_many(keys)  # cached through cache_serve (miss, fill)
+        raw_client.set_many({key: VALUE for key in keys})
+        assert serve_client.get_many(keys) == {key: VALUE.encode() for key in keys}
+        load = {"cache_serve": [], "memcached": []}
+        for round_ in range(LOAD_ROUNDS):
+            order = [("cache_serve", port), ("memcached", memcached_port)]
+            for name, target in order if round_ % 2 == 0 else order[::-1]:
+                load[name].append(warm_get_rate(target, keys, seed=round_ * 100))
+        serve_load, memcached_load = (statistics.median(load[name]) for name in ("cache_serve", "memcached"))
+        print(f"\nwarm gets, {LOAD_PROCESSES} processes x 1 pymemcache connection x {LOAD_OPS} gets of "
+              f"{LOAD_KEYS} cached keys, median of {LOAD_ROUNDS} interleaved rounds")
+        print(f"cache_serve {serve_load:10.0f} gets/s")
+        print(f"memcached   {memcached_load:10.0f} gets/s")
+        print(f"cache_serve / memcached = {serve_load / memcached_load:.3f}")
 
         slap(port), slap(memcached_port)  # warm-up (loads the keys)
         rates = {"cache_serve": [], "memcached": []}

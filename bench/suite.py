@@ -203,6 +203,7 @@ def run_backend(name: str, env: dict, flavors: list[str], plan: Plan, pool: bool
             "get_many": backend.timed(
                 "get_many", plan.many_ops, plan.rounds, extra=[(SINGLES, "cachelayer", "singles")]
             ),
+            "random_many": backend.timed("random_many", plan.many_ops, plan.rounds),
             "counts": {w: backend.counted(w) for w in ("pk_hit", "get_many")},
         }
         results["singles"] = {"cachelayer": results["get_many"].pop(SINGLES)}
@@ -224,7 +225,7 @@ def run_backend(name: str, env: dict, flavors: list[str], plan: Plan, pool: bool
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few ops of everything (a smoke test, not numbers)")
-    parser.add_argument("--backends", default="memcached,redis,pool")
+    parser.add_argument("--backends", default="memcached,pylibmc,redis,pool")
     parser.add_argument("--output", default=str(ROOT / "bench-output"))
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
@@ -246,6 +247,7 @@ def main() -> None:
         )
         setups = {
             "memcached": (f"memcached://{memcached[0].location}", ["plain", "cachelayer", "cachalot"]),
+            "pylibmc": (f"pylibmc://{memcached[0].location}", ["plain", "cachelayer", "cachalot"]),
             "redis": (f"redis://127.0.0.1:{redis.port}/0", ["plain", "cachelayer", "cacheops", "cachalot"]),
             "pool": (
                 "memcached://" + ",".join(server.location for server in memcached),

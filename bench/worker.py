@@ -44,6 +44,7 @@ class Workloads:
     def __init__(self, keys: data.Keys):
         self.keys = keys
         self.items: dict[str, list] = {}  # contender -> instances the write workload saves
+        self.fresh: dict[str, object] = {}  # contender -> its stream of never-repeated random batches
 
     def calls(self, contender, workload: str):
         """Return ``(function, arguments)``, or None when the contender cannot do it."""
@@ -54,6 +55,10 @@ class Workloads:
             return getattr(contender, "get_by_email", None), keys.hot_emails
         if workload == "get_many":
             return getattr(contender, "get_many", None), keys.batches
+        if workload == "random_many":  # a fresh random 100 keys each call: per-query caches miss
+            function = getattr(contender, "get_many", None)
+            stream = self.fresh.setdefault(contender.name, iter(keys.random_batches))
+            return (function and (lambda _: function(next(stream)))), range(3)
         if workload == "singles":  # the same 100 keys as get_many, one call each
             return (lambda batch: [contender.get(pk) for pk in batch]), keys.batches
         if workload == "save":
@@ -89,21 +94,28 @@ def counting():
 
     A round trip is a request written to a socket (one or more ``sendall``
     calls: redis-py writes a long command in chunks) before its answer is
-    read; the database client's sockets are C-level and not seen here.
+    read; ``waits`` counts the groups of requests sent before any answer is
+    read (a pool asked in parallel waits once). The database client's
+    sockets, and pylibmc's, are C-level and not seen here.
     """
-    counts = {"round_trips": 0, "queries": 0}
+    counts = {"round_trips": 0, "queries": 0, "waits": 0}
     sending: set[int] = set()  # sockets whose last call was a send
+    reading = [True]  # the last socket call was a receive: the next send starts a new wait
     real = {name: getattr(socket.socket, name) for name in ("sendall", "recv", "recv_into")}
 
     def sendall(sock, *args, **kwargs):
         if sock.fileno() not in sending:
             sending.add(sock.fileno())
             counts["round_trips"] += 1
+            if reading[0]:  # requests sent together before any answer is read wait once
+                counts["waits"] += 1
+                reading[0] = False
         return real["sendall"](sock, *args, **kwargs)
 
     def receiver(name):
         def receive(sock, *args, **kwargs):
             sending.discard(sock.fileno())
+            reading[0] = True
             return real[name](sock, *args, **kwargs)
 
         return receive

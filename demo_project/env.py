@@ -15,7 +15,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DB_FORMS = "'sqlite', 'sqlite:///PATH' or 'mysql://USER[:PASSWORD]@HOST[:PORT]/NAME'"
 CACHE_FORMS = (
-    "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]' or 'redis://HOST:PORT[/DB]'"
+    "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]', 'pylibmc://HOST:PORT[,HOST:PORT...]' "
+    "or 'redis://HOST:PORT[/DB]'"
 )
 
 
@@ -74,6 +75,8 @@ def cache_from_url(url: str) -> dict:
             "LOCATION": _host_ports(url, netloc, 11211),
             "OPTIONS": {"connect_timeout": 0.5, "timeout": 0.5},
         }
+    if sep and netloc and scheme == "pylibmc" and not path:  # memcached through libmemcached
+        return {"BACKEND": "django.core.cache.backends.memcached.PyLibMCCache", "LOCATION": _host_ports(url, netloc, 11211)}
     if sep and netloc and scheme == "redis" and "," not in netloc:
         db = path.split("?")[0] or "0"
         if db.isdigit():

@@ -58,6 +58,9 @@ _ensure_build_deps() {
     if ! python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
         need+=(python3-dev)
     fi
+    # pylibmc has no Linux wheels either: it compiles against libmemcached (and zlib).
+    if ! pkg-config --exists libmemcached 2>/dev/null; then need+=(libmemcached-dev); fi
+    if ! pkg-config --exists zlib 2>/dev/null; then need+=(zlib1g-dev); fi
     if (( ${#need[@]} )); then apt_install "${need[@]}"; fi
 }
 

@@ -22,6 +22,9 @@ CACHES = {
     # the suite shares one in-process cache; an eviction would look like a miss.
     "locmem": {**cache_from_url("locmem"), "LOCATION": "cachelayer-tests", "OPTIONS": {"MAX_ENTRIES": 10**7}},
     "memcached": cache_from_url(MEMCACHED_URL),
+    # The same memcached through pylibmc: the adapter contract tests and a read/write
+    # smoke run on it (tests/layer/test_pylibmc.py), not the whole matrix.
+    "pylibmc": cache_from_url(MEMCACHED_URL.replace("memcached://", "pylibmc://", 1)),
     "redis": cache_from_url(REDIS_URL),
 }
 

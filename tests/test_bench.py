@@ -35,16 +35,17 @@ def results(tmp_path_factory):
 def test_a_hit_is_one_round_trip_and_no_sql(results):
     counts = results[0]["backends"]["memcached"]["counts"]
     for workload in ("pk_hit", "unique_hit", "get_many"):
-        assert counts[workload]["cachelayer"] == {"round_trips": 1, "queries": 0}, workload
+        assert counts[workload]["cachelayer"] == {"round_trips": 1, "queries": 0, "waits": 1}, workload
     # the instruments themselves: the ORM is all SQL, the raw cache one request
-    assert counts["pk_hit"]["ORM"] == {"round_trips": 0, "queries": 1}
-    assert counts["get_many"]["raw cache.get"] == {"round_trips": 1, "queries": 0}
+    assert counts["pk_hit"]["ORM"] == {"round_trips": 0, "queries": 1, "waits": 0}
+    assert counts["get_many"]["raw cache.get"] == {"round_trips": 1, "queries": 0, "waits": 1}
 
 
-def test_in_a_pool_a_key_is_one_round_trip_and_many_keys_one_per_server(results):
+def test_in_a_pool_a_key_is_one_round_trip_and_many_keys_one_per_server_sent_at_once(results):
     counts = results[0]["backends"]["pool"]["counts"]
-    assert counts["pk_hit"]["cachelayer"] == {"round_trips": 1, "queries": 0}
-    assert counts["get_many"]["cachelayer"] == {"round_trips": 3, "queries": 0}
+    assert counts["pk_hit"]["cachelayer"] == {"round_trips": 1, "queries": 0, "waits": 1}
+    # one request per server, all sent before any answer is read: one wait
+    assert counts["get_many"]["cachelayer"] == {"round_trips": 3, "queries": 0, "waits": 1}
 
 
 def test_a_stampede_costs_one_query(results):

@@ -98,3 +98,18 @@ def test_connection_health_members_used_by_cache_serve():
     assert connection.is_usable() is True
     assert connection.needs_rollback is False
     connection.close_if_unusable_or_obsolete()  # healthy, and CONN_MAX_AGE allows it: kept or closed, no error
+
+
+def test_a_values_list_query_compiles_to_sql_with_its_pks_as_only_params_and_reports_converters():
+    """engine/snapshots.py sends the compiled SQL of a key-column read again with other pks."""
+    from cachelayer.engine import snapshots
+
+    owner = Owner.objects.create(name="o")
+    rows = Owner._base_manager.filter(pk__in=[owner.pk]).values_list("pk", "name")
+    compiler = rows.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    assert list(params) == [owner.pk] and sql.count("%s") == 1
+    columns = [column[0] for column in compiler.select[: compiler.col_count]]
+    assert compiler.get_converters(columns) == {}  # int and char columns: rows as the driver gives them
+    assert snapshots._compile(rows, connection, [owner.pk]) == sql
+    assert snapshots.read(Owner, "default", [owner.pk, owner.pk], {"name"}) == {owner.pk: {"id": owner.pk, "name": "o"}}

@@ -18,6 +18,8 @@ def test_cache_urls():
     pool = cache_from_url("memcached://127.0.0.1:11211,127.0.0.1:11212")
     assert pool["LOCATION"] == ["127.0.0.1:11211", "127.0.0.1:11212"]
     assert cache_from_url("redis://127.0.0.1:6379/3")["LOCATION"] == "redis://127.0.0.1:6379/3"
+    libmc = cache_from_url("pylibmc://127.0.0.1:11211")
+    assert (libmc["BACKEND"].endswith("PyLibMCCache"), libmc["LOCATION"]) == (True, ["127.0.0.1:11211"])
 
 
 @pytest.mark.parametrize("url", ["postgres://x/y", "mysql://host", "mysql://h:port/db", ""])

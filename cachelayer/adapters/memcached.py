@@ -8,27 +8,70 @@ the route, so the keys of one read share a server and one round trip.
 
 from __future__ import annotations
 
-import hashlib
 import socket
 
 from pymemcache.client.base import PooledClient
-from pymemcache.client.rendezvous import RendezvousHash
-from pymemcache.exceptions import MemcacheError
+from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
 
-from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
 from cachelayer.core import conf
 
 
-def _score(text: str, seed: int) -> int:
-    """Rendezvous score at C speed: pymemcache's default murmur3 is pure Python
-    (~6 us a call, once per server for every key routed)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+RECV_SIZE = 64 * 1024
 
 
-def _servers(location) -> list[str]:
-    if isinstance(location, str):
-        location = location.replace(",", ";").split(";")
-    return [server.strip() for server in location if server.strip()]
+def _get_command(keys: list[str]) -> bytes:
+    """``get k1 k2 ...``: keys.py already made every key safe (ASCII, no spaces, <= 250 bytes)."""
+    return ("get " + " ".join(keys) + "\r\n").encode()
+
+
+def _read_values(sock) -> dict[str, bytes]:
+    """Read one ``get`` reply (``VALUE key flags bytes`` blocks, then ``END``) off ``sock``.
+
+    pymemcache's reader re-checks every key and splits the reply line by
+    line in Python (~6 us a value); values here are raw bytes, as the
+    adapter's clients store them (no serde, flags unused).
+    """
+    buf, pos, found = sock.recv(RECV_SIZE), 0, {}
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            buf, pos = buf[pos:] + _recv(sock), 0
+            continue
+        if buf.startswith(b"VALUE ", pos):
+            _, key, _, size = buf[pos:eol].split(b" ", 4)[:4]
+            start = eol + 2
+            end = start + int(size)
+            if len(buf) < end + 2:
+                chunks, have = [buf[start:]], len(buf) - start
+                while have < end - start + 2:
+                    chunk = _recv(sock)
+                    chunks.append(chunk)
+                    have += len(chunk)
+                buf, start = b"".join(chunks), 0
+                end = int(size)
+            found[key.decode()] = buf[start:end]
+            pos = end + 2
+        elif eol == pos + 3 and buf.startswith(b"END", pos):
+            return found
+        else:
+            raise MemcacheUnknownError(buf[pos:eol][:64])
+
+
+def _read_line(sock) -> None:
+    """Read the one-line answer of a storage or counter command; raise on an error line."""
+    buf = _recv(sock)
+    while not buf.endswith(b"\r\n"):
+        buf += _recv(sock)
+    if buf.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
+        raise MemcacheUnknownError(buf[:64])
+
+
+def _recv(sock) -> bytes:
+    chunk = sock.recv(RECV_SIZE)
+    if not chunk:
+        raise MemcacheUnexpectedCloseError()
+    return chunk
 
 
 class MemcachedAdapter(Adapter):
@@ -39,7 +82,7 @@ class MemcachedAdapter(Adapter):
     def __init__(self, alias: str, params: dict):
         options = params.get("OPTIONS", {})
         default_timeout = conf.get("SOCKET_TIMEOUT")  # pymemcache's own default waits forever
-        servers = _servers(params.get("LOCATION", "127.0.0.1:11211"))
+        servers = split_location(params.get("LOCATION", "127.0.0.1:11211"))
         super().__init__(alias, params, servers)
         self._client_options = {
             "connect_timeout": options.get("connect_timeout") or default_timeout,
@@ -49,15 +92,47 @@ class MemcachedAdapter(Adapter):
             "max_pool_size": options.get("max_pool_size", 64),
         }
         self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
-        self._ring = RendezvousHash(nodes=servers, hash_function=_score)
+        self._routes = RouteMemo(servers)
 
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
             return self.servers[0]
-        return self._ring.get_node(str(route))
+        return self._routes.server_of(route)
 
     def _get_many(self, server, keys):
-        return self.clients[server].get_many(keys)
+        return self._request(server, _get_command(keys), _read_values)
+
+    def _get_many_servers(self, wanted):
+        """Send the ``get`` of every server, then read the answers: the servers
+        work in parallel, and a pool costs about one server's round trip."""
+        if len(wanted) == 1:
+            return super()._get_many_servers(wanted)
+        sent, results = [], {}
+        try:
+            for server, keys in wanted.items():
+                pool = self.clients[server].client_pool
+                client = pool.get()
+                sent.append((server, pool, client))
+                try:
+                    if client.sock is None:
+                        client._connect()
+                    client.sock.sendall(_get_command(keys))
+                except self.failures as exc:
+                    results[server] = exc
+            for server, _, client in sent:
+                if server not in results:
+                    try:
+                        results[server] = _read_values(client.sock)
+                    except self.failures as exc:
+                        results[server] = exc
+        finally:
+            for server, pool, client in sent:
+                if isinstance(results.get(server, None), dict):
+                    pool.release(client)
+                else:
+                    client.close()
+                    pool.destroy(client)
+        return results
 
     def _set_many(self, server, mapping, timeout):
         self.clients[server].set_many(mapping, expire=expiry_seconds(timeout))
@@ -69,20 +144,35 @@ class MemcachedAdapter(Adapter):
         self.clients[server].delete_many(keys)
 
     def _invalidate(self, server, counters, payloads, read):
-        # One round trip: on one connection, every command but the last goes
-        # unanswered (noreply), and memcached answers the last only after it
-        # ran the others. NOT_FOUND is fine for a counter (nothing to outdate);
-        # deleting payloads only frees memory early (the bumped version alone
-        # keeps them from being served).
-        with self.clients[server].client_pool.get_and_release(destroy_on_fail=True) as client:
-            if payloads:
-                client.delete_many(payloads, noreply=True)
-            answered = counters[-1:] if counters and not read else []
-            for key in counters[: len(counters) - len(answered)]:
-                client.incr(key, 1, noreply=True)
-            for key in answered:
-                client.incr(key, 1)
-            return client.get_many(read) if read else {}
+        # One round trip, one write: on one connection, every command but the
+        # last goes unanswered (noreply), and memcached answers the last only
+        # after it ran the others. NOT_FOUND is fine for a counter (nothing to
+        # outdate); deleting payloads only frees memory early (the bumped
+        # version alone keeps them from being served).
+        answered = counters[-1:] if counters and not read else []
+        lines = [f"delete {key} noreply\r\n" for key in payloads]
+        lines += [f"incr {key} 1 noreply\r\n" for key in counters[: len(counters) - len(answered)]]
+        lines += [f"incr {key} 1\r\n" for key in answered]
+        if not lines and not read:
+            return {}
+        request = "".join(lines).encode() + (_get_command(read) if read else b"")
+        return self._request(server, request, _read_values if read else (_read_line if answered else None)) or {}
+
+    def _request(self, server, request: bytes, read_reply):
+        """Send ``request`` on a pooled connection and return ``read_reply(sock)`` (None: no reply)."""
+        pool = self.clients[server].client_pool
+        client = pool.get()
+        try:
+            if client.sock is None:
+                client._connect()
+            client.sock.sendall(request)
+            reply = read_reply(client.sock) if read_reply else None
+        except BaseException:
+            client.close()  # a half-read reply must never be read by the next caller
+            pool.destroy(client)
+            raise
+        pool.release(client)
+        return reply
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         client = self.clients[server]

@@ -6,9 +6,19 @@ waits forever by default) and no retry multiplies them.
 
 Counters are bumped by a Lua script that never creates a key: Redis INCR
 on a missing key would restart it at 1, which could match an old payload.
+
+The hot commands (reads, fills, leases, invalidations) go straight to a
+connection the adapter keeps in a free list, as one packed write and its
+replies: redis-py 8's client and pool wrap every command in retries,
+observability records and pool locking (~20 us of CPU a command, a third of
+a hit; the 95/5 mix spent ~50 us more CPU per operation on Redis than on
+memcached). Connections still come from redis-py's pool factory, with its
+options and parser (hiredis).
 """
 
 from __future__ import annotations
+
+import os
 
 from django_redis.pool import get_connection_factory
 from redis.backoff import NoBackoff
@@ -63,35 +73,56 @@ class RedisAdapter(Adapter):
             connection_pool=pool, **{"retry": Retry(NoBackoff(), 0), **factory.redis_client_cls_kwargs}
         )
         self._cas = self.client.register_script(COMPARE_AND_SET)
+        self._free, self._pid = [], os.getpid()  # idle connections of this process
+
+    def _run(self, *commands):
+        """Send ``commands`` (argument tuples) in one write; return their replies.
+
+        A connection that failed, or whose replies were not all read, is
+        dropped, never reused.
+        """
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            self._free, self._pid = [], os.getpid()
+        try:
+            connection = self._free.pop()
+        except IndexError:
+            connection = self.client.connection_pool.make_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies = [connection.read_response() for _ in commands]
+        except BaseException:
+            connection.disconnect()
+            raise
+        self._free.append(connection)
+        return replies
 
     def _get_many(self, server, keys):
-        return {key: value for key, value in zip(keys, self.client.mget(keys)) if value is not None}
+        (values,) = self._run(("MGET", *keys))
+        return {key: value for key, value in zip(keys, values) if value is not None}
 
     def _set_many(self, server, mapping, timeout):
         px = _px(timeout)
-        pipe = self.client.pipeline(transaction=False)
-        for key, value in mapping.items():
-            pipe.set(key, value, px=px)
-        pipe.execute()
+        self._run(*[("SET", key, value, "PX", px) if px else ("SET", key, value) for key, value in mapping.items()])
 
     def _add(self, server, key, value, timeout):
-        return self.client.set(key, value, px=_px(timeout), nx=True)
+        px = _px(timeout)
+        (stored,) = self._run(("SET", key, value, "NX", "PX", px) if px else ("SET", key, value, "NX"))
+        return bool(stored)
 
     def _delete_many(self, server, keys):
         if keys:
             self.client.delete(*keys)
 
     def _invalidate(self, server, counters, payloads, read):
-        pipe = self.client.pipeline(transaction=False)
-        # EVAL, not the registered script: a pipeline would first ask SCRIPT
-        # EXISTS in a round trip of its own.
-        pipe.eval(INCR_EXISTING, len(counters), *counters)
+        # EVAL, not the registered script: EVALSHA could answer NOSCRIPT (a
+        # restarted server) in the middle of the round trip.
+        commands = [("EVAL", INCR_EXISTING, len(counters), *counters)]
         if payloads:
-            pipe.delete(*payloads)
+            commands.append(("DEL", *payloads))
         if read:
-            pipe.mget(read)
-        results = pipe.execute()
-        return {key: value for key, value in zip(read, results[-1]) if value is not None} if read else {}
+            commands.append(("MGET", *read))
+        replies = self._run(*commands)
+        return {key: value for key, value in zip(read, replies[-1]) if value is not None} if read else {}
 
     def _compare_and_set(self, server, key, expected, new, timeout):
         return self._cas(keys=[key], args=[expected, new, _px(timeout) or 0])
@@ -103,6 +134,9 @@ class RedisAdapter(Adapter):
         pipe.execute()
 
     def _drop_connections(self, server):
+        stale, self._free = self._free, []
+        for connection in stale:
+            connection.disconnect()
         self.client.connection_pool.disconnect(inuse_connections=False)
 
     def _ping(self, server):
@@ -112,4 +146,5 @@ class RedisAdapter(Adapter):
         return self.client.info()
 
     def close(self) -> None:
+        self._drop_connections(None)
         self.client.connection_pool.disconnect()

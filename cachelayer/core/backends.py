@@ -6,6 +6,7 @@ without importing a cache client.
 
 ADAPTERS = {
     "django.core.cache.backends.memcached.PyMemcacheCache": "cachelayer.adapters.memcached.MemcachedAdapter",
+    "django.core.cache.backends.memcached.PyLibMCCache": "cachelayer.adapters.pylibmc.PyLibMCAdapter",
     "django_redis.cache.RedisCache": "cachelayer.adapters.redis.RedisAdapter",
     "django.core.cache.backends.locmem.LocMemCache": "cachelayer.adapters.locmem.LocMemAdapter",
 }

@@ -88,6 +88,11 @@ class Definition:
         Several key columns take a tuple of parts, or the string ``join_parts``
         makes of them (what cache_serve clients send).
         """
+        kind = type(key)
+        if kind is str:
+            return key
+        if kind is int:
+            return str(key)
         parts = key if isinstance(key, (tuple, list)) else (key,)
         if len(self.key_fields) == 1 or len(parts) == 1:
             return parts[0] if isinstance(parts[0], str) else str(parts[0])

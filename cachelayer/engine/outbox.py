@@ -64,13 +64,13 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
         adapter.breakers[server].mark_dirty()
 
 
-def fetch(adapter: Adapter, groups: dict) -> dict:
+def fetch(adapter: Adapter, groups: dict, shared: bool = False) -> dict:
     """``adapter.fetch`` after replaying what the outbox owes its dirty servers.
 
     Every read of the cache goes through here, so no reader can forget the replay.
     """
     _ensure_replayed(adapter)
-    return adapter.fetch(groups)
+    return adapter.fetch(groups, shared)
 
 
 def _ensure_replayed(adapter: Adapter) -> None:

@@ -124,6 +124,11 @@ class Registry:
                 ) from None
             return mapped[0]
 
+    def knows(self, alias: str, version) -> bool:
+        """Return whether definitions were loaded at (or after) ``version`` of cache ``alias``."""
+        known = self._known.get(alias)
+        return known is not None and version in known
+
     def observe(self, alias: str, version) -> bool:
         """Note a configuration version read from cache ``alias``; reload if new.
 

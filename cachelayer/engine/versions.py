@@ -41,48 +41,55 @@ class State:
         self.key, self.part, self.gen, self.ver, self.row, self.raw = key, part, gen, ver, row, raw
 
 
-def _decode(definition: Definition, raw, gen: int, ver: int):
-    if raw is None:
-        return MISSING
-    try:
-        p_gen, p_ver, schema, row = definition.serializer.loads(raw)
-    except Exception:
-        return MISSING  # corrupt or foreign: a miss, overwritten by the fill
-    if p_gen != gen or p_ver != ver or schema != definition.schema:
-        return MISSING
-    return ABSENT if row is None else row
-
-
-def fetch(definition: Definition, user_keys: list[str]) -> dict[str, State]:
+def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> dict[str, State]:
     """Return the cached state of each key: one round trip per cache server.
 
     Keys whose server is down or not yet replayed to (outbox.py) are left
     out: the caller reads them from the database. Creates missing counters
     (from a time-based base) and raises Restart when the configuration
-    version shows the definitions are out of date.
+    version shows the definitions are out of date. A payload counts only
+    when its generation, version and schema equal the current ones; one that
+    cannot be decoded is a miss. ``reload=False`` raises Restart on a new
+    configuration version without loading it (a caller that must not query
+    the database, such as cache_serve's event loop).
     """
     keys = definition.keys
+    config, gen_key, ver_of, data_of, part_of = keys.config, keys.gen, keys.ver, keys.data, keys.part
     parts, groups = {}, {}
     for key in user_keys:
-        part = parts[key] = keys.part(key)
-        groups[key] = [keys.config, keys.gen, keys.ver(part), keys.data(part)]  # counters, then payload
-    found = outbox.fetch(definition.adapter, groups)
+        part = parts[key] = part_of(key)
+        groups[key] = [config, gen_key, ver_of(part), data_of(part)]  # counters, then payload
+    # The keys of one server share one dict: looked up by name, never copied per key.
+    found = outbox.fetch(definition.adapter, groups, shared=True)
     missing = {}
     for key, values in found.items():
-        absent = [name for name in groups[key][:3] if name not in values]
-        if absent:
-            missing[key] = absent
+        names = groups[key]
+        if names[2] not in values or gen_key not in values or config not in values:
+            missing[key] = [name for name in names[:3] if name not in values]
     if missing:
         _create_counters(definition, parts, found, missing)
-    versions_seen = {int(values[keys.config]) for values in found.values()}
-    if any([registry.observe(definition.cache_alias, version) for version in versions_seen]):
+    versions_seen = {values[config] for values in found.values()}  # one per server
+    alias = definition.cache_alias
+    if reload:
+        if any([registry.observe(alias, int(version)) for version in versions_seen]):
+            raise Restart
+    elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
+    loads, schema = definition.serializer.loads, definition.schema
     states = {}
-    for key, (_, gen_key, ver_key, data_key) in groups.items():
-        values = found.get(key)
-        if values is not None:
-            gen, ver, raw = int(values[gen_key]), int(values[ver_key]), values.get(data_key)
-            states[key] = State(key, parts[key], gen, ver, _decode(definition, raw, gen, ver), raw)
+    for key, values in found.items():
+        ver_key, data_key = groups[key][2:]
+        gen, ver, raw = int(values[gen_key]), int(values[ver_key]), values.get(data_key)
+        row = MISSING
+        if raw is not None:
+            try:
+                p_gen, p_ver, p_schema, data = loads(raw)
+            except Exception:
+                pass  # corrupt or foreign: a miss, overwritten by the fill
+            else:
+                if p_gen == gen and p_ver == ver and p_schema == schema:
+                    row = ABSENT if data is None else data
+        states[key] = State(key, parts[key], gen, ver, row, raw)
     return states
 
 
@@ -100,6 +107,8 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
     lost = {}
     for key, names in missing.items():
         for name in names:
+            if name in found[key]:
+                continue  # shared with a key created just before (one dict per server)
             value = new_counter()
             timeout = conf.get("VERSION_TIMEOUT") if name == keys.ver(parts[key]) else 0
             if adapter.add(name, value, timeout, key):

@@ -1,7 +1,8 @@
 """The asyncio TCP front end of ``manage.py cache_serve``.
 
-The event loop only reads and writes sockets; each command runs in its
-connection's worker thread (worker.py). A command runs only once its line
+The event loop reads and writes sockets and answers the ``get`` commands
+the cache alone can answer, batched across clients (fastreads.py); every
+other command runs in its connection's worker thread (worker.py). A command runs only once its line
 and its whole data block have arrived, so a client that stalls or goes away
 mid-command never causes a partial write, and holds nothing but its socket.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from cachelayer.protocol import parser
+from cachelayer.protocol.fastreads import FastReads
 from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.protocol.session import ServerStats, Session
 from cachelayer.protocol.worker import Worker
@@ -44,6 +46,9 @@ class Server:
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task] = set()
+        # Reads the cache alone answers run on the loop, batched across clients;
+        # not with write batches (a connection must read its open batch's writes).
+        self.fast_reads = FastReads() if batch_size <= 1 else None
 
     async def start(self) -> None:
         """Listen; ``self.port`` is the bound port afterwards (useful with port 0)."""
@@ -100,7 +105,11 @@ class Server:
                 continue
             if command.name == "quit":
                 return
-            reply = await worker.run(session.execute, command, data)
+            reply = None
+            if self.fast_reads is not None and command.name in ("get", "gets"):
+                reply = await self.fast_reads.get(session, command, with_cas=command.name == "gets")
+            if reply is None:
+                reply = await worker.run(session.execute, command, data)
             if not command.noreply:
                 writer.write(reply)
                 await writer.drain()

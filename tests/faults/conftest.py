@@ -26,6 +26,7 @@ def write_report(name: str, **data) -> None:
 
 BACKENDS = {
     "memcached": "django.core.cache.backends.memcached.PyMemcacheCache",
+    "pylibmc": "django.core.cache.backends.memcached.PyLibMCCache",
     "redis": "django_redis.cache.RedisCache",
 }
 
@@ -47,11 +48,11 @@ def start_servers():
 
 @pytest.fixture
 def use_servers(settings, transactional_db):
-    """``use_servers(servers, **CACHELAYER)`` -> the adapter cachelayer now reads through."""
+    """``use_servers(servers, client=None, **CACHELAYER)`` -> the adapter cachelayer now reads through."""
 
-    def use(servers: list[ServerProcess], **overrides):
-        kind = servers[0].kind
-        location = [s.location for s in servers] if kind == "memcached" else servers[0].location
+    def use(servers: list[ServerProcess], client: str | None = None, **overrides):
+        kind = client or servers[0].kind  # client: "pylibmc" for memcached servers through pylibmc
+        location = [s.location for s in servers] if kind != "redis" else servers[0].location
         settings.CACHES = {**settings.CACHES, ALIAS: {"BACKEND": BACKENDS[kind], "LOCATION": location}}
         settings.CACHELAYER = {
             "CACHE_ALIAS": ALIAS,

@@ -1,7 +1,7 @@
 """The adapter contract: what the engine relies on from every cache adapter.
 
-One suite, run on every real backend: LocMem, memcached and Redis through
-the shared matrix caches, and pools of private servers (a 3-server
+One suite, run on every real backend: LocMem, memcached (pymemcache and
+pylibmc) and Redis through the shared matrix caches, and pools of private servers (a 3-server
 memcached pool; a killed server) for routing and failure translation.
 """
 
@@ -13,6 +13,9 @@ import pytest
 from cachelayer.adapters import get_adapter
 from cachelayer.adapters.base import new_counter
 from cachelayer.exceptions import CacheUnavailable
+
+pytestmark = pytest.mark.caches("locmem", "memcached", "pylibmc", "redis")
+MEMCACHED_CLIENTS = ["memcached", "pylibmc"]
 
 
 @pytest.fixture
@@ -99,9 +102,10 @@ def test_delete_ignores_absent_keys(adapter, key):
 # -- pools and failures: private servers ---------------------------------------
 
 
-def test_a_pool_keeps_every_key_of_a_route_on_one_server_and_reads_all_in_one_call(start_servers, use_servers):
+@pytest.mark.parametrize("client", MEMCACHED_CLIENTS)
+def test_a_pool_keeps_every_key_of_a_route_on_one_server_and_reads_all_in_one_call(client, start_servers, use_servers):
     servers = start_servers("memcached", 3)
-    adapter = use_servers(servers)
+    adapter = use_servers(servers, client=client)
     routes = {f"user{i}": [f"k{i}:a", f"k{i}:b"] for i in range(30)}
     adapter.store({route: {name: route.encode() for name in names} for route, names in routes.items()}, 0)
     assert {adapter.server_of(route) for route in routes} == set(adapter.servers)  # spread over the pool
@@ -128,10 +132,10 @@ def test_an_outbox_entry_for_a_server_no_longer_in_the_pool_is_dropped(start_ser
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
 
 
-@pytest.mark.parametrize("kind", ["memcached", "redis"])
-def test_a_dead_server_is_left_out_of_reads_and_translated_for_writes(kind, start_servers, use_servers):
-    (server,) = start_servers(kind)
-    adapter = use_servers([server])
+@pytest.mark.parametrize("client", ["memcached", "pylibmc", "redis"])
+def test_a_dead_server_is_left_out_of_reads_and_translated_for_writes(client, start_servers, use_servers):
+    (server,) = start_servers("redis" if client == "redis" else "memcached")
+    adapter = use_servers([server], client=client)
     adapter.store({"r": {"k": b"1"}}, 0)
     server.kill()
     assert adapter.fetch({"r": ["k"]}) == {}  # unreachable: left out, never raised
@@ -140,3 +144,25 @@ def test_a_dead_server_is_left_out_of_reads_and_translated_for_writes(kind, star
     failed, read = adapter.invalidate({"r": (["v"], ["d"])}, read=["cfg"])
     assert (failed, read) == (["r"], {})
     assert adapter.incr_everywhere("g") == adapter.servers
+
+
+@pytest.mark.parametrize("client", MEMCACHED_CLIENTS)
+def test_a_pool_read_with_one_dead_server_returns_the_other_servers_keys(client, start_servers, use_servers):
+    servers = start_servers("memcached", 3)
+    adapter = use_servers(servers, client=client)
+    routes = {f"user{i}": [f"k{i}:a"] for i in range(30)}
+    adapter.store({route: {names[0]: b"v"} for route, names in routes.items()}, 0)
+    dead = servers[0].location
+    servers[0].kill()
+    found = adapter.fetch(routes)
+    assert set(found) == {route for route in routes if adapter.server_of(route) != dead}
+    assert all(values == {routes[route][0]: b"v"} for route, values in found.items())
+    assert adapter.breakers[dead].dirty
+
+
+@pytest.mark.parametrize("size", [1, 5_000, 70_000])
+def test_fetch_reads_values_of_any_size_among_many(adapter, key, size):
+    """Replies longer than one socket read, values split across reads."""
+    values = {key(f"v{i}"): bytes([i % 251]) * (size + i) for i in range(12)}
+    adapter.store({"r": values}, 0)
+    assert adapter.fetch({"r": [*values, key("absent")]}) == {"r": values}

@@ -16,9 +16,9 @@ def fetch_calls(monkeypatch, backend):
     calls = []
     real = adapter.fetch
 
-    def counting(groups):
+    def counting(groups, *args):
         calls.append(len(groups))
-        return real(groups)
+        return real(groups, *args)
 
     monkeypatch.setattr(adapter, "fetch", counting)
     return calls

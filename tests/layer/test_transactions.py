@@ -102,3 +102,57 @@ def test_no_fill_inside_atomic_on_sqlite(django_assert_num_queries):
         Item.cached.get(item.pk)
     with django_assert_num_queries(1):
         Item.cached.get(item.pk)
+
+
+PRIMITIVES = ("_get_many", "_get_many_servers", "_set_many", "_add", "_delete_many", "_invalidate",
+              "_compare_and_set", "_add_counts", "_ping")
+
+
+@pytest.fixture
+def cache_calls(backend, monkeypatch):
+    """Every call of the adapter's per-server primitives: each is one request to one server."""
+    from cachelayer.adapters import get_adapter
+
+    adapter, calls = get_adapter(backend), []
+    for name in PRIMITIVES:
+        real = getattr(adapter, name)
+
+        def counting(*args, _name=name, _real=real):
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(adapter, name, counting)
+    return calls
+
+
+def test_a_transaction_of_many_writes_pays_one_invalidation_round_trip_at_commit(cache_calls):
+    from tests.testapp.models import Slugged
+
+    items = [Item.objects.create(value=i) for i in range(4)]
+    slugged = Slugged.objects.create(slug="one", value=1)
+    for item in items:
+        Item.cached.get(item.pk)
+    Slugged.cached.get("one")
+    cache_calls.clear()
+    with transaction.atomic():
+        for item in items[:3]:
+            item.value += 10
+            item.save()
+        Item.objects.filter(pk=items[3].pk).update(value=99)
+        slugged.value = 2
+        slugged.save()  # a second model, another container: the same round trip
+        Item.objects.create(value=7)
+        assert cache_calls == []  # nothing before the commit
+    assert cache_calls == ["_invalidate"]  # one server, one request: every key of the transaction
+    cache_calls.clear()
+    assert [Item.cached.get(item.pk).value for item in items] == [10, 11, 12, 99]
+    assert Slugged.cached.get("one").value == 2
+
+
+def test_a_save_outside_a_transaction_is_one_invalidation_round_trip(cache_calls):
+    item = Item.objects.create(value=1)
+    Item.cached.get(item.pk)
+    cache_calls.clear()
+    item.value = 2
+    item.save()
+    assert cache_calls == ["_invalidate"]

@@ -1,0 +1,128 @@
+"""cache_serve's reads served from the cache on the event loop, batched across clients.
+
+A ``get`` whose keys are all in the cache needs no database: it is answered
+on the event loop, with no hop to the connection's worker thread (about as
+long as the read itself). The ``get`` commands of every client that arrive
+in the same turn of the loop share one multi-get per container (one round
+trip per cache server). Whatever may need the database goes to the
+connection's worker thread as before, the whole command: a miss (row read,
+lease, fill), a container not loaded yet, a configuration version this
+process has not loaded, a cache server the outbox still owes, a policy that
+is not read-through, ``@@`` switching, or a connection whose write batch may
+hold writes it must read back (``--batch-size`` over 1). The same versioned
+read as everywhere (versions.fetch): a payload counts only at the current
+generation, version and schema, and nothing is filled here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cachelayer.core.policies import Policy
+from cachelayer.engine import reads, versions
+from cachelayer.engine.registry import registry
+from cachelayer.exceptions import ContainerNotFound
+from cachelayer.protocol import parser
+from cachelayer.protocol.session import SWITCH_PREFIX, Session
+from cachelayer.repositories import _expired, _item
+
+logger = logging.getLogger("cachelayer")
+
+FALL_BACK = None  # the command goes to the worker thread
+
+
+class FastReads:
+    """Batch the cache half of concurrent clients' ``get`` commands."""
+
+    def __init__(self):
+        self._pending: list[tuple] = []  # (definition, user keys, future)
+        self._scheduled = False
+
+    async def get(self, session: Session, command: parser.Command, with_cas: bool) -> bytes | None:
+        """Return the reply to a ``get``/``gets`` served from the cache, or None (use the worker)."""
+        definition = self._definition(session, command.keys)
+        if definition is None:
+            return FALL_BACK
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((definition, command.keys, future))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        rows = await future
+        if rows is None:
+            return FALL_BACK
+        return _reply(session, definition, command.keys, rows, with_cas)
+
+    def _definition(self, session: Session, keys: list[str]):
+        """Return the one container the keys address, when the cache alone may answer."""
+        if not registry.loaded or any(key.startswith(SWITCH_PREFIX) for key in keys):
+            return None
+        name = session.container
+        try:
+            definition = registry.default() if name is None else registry.by_name.get(name)
+        except ContainerNotFound:
+            return None
+        if definition is None or not definition.enabled or not definition.exposed:
+            return None
+        if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
+            return None
+        if definition.adapter.dirty_servers():
+            return None  # the outbox replay reads the database
+        return definition
+
+    def _flush(self) -> None:
+        """Read every pending command's keys: one multi-get per container."""
+        pending, self._pending, self._scheduled = self._pending, [], False
+        by_definition: dict = {}
+        for definition, keys, future in pending:
+            by_definition.setdefault(definition, []).append((keys, future))
+        for definition, waiting in by_definition.items():
+            wanted = list(dict.fromkeys(key for keys, _ in waiting for key in keys))
+            try:
+                states = versions.fetch(definition, wanted, reload=False)
+            except Exception as exc:  # noqa: BLE001 - a new configuration, a cache error: the worker decides
+                logger.debug("cachelayer: cache_serve fast read falls back: %r", exc)
+                states = None
+            cache_only = definition.policies["get_policy"] == Policy.CACHE_ONLY
+            for keys, future in waiting:
+                if not future.done():
+                    future.set_result(_rows(definition, keys, states, cache_only))
+
+
+def _rows(definition, keys: list[str], states: dict | None, cache_only: bool) -> dict | None:
+    """Return ``{key: row}`` of the keys that exist, or None when one needs the database."""
+    if states is None:
+        return None
+    found, misses = {}, []
+    for key in keys:
+        state = states.get(key)
+        if state is None:
+            return None  # its server could not be read
+        if state.row is versions.MISSING:
+            if not cache_only:
+                return None
+            misses.append(state)
+        elif state.row is not versions.ABSENT:
+            found[key] = state.row
+    reads._count(definition, {key: states[key] for key in keys}, misses)
+    return found
+
+
+def _reply(session: Session, definition, keys: list[str], rows: dict, with_cas: bool) -> bytes:
+    """Render the reply exactly as Session._get does."""
+    parts = []
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            continue
+        current = dict(zip(definition.stored, row))
+        if _expired(definition, current):
+            continue
+        item = _item(definition, current)
+        parts.append(parser.value(key, item.flags, item.value.encode("utf-8"), item.cas if with_cas else None))
+    stats = session.server_stats
+    stats.incr("cmd_get", len(keys))
+    stats.incr("get_hits", len(parts))
+    stats.incr("get_misses", len(keys) - len(parts))
+    return b"".join(parts) + parser.END

@@ -1,0 +1,52 @@
+"""Reads and writes through pylibmc: the whole path on the second memcached client.
+
+The full matrix runs on pymemcache (the default); the adapter contract
+(tests/faults/test_adapter_contract.py) and this smoke run on pylibmc.
+"""
+
+import pytest
+from django.db import transaction
+
+from cachelayer.adapters import get_adapter
+from cachelayer.adapters.pylibmc import PyLibMCAdapter
+from tests.testapp.models import Item, Slugged
+
+pytestmark = pytest.mark.caches("pylibmc")
+
+
+def test_the_pylibmc_alias_reads_through_pylibmc(backend):
+    assert isinstance(get_adapter(backend), PyLibMCAdapter)
+
+
+def test_hit_write_and_miss(django_assert_num_queries):
+    item = Item.objects.create(value=1)
+    with django_assert_num_queries(1):
+        assert Item.cached.get(item.pk).value == 1
+    with django_assert_num_queries(0):
+        assert Item.cached.get(item.pk).value == 1
+    item.value = 2
+    item.save()
+    with django_assert_num_queries(1):
+        assert Item.cached.get(item.pk).value == 2  # the write outdated the payload
+    with transaction.atomic():
+        Item.objects.filter(pk=item.pk).update(value=3)
+    assert Item.cached.get(item.pk).value == 3
+    item.delete()
+    with pytest.raises(Item.DoesNotExist):
+        Item.cached.get(item.pk)
+    with django_assert_num_queries(0), pytest.raises(Item.DoesNotExist):
+        Item.cached.get(item.pk)  # negative entry
+
+
+def test_get_many_and_a_hashed_key(django_assert_num_queries):
+    items = [Item.objects.create(value=i) for i in range(5)]
+    slug = Slugged.objects.create(slug="with space\nand newline " + "x" * 300)
+    with django_assert_num_queries(1):
+        assert {k: v.value for k, v in Item.cached.get_many([i.pk for i in items]).items()} == {
+            i.pk: i.value for i in items
+        }
+    with django_assert_num_queries(0):
+        assert len(Item.cached.get_many([i.pk for i in items])) == 5
+    Slugged.cached.get(slug.slug)
+    with django_assert_num_queries(0):
+        assert Slugged.cached.get(slug.slug).pk == slug.pk
