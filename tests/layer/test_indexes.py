@@ -62,6 +62,7 @@ def test_instance_or_id(posts, django_assert_num_queries):
 def test_two_column_index(posts, django_assert_num_queries):
     first, _ = posts
     assert pks(Comment.cached.filter(post=first, status="open")) == database_list(post=first, status="open")
+    assert Comment.cached.filter(post=first, status="gone") == []  # an empty list is cached too
     with django_assert_num_queries(0):
         assert len(Comment.cached.filter(post=first, status="open")) == 2
         assert Comment.cached.filter(post=first, status="gone") == []
@@ -70,3 +71,250 @@ def test_two_column_index(posts, django_assert_num_queries):
 def test_uncovered_combination_names_the_indexes(posts):
     with pytest.raises(MappingError, match="testapp_comment__by_post_status \\(post, status\\)"):
         Comment.cached.filter(status="open")
+
+
+def test_miss_is_one_query(posts, django_assert_num_queries):
+    first, _ = posts
+    with django_assert_num_queries(1):
+        Comment.cached.filter(post=first)
+
+
+# -- freshness: every write path moves rows between lists -----------------------
+
+
+def assert_lists_fresh(*posts_):
+    """Every cached list (by post, by post and status) equals the database, and shows current values."""
+    for post in posts_:
+        for lookups in ({"post": post}, {"post": post, "status": "open"}, {"post": post, "status": "closed"}):
+            cached = Comment.cached.filter(**lookups)
+            assert pks(cached) == database_list(**lookups), lookups
+            assert [c.value for c in cached] == [c.value for c in Comment.objects.filter(**lookups).order_by("pk")]
+
+
+def _save_moves(first, second):
+    comment = Comment.objects.filter(post=first).first()
+    comment.post = second
+    comment.save()
+
+
+def _save_moves_hand_built(first, second):
+    comment = Comment.objects.filter(post=first).first()
+    Comment(pk=comment.pk, post=second, status=comment.status).save()  # the old post comes from the database
+
+
+def _save_update_fields(first, second):
+    comment = Comment.objects.filter(post=first).first()
+    comment.status = "closed"
+    comment.value = 9
+    comment.save(update_fields=["status", "value"])
+
+
+def _create(first, second):
+    Comment.objects.create(post=second, status="closed")
+
+
+def _delete(first, second):
+    Comment.objects.filter(post=first).first().delete()
+
+
+def _queryset_update(first, second):
+    Comment.objects.filter(post=first, status="open").update(post=second)
+
+
+def _queryset_update_value(first, second):
+    Comment.objects.filter(post=first).update(value=5)  # no indexed column: the lists still show the new value
+
+
+def _queryset_delete(first, second):
+    Comment.objects.filter(status="open").delete()
+
+
+def _bulk_create(first, second):
+    Comment.objects.bulk_create([Comment(post=first, status="closed"), Comment(post=second)])
+
+
+def _bulk_update(first, second):
+    comments = list(Comment.objects.filter(post=first))
+    for comment in comments:
+        comment.post, comment.status = second, "closed"
+    Comment.objects.bulk_update(comments, ["post", "status"])
+
+
+def _repository(first, second):
+    comment = Comment.objects.filter(post=first).first()
+    cachelayer.repository("testapp_comment").delete(str(comment.pk))
+
+
+def _parent_delete(first, second):
+    first.delete()  # CASCADE: its comments go, with no signal of their own for the list
+
+
+WRITES = [_save_moves, _save_moves_hand_built, _save_update_fields, _create, _delete, _queryset_update,
+          _queryset_update_value, _queryset_delete, _bulk_create, _bulk_update, _repository, _parent_delete]
+
+
+@pytest.mark.parametrize("write", WRITES, ids=[w.__name__.strip("_") for w in WRITES])
+def test_every_write_path_refreshes_old_and_new_lists(posts, write):
+    first, second = posts
+    ids = first.pk, second.pk  # a deleted post forgets its pk
+    assert_lists_fresh(*ids)  # cached
+    write(first, second)
+    assert_lists_fresh(*ids)
+
+
+def test_set_null_leaves_the_list(posts):
+    first, _ = posts
+    topic = Topic.objects.create(name="t")
+    Comment.objects.filter(post=first).update(topic=topic)
+    assert len(Comment.cached.filter(topic=topic)) == 3
+    assert len(Comment.cached.filter(topic=None)) == 1  # NULL: in no cached list, the database answers
+    topic_id = topic.pk
+    topic.delete()  # SET_NULL: the collector updates the comments with no signal
+    assert Comment.cached.filter(topic=topic_id) == []
+    assert len(Comment.cached.filter(topic=None)) == 4
+
+
+def test_value_change_refreshes_the_rows_a_list_returns(posts):
+    first, _ = posts
+    comment = Comment.cached.filter(post=first)[0]
+    comment.value = 42
+    comment.save()
+    assert Comment.cached.filter(post=first)[0].value == 42
+
+
+# -- transactions ------------------------------------------------------------------
+
+
+def test_read_your_writes_and_rollback(posts, django_assert_num_queries):
+    first, second = posts
+    assert_lists_fresh(first, second)
+    with transaction.atomic():
+        _save_moves(first, second)
+        assert pks(Comment.cached.filter(post=second)) == database_list(post=second)  # bypasses the cache
+        assert pks(Comment.cached.filter(post=first)) == database_list(post=first)
+    assert_lists_fresh(first, second)
+
+    class Rollback(Exception):
+        pass
+
+    before = database_list(post=first)
+    with pytest.raises(Rollback), transaction.atomic():
+        Comment.objects.filter(post=first).update(post=second)
+        assert Comment.cached.filter(post=first) == []
+        raise Rollback
+    with django_assert_num_queries(0):
+        assert pks(Comment.cached.filter(post=first)) == before  # the rollback left the cache alone
+
+
+# -- races and stampedes -------------------------------------------------------------
+
+
+def test_stale_fill_of_a_list_is_never_served(posts, monkeypatch):
+    """A reader paused between its database read and its fill while a writer moves a row in."""
+    first, second = posts
+    read_done, release = threading.Event(), threading.Event()
+    real, result = indexes.query_lists, {}
+
+    def paused(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        read_done.set()
+        assert release.wait(10)
+        return rows
+
+    monkeypatch.setattr(indexes, "query_lists", paused)
+
+    def read():
+        try:
+            result["pks"] = pks(Comment.cached.filter(post=second))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    assert read_done.wait(10)
+    monkeypatch.setattr(indexes, "query_lists", real)
+    old = database_list(post=second)
+    _save_moves(first, second)  # commits and bumps the list's version while the reader holds the old list
+    release.set()
+    thread.join(10)
+    assert result["pks"] == old
+    assert pks(Comment.cached.filter(post=second)) == database_list(post=second) != old
+
+
+def test_64_threads_on_a_cold_list_cost_at_most_two_queries(posts, monkeypatch):
+    first, _ = posts
+    queries, lock = [], threading.Lock()
+    real = indexes.query_lists
+
+    def counting(*args, **kwargs):
+        with lock:
+            queries.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(indexes, "query_lists", counting)
+    threads_count = 64
+    start, results, errors = threading.Barrier(threads_count), [], []
+
+    def read():
+        try:
+            start.wait(10)
+            results.append(pks(Comment.cached.filter(post=first)))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert results == [database_list(post=first)] * threads_count
+    assert len(queries) <= 2, f"{len(queries)} SQL queries for {threads_count} concurrent misses"
+
+
+# -- limits ------------------------------------------------------------------------
+
+
+def test_a_list_over_the_limit_is_served_from_the_database(posts, settings, django_assert_num_queries):
+    first, _ = posts
+    settings.CACHELAYER = {**settings.CACHELAYER, "INDEX_MAX_ROWS": 2}
+    stats.reset()
+    assert len(Comment.cached.filter(post=first)) == 3
+    expected = database_list(post=first)
+    with django_assert_num_queries(1):  # its entry holds the length only: no lease, the database answers
+        assert pks(Comment.cached.filter(post=first)) == expected
+    assert stats.snapshot()[BY_POST]["too_large"] == 2
+    second = posts[1]
+    Comment.cached.filter(post=second)
+    with django_assert_num_queries(0):
+        assert len(Comment.cached.filter(post=second)) == 1  # within the limit: cached
+
+
+# -- associations --------------------------------------------------------------------
+
+
+def test_reverse_foreign_key(posts, django_assert_num_queries):
+    first, _ = posts
+    expected = database_list(post=first)
+    assert pks(first.cached_related("comments")) == expected
+    with django_assert_num_queries(0):
+        assert pks(first.cached_related("comments")) == expected
+
+
+def test_many_to_many_both_sides(django_assert_num_queries):
+    group = Group.objects.create(name="g")
+    members = [Member.objects.create(name=n) for n in "abc"]
+    group.members.add(members[2], members[0])
+    assert pks(group.cached_related("members")) == [members[0].pk, members[2].pk]
+    with django_assert_num_queries(0):
+        assert pks(group.cached_related("members")) == [members[0].pk, members[2].pk]
+    group.members.remove(members[0])
+    group.members.add(members[1])
+    assert pks(group.cached_related("members")) == [members[1].pk, members[2].pk]
+    members[1].name = "renamed"
+    members[1].save()
+    assert [m.name for m in group.cached_related("members")] == ["renamed", "c"]
+    group.members.clear()
+    assert group.cached_related("members") == []
