@@ -5,6 +5,7 @@ cachelayer.E002  a CACHELAYER value has the wrong type or range
 cachelayer.E003  CACHE_ALIAS is not a supported cache in CACHES
 cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
+cachelayer.I010  a container is an index container: its key columns are not unique (database check)
 cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not invalidate
 cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
@@ -13,11 +14,11 @@ cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.db import DatabaseError
 
 from cachelayer.core import backends, conf
-from cachelayer.core.mapping import validate_container, validate_mapping
+from cachelayer.core.mapping import index_note, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
 from cachelayer.engine.registry import container_name
 from cachelayer.mixins import CachedQuerySet
@@ -126,6 +127,9 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         if model is not None:
             _, warnings = validate_mapping(model, row.key_columns, row.value_columns)
             found += [Warning(f"Container {row.name!r}: {w}", obj=row, id="cachelayer.W010") for w in warnings]
+            note = index_note(model, row.key_columns)
+            if note:
+                found.append(Info(f"Container {row.name!r} is an {note}", obj=row, id="cachelayer.I010"))
     return found
 
 
