@@ -47,15 +47,25 @@ def query_lists(definition: Definition, user_keys: list[str], using: str) -> dic
     return {key: tuple(lists[key]) for key in user_keys}
 
 
+def stored_form(lists: dict) -> dict:
+    """Return what a fill stores for ``{key: rows}``: the rows, or the length of a list over INDEX_MAX_ROWS."""
+    limit = conf.get("INDEX_MAX_ROWS")
+    return {key: rows if len(rows) <= limit else len(rows) for key, rows in lists.items()}
+
+
 def fill_lists(definition: Definition, states: list, lists: dict) -> list[str]:
     """Store lists under the versions read before their query; a list over
     INDEX_MAX_ROWS is stored as its length (see the module docstring)."""
-    limit = conf.get("INDEX_MAX_ROWS")
-    stored = {key: rows if len(rows) <= limit else len(rows) for key, rows in lists.items()}
+    stored = stored_form(lists)
     too_long = sum(isinstance(entry, int) for entry in stored.values())
     if too_long:
         stats.incr(definition.name, "too_large", too_long)
     return versions.fill(definition, states, stored)
+
+
+def loader(definition: Definition) -> tuple:
+    """Return ``(query, fill)``: how a container's misses are read from the database and stored."""
+    return (query_lists, fill_lists) if definition.is_index else (versions.query_rows, versions.fill)
 
 
 def read_lists(definition: Definition, user_keys: list[str], policy: str) -> dict[str, tuple]:
@@ -69,8 +79,8 @@ def read_lists(definition: Definition, user_keys: list[str], policy: str) -> dic
     return {key: found.get(key, ()) for key in user_keys}
 
 
-def read_list(name: str, user_key: str) -> tuple[Definition, tuple]:
-    """Return the definition of index container ``name`` and the rows of one key."""
+def read_list(target, user_key: str) -> tuple[Definition, tuple]:
+    """Return the definition of an index container (a name) and the rows of one key."""
 
     def run(definition, policy):
         if not definition.is_index:
@@ -78,4 +88,4 @@ def read_list(name: str, user_key: str) -> tuple[Definition, tuple]:
         key = canonical_key(definition, user_key)
         return definition, (() if key is None else read_lists(definition, [key], policy)[key])
 
-    return reads.with_definition(name, "get", run)
+    return reads.with_definition(target, "get", run)

@@ -17,7 +17,7 @@ from cachelayer.engine import leases, stats, transactions, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
 from cachelayer.engine.versions import ABSENT, MISSING, State
-from cachelayer.exceptions import CacheUnavailable, OperationDisabled
+from cachelayer.exceptions import CacheUnavailable, IndexContainer, OperationDisabled
 
 logger = logging.getLogger("cachelayer")
 
@@ -56,6 +56,8 @@ def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
     """Return the definition and ``{key: row}`` for the keys (as given) that exist."""
 
     def run(definition, policy):
+        if definition.is_index:  # its payloads are lists: a key read would store a row among them
+            raise IndexContainer(definition.name, "read it with Model.cached.filter() (or repository(name).get())")
         user_keys = {key: definition.user_key(key) for key in keys}
         rows = read(definition, list(user_keys.values()), **READ_MODES[policy])
         return definition, {key: rows[user_key] for key, user_key in user_keys.items() if user_key in rows}

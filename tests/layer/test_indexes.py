@@ -10,6 +10,8 @@ import cachelayer
 from cachelayer.engine import indexes, stats, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import MappingError
+from cachelayer.models import Container
+from tests.protocol.conftest import start_server  # noqa: F401 (a fixture)
 from tests.testapp.models import Comment, Group, Member, Post, Topic
 
 BY_POST = "testapp_comment__by_post"
@@ -318,3 +320,71 @@ def test_many_to_many_both_sides(django_assert_num_queries):
     assert [m.name for m in group.cached_related("members")] == ["renamed", "c"]
     group.members.clear()
     assert group.cached_related("members") == []
+
+
+# -- containers, repository, cache_serve, warm, inspect ------------------------------
+
+
+def test_key_reads_and_writes_on_an_index_are_refused(posts):
+    from cachelayer.exceptions import IndexContainer
+    from cachelayer.mixins import CachedAccess
+
+    with pytest.raises(IndexContainer, match="index container"):
+        CachedAccess(Comment, BY_POST).get_many([posts[0].pk])
+    for verb in ("set", "delete"):
+        with pytest.raises(IndexContainer, match=f"{verb} is refused"):
+            getattr(cachelayer.repository(BY_POST), verb)(str(posts[0].pk), *(["x"] if verb == "set" else []))
+    assert Comment.objects.count() == 4
+
+
+def test_repository_get_joins_the_primary_keys(posts, django_assert_num_queries):
+    first, second = posts
+    repo = cachelayer.repository(BY_POST)
+    expected = "|".join(str(pk) for pk in database_list(post=first))
+    assert repo.get(str(first.pk)) == expected
+    assert repo.get("999") is None  # no row holds it: a miss, as memcached says
+    with django_assert_num_queries(0):
+        assert repo.get_many([str(first.pk), "999"]) == {str(first.pk): expected}
+
+
+def test_cache_serve_get_on_an_index(posts, start_server):
+    first, _ = posts
+    Container.objects.filter(name=BY_POST).update(exposed=True)
+    client = start_server().client()
+    expected = "|".join(str(pk) for pk in database_list(post=first)).encode()
+    assert client.get(f"@@{BY_POST}.{first.pk}") == expected
+
+
+def test_warm_fills_each_distinct_value(posts, django_assert_num_queries):
+    from cachelayer.tasks import warming
+
+    first, second = posts
+    result = warming.warm(registry.get(BY_POST))
+    assert (result.warmed, result.cached) == (2, 0)  # two posts, two lists
+    with django_assert_num_queries(0):
+        assert len(Comment.cached.filter(post=first)) == 3 and len(Comment.cached.filter(post=second)) == 1
+    assert warming.warm(registry.get(BY_POST)).cached == 2
+
+
+def test_inspect_compares_lists(posts):
+    from cachelayer.tasks.inspection import inspect
+
+    first, _ = posts
+    Comment.cached.filter(post=first)
+    assert inspect(BY_POST).ok
+    with connection.cursor() as cursor:  # a write nothing sees: the cached list is now stale
+        cursor.execute("UPDATE testapp_comment SET post_id = %s WHERE id = %s", [posts[1].pk, database_list(post=first)[0]])
+    result = inspect(BY_POST)
+    assert result.stale == 1 and result.stale_keys == [str(first.pk)]
+
+
+def test_migrate_keeps_declared_indexes_in_step():
+    from cachelayer.tasks import autocontainers
+
+    Container.objects.filter(name=BY_POST).update(key_columns="status")
+    Container.objects.create(name="testapp_comment__by_gone", content_type=Container.objects.get(
+        name=BY_POST).content_type, key_columns="status", declared=True)
+    touched = autocontainers.create_missing()
+    assert set(touched) == {BY_POST, "testapp_comment__by_gone"}
+    assert Container.objects.get(name=BY_POST).key_columns == "post"
+    assert not Container.objects.filter(name="testapp_comment__by_gone").exists()
