@@ -1,8 +1,6 @@
 """Index containers: lists of rows by a non-unique column, through the cache,
 as fresh as key reads on every write path."""
 
-import threading
-
 import pytest
 from django.db import connection, transaction
 
@@ -11,6 +9,7 @@ from cachelayer.engine import indexes, stats, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import MappingError
 from cachelayer.models import Container
+from tests.layer.threads import all_at_once, count_calls, paused_after
 from tests.protocol.conftest import start_server  # noqa: F401 (a fixture)
 from tests.testapp.models import Comment, Group, Member, Post, Topic
 
@@ -214,66 +213,25 @@ def test_read_your_writes_and_rollback(posts, django_assert_num_queries):
 def test_stale_fill_of_a_list_is_never_served(posts, monkeypatch):
     """A reader paused between its database read and its fill while a writer moves a row in."""
     first, second = posts
-    read_done, release = threading.Event(), threading.Event()
-    real, result = indexes.query_lists, {}
-
-    def paused(*args, **kwargs):
-        rows = real(*args, **kwargs)
-        read_done.set()
-        assert release.wait(10)
-        return rows
-
-    monkeypatch.setattr(indexes, "query_lists", paused)
-
-    def read():
-        try:
-            result["pks"] = pks(Comment.cached.filter(post=second))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=read)
-    thread.start()
-    assert read_done.wait(10)
-    monkeypatch.setattr(indexes, "query_lists", real)
     old = database_list(post=second)
+    thread, release, result = paused_after(
+        monkeypatch, indexes, "query_lists", lambda: pks(Comment.cached.filter(post=second))
+    )
     _save_moves(first, second)  # commits and bumps the list's version while the reader holds the old list
     release.set()
     thread.join(10)
-    assert result["pks"] == old
+    assert result["value"] == old
     assert pks(Comment.cached.filter(post=second)) == database_list(post=second) != old
 
 
 def test_64_threads_on_a_cold_list_cost_at_most_two_queries(posts, monkeypatch):
     first, _ = posts
-    queries, lock = [], threading.Lock()
-    real = indexes.query_lists
-
-    def counting(*args, **kwargs):
-        with lock:
-            queries.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(indexes, "query_lists", counting)
-    threads_count = 64
-    start, results, errors = threading.Barrier(threads_count), [], []
-
-    def read():
-        try:
-            start.wait(10)
-            results.append(pks(Comment.cached.filter(post=first)))
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=read) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    expected = database_list(post=first)
+    queries = count_calls(monkeypatch, indexes, "query_lists")
+    results, errors = all_at_once(64, lambda: pks(Comment.cached.filter(post=first)))
     assert errors == []
-    assert results == [database_list(post=first)] * threads_count
-    assert len(queries) <= 2, f"{len(queries)} SQL queries for {threads_count} concurrent misses"
+    assert results == [expected] * 64
+    assert len(queries) <= 2, f"{len(queries)} SQL queries for 64 concurrent misses"
 
 
 # -- limits ------------------------------------------------------------------------
