@@ -73,6 +73,13 @@ def _by_primary_key(model):
     raise MappingError(f"no enabled container maps {model._meta.label} by its primary key")
 
 
+def through_sides(relation) -> tuple:
+    """Return ``(through model, source column, target column)`` of an m2m field or its reverse."""
+    m2m = relation if relation.concrete else relation.field
+    source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
+    return (m2m.remote_field.through, source, target) if relation.concrete else (m2m.remote_field.through, target, source)
+
+
 def cached_related(instance, name: str) -> list:
     """Return the objects a reverse foreign key or an m2m relation of ``instance`` names, through the cache.
 
@@ -88,11 +95,7 @@ def cached_related(instance, name: str) -> list:
         return cached_filter(relation.related_model, **{field.name: getattr(instance, field.target_field.attname)})
     if not relation.many_to_many:
         raise MappingError(f"{name!r} is not a reverse foreign key nor a many-to-many relation")
-    m2m = relation if relation.concrete else relation.field
-    through = m2m.remote_field.through
-    source, target = (m2m.m2m_field_name(), m2m.m2m_reverse_field_name())
-    if not relation.concrete:
-        source, target = target, source
+    through, source, target = through_sides(relation)
     source_field, target_field = through._meta.get_field(source), through._meta.get_field(target)
     links = cached_filter(through, **{source: getattr(instance, source_field.target_field.attname)})
     ids = sorted({getattr(link, target_field.attname) for link in links})

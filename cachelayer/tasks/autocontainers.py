@@ -20,6 +20,7 @@ from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
 from cachelayer.engine.invalidation import invalidate_container
 from cachelayer.engine.registry import container_name, registry
+from cachelayer.lists import through_sides
 from cachelayer.mixins import CachedModelMixin
 from cachelayer.models import Container
 
@@ -49,8 +50,8 @@ def declared_indexes(model) -> dict[str, tuple]:
     for entry in getattr(model, "cache_indexes", ()):
         names = (entry,) if isinstance(entry, str) else tuple(entry)
         field = model._meta.get_field(names[0])
-        if len(names) == 1 and field.many_to_many and field.concrete:  # m2m: its through rows by their source
-            through, source = field.remote_field.through, field.m2m_field_name()
+        if len(names) == 1 and field.many_to_many:  # m2m (either side): its through rows by their source
+            through, source, _ = through_sides(field)
             found[f"{container_name(through)}__by_{source}"] = (through, source)
         else:
             found[f"{container_name(model)}__by_{'_'.join(names)}"] = (model, "|".join(names))

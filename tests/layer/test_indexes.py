@@ -37,7 +37,7 @@ def test_declared_indexes_become_index_containers():
     registry.load()
     names = {name for name, d in registry.by_name.items() if d.is_index}
     assert {BY_POST, "testapp_comment__by_post_status", "testapp_comment__by_topic",
-            "testapp_group_members__by_group"} <= names
+            "testapp_group_members__by_group", "testapp_group_members__by_member"} <= names
     assert not registry.by_name["testapp_comment"].is_index
 
 
@@ -276,8 +276,10 @@ def test_many_to_many_both_sides(django_assert_num_queries):
     members[1].name = "renamed"
     members[1].save()
     assert [m.name for m in group.cached_related("members")] == ["renamed", "c"]
+    assert pks(members[2].cached_related("groups")) == [group.pk]  # the reverse side (Member declares it)
     group.members.clear()
     assert group.cached_related("members") == []
+    assert members[2].cached_related("groups") == []
 
 
 # -- containers, repository, cache_serve, warm, inspect ------------------------------

@@ -81,6 +81,8 @@ class Pet(CachedModelMixin, models.Model):
 
 
 class Member(CachedModelMixin, models.Model):
+    cache_indexes = ("groups",)  # the reverse side of Group.members: its through rows by member
+
     name = models.CharField(max_length=50)
 
 
