@@ -85,7 +85,9 @@ class ContainerAdmin(admin.ModelAdmin):
     def kind(self, container) -> str:
         """Say whether a key maps to one row or, key columns not unique, to a list of rows (an index)."""
         model = container.content_type.model_class() if container.content_type_id else None
-        note = index_note(model, container.key_columns) if model else None
+        if model is None:
+            return "decided by the key columns: unique ones make a key container, others an index"
+        note = index_note(model, container.key_columns)
         return "key: one row per key" if note is None else note
 
     def has_warm_permission(self, request) -> bool:

@@ -39,11 +39,6 @@ def declared_mapping(model) -> dict[str, str]:
     }
 
 
-def drift(model, container) -> dict[str, str]:
-    """Return the declared columns that ``container`` does not map as declared."""
-    return _mapping_drift(container, declared_mapping(model))
-
-
 def declared_indexes(model) -> dict[str, tuple]:
     """Return ``{container name: (model, key columns)}`` for the indexes ``model`` declares."""
     found = {}
@@ -68,7 +63,8 @@ def declared_containers() -> dict[str, tuple]:
     return found
 
 
-def _mapping_drift(container, mapping: dict) -> dict[str, str]:
+def mapping_drift(container, mapping: dict) -> dict[str, str]:
+    """Return the columns of ``mapping`` that ``container`` maps otherwise."""
     return {name: wanted for name, wanted in mapping.items() if split_columns(getattr(container, name)) != split_columns(wanted)}
 
 
@@ -90,8 +86,8 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
         if container is None:
             content_type = ContentType.objects.db_manager(using).get_for_model(model)
             containers.create(name=name, content_type=content_type, declared=True, **mapping)
-        elif container.declared and _mapping_drift(container, mapping):
-            for field, value in _mapping_drift(container, mapping).items():
+        elif container.declared and mapping_drift(container, mapping):
+            for field, value in mapping_drift(container, mapping).items():
                 setattr(container, field, value)
             container.save(using=using)  # every process reloads; the schema fingerprint moves
         else:
