@@ -348,3 +348,12 @@ def test_migrate_keeps_declared_indexes_in_step():
     assert set(touched) == {BY_POST, "testapp_comment__by_gone"}
     assert Container.objects.get(name=BY_POST).key_columns == "post"
     assert not Container.objects.filter(name="testapp_comment__by_gone").exists()
+
+
+def test_check_says_index_and_warns_when_an_edited_index_drifts():
+    from cachelayer.checks import check_containers
+
+    Container.objects.filter(name=BY_POST).update(key_columns="post|status", declared=False)
+    found = {(m.id, m.obj.name) for m in check_containers(databases=["default"]) if m.id.endswith(("I010", "W012"))}
+    assert ("cachelayer.I010", "testapp_comment__by_post_status") in found
+    assert ("cachelayer.W012", BY_POST) in found
