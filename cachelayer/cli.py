@@ -13,12 +13,11 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from cachelayer.core.keys import CONTAINER_MARK, split_container_key
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CachelayerError
 from cachelayer.models import ConfigOption
-
-CONTAINER_MARK = "@@"  # starts a key that names its container
 
 
 class ContainerCommand(BaseCommand):
@@ -93,10 +92,11 @@ def table_map_delimiter() -> str:
 
 def split_key(text: str, container: str | None, delimiter: str) -> tuple[str | None, str]:
     """Return ``(container name or None for the default, key)`` of a command-line key."""
-    if not text.startswith(CONTAINER_MARK):
+    parsed = split_container_key(text, delimiter)
+    if parsed is None:
         return container, text
-    name, found, key = text[len(CONTAINER_MARK):].partition(delimiter)
-    if not (name and found and key):
+    name, key = parsed
+    if not (name and key):
         raise CommandError(f"{text!r}: write {CONTAINER_MARK}CONTAINER{delimiter}KEY")
     return name, key
 

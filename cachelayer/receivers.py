@@ -146,13 +146,13 @@ def settings_changed(*, setting, **kwargs):
 def configuration_changed(sender, instance, using=None, **kwargs):
     """Container / CachePolicy / ConfigOption saved or deleted: after commit,
     bump the configuration version on every cache so every process reloads."""
-    transaction.on_commit(partial(_announce, instance, using), using=using, robust=True)
+    transaction.on_commit(partial(_bump_configuration, instance, using), using=using, robust=True)
 
 
-def _announce(instance, using: str | None = None) -> None:
+def _bump_configuration(instance, using: str | None = None) -> None:
     aliases = {conf.get("CACHE_ALIAS")}
     aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
-    registry.loaded = False  # this process reloads on its next lookup
+    registry.mark_stale()
     prefix = conf.get("KEY_PREFIX")
     shared = [config_key(prefix)]
     if isinstance(instance, Container):  # payloads left in a cache it moved away from die

@@ -87,3 +87,14 @@ def test_locmem_cache_private_members_used_for_compare_and_set():
     cache = caches["locmem"]
     for name in ("_lock", "_cache", "_has_expired", "_set", "make_and_validate_key", "get_backend_timeout"):
         assert hasattr(cache, name), name
+
+
+def test_connection_health_members_used_by_cache_serve():
+    """protocol/ closes a client's broken database connection around each command, as Django
+    does around requests: it reads errors_occurred, is_usable() and needs_rollback, and calls
+    close_if_unusable_or_obsolete()."""
+    connection.ensure_connection()
+    assert connection.errors_occurred is False
+    assert connection.is_usable() is True
+    assert connection.needs_rollback is False
+    connection.close_if_unusable_or_obsolete()  # healthy, and CONN_MAX_AGE allows it: kept or closed, no error

@@ -122,3 +122,15 @@ class KeySpace:
 
     def stat(self, name: str) -> str:
         return self._stat_head + name
+
+
+CONTAINER_MARK = "@@"  # starts a key that names its container, as the InnoDB plugin's @@name.key
+
+
+def split_container_key(text: str, delimiter: str) -> tuple[str, str | None] | None:
+    """Return ``(container, key)`` of ``@@container<delimiter>key`` (key None for
+    ``@@container`` alone), or None when ``text`` names no container."""
+    if not text.startswith(CONTAINER_MARK):
+        return None
+    name, found, key = text[len(CONTAINER_MARK):].partition(delimiter)
+    return name, (key if found else None)

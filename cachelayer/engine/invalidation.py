@@ -175,7 +175,7 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
             lost = {route: groups[route] for route in groups if route in failed}
             if lost:
                 outbox.record(using, adapter, definition.name, groups=lost)
-            _announce(definition, part[definition], failed=bool(lost))
+            _count_and_signal(definition, part[definition], failed=bool(lost))
     return versions_seen
 
 
@@ -185,7 +185,7 @@ def deliver_generation(definition: Definition, using: str | None = None) -> None
     failed = adapter.incr_everywhere(space.gen)
     if failed:
         outbox.record(using, adapter, definition.name, shared=[space.gen], servers=failed)
-    _announce(definition, None, failed=bool(failed))
+    _count_and_signal(definition, None, failed=bool(failed))
 
 
 def _groups(definition: Definition, keys) -> dict:
@@ -194,7 +194,7 @@ def _groups(definition: Definition, keys) -> dict:
     return {key: ([space.ver(part)], [space.data(part)]) for key, part in parts.items()}
 
 
-def _announce(definition: Definition, keys, failed: bool) -> None:
+def _count_and_signal(definition: Definition, keys, failed: bool) -> None:
     if failed:
         stats.incr(definition.name, "errors")
     stats.incr(definition.name, "invalidations", len(keys) if keys else 1)

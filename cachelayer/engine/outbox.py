@@ -156,8 +156,10 @@ def _deliver(adapter: Adapter, entry, owed: set[str]) -> bool:
     """Deliver one entry; return True when some of it failed (its servers join ``owed``)."""
     routes, _ = adapter.invalidate({route: (counters, payloads) for route, counters, payloads in entry.groups})
     failed = {adapter.server_of(route) for route in routes}
-    for key in entry.shared:
-        failed.update(adapter.incr_everywhere(key, entry.servers or None))
+    # A server since removed from the cache's LOCATION is read by no one: nothing is owed to it.
+    servers = [server for server in entry.servers if server in adapter.breakers] if entry.servers else None
+    for key in entry.shared if servers != [] else ():
+        failed.update(adapter.incr_everywhere(key, servers))
     owed.update(failed)
     return bool(failed)
 

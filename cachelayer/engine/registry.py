@@ -67,6 +67,10 @@ class Registry:
             self.by_name, self.by_model, self.loaded = by_name, by_model, True
             self._for_cached = {}  # after by_name: see for_cached_model
 
+    def mark_stale(self) -> None:
+        """Reload on the next lookup (this process made an edit: no need to wait for the version)."""
+        self.loaded = False
+
     def _ensure_loaded(self):
         if not self.loaded:
             self.load()

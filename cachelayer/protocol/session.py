@@ -16,6 +16,7 @@ from collections import Counter
 
 from django.db import DatabaseError
 
+from cachelayer.core.keys import split_container_key
 from cachelayer.engine import stats as container_stats
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
@@ -28,7 +29,6 @@ from cachelayer.tasks.follow import progress as follower_progress
 logger = logging.getLogger("cachelayer")
 
 VERSION = b"VERSION 1.6.0-cachelayer\r\n"  # numeric first: libmemcached parses it
-SWITCH_PREFIX = "@@"
 
 STORE_REPLIES = {True: parser.STORED, False: parser.NOT_STORED}
 CAS_REPLIES = {True: parser.STORED, False: parser.EXISTS, None: parser.NOT_FOUND}
@@ -98,10 +98,11 @@ class Session:
 
     def _address(self, key: str) -> tuple[Definition, str | None]:
         """Return the container and the user key of a protocol key (key None: ``@@name`` alone)."""
-        if not key.startswith(SWITCH_PREFIX):
+        parsed = split_container_key(key, resolve(None).delimiter)
+        if parsed is None:
             return self._definition(self.container), key
-        name, found, user_key = key[len(SWITCH_PREFIX):].partition(resolve(None).delimiter)
-        return self._definition(name), (user_key if found else None)
+        name, user_key = parsed
+        return self._definition(name), user_key
 
     def _target(self, key: str) -> tuple[Definition, Repository, str]:
         definition, user_key = self._address(key)

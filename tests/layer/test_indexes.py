@@ -231,7 +231,7 @@ def test_64_threads_on_a_cold_list_cost_at_most_two_queries(posts, monkeypatch):
     results, errors = all_at_once(64, lambda: pks(Comment.cached.filter(post=first)))
     assert errors == []
     assert results == [expected] * 64
-    assert len(queries) <= 2, f"{len(queries)} SQL queries for 64 concurrent misses"
+    assert 1 <= len(queries) <= 2, f"{len(queries)} SQL queries for 64 concurrent misses (0: the count missed them)"
 
 
 # -- limits ------------------------------------------------------------------------
