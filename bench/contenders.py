@@ -2,8 +2,9 @@
 
 Every contender answers the same calls, so a workload is written once:
 ``get(pk)``, ``get_by_email(email)``, ``get_many(pks)`` (a dict by pk),
-``save(item)``, ``load(pk)`` (an instance to modify) and ``outdate(pk)``
-(make the next read of ``pk`` a miss). A contender that cannot do one of
+``save(item)``, ``load(pk)`` (an instance to modify), ``outdate(pk)``
+(make the next read of ``pk`` a miss) and ``comments(pk)`` (the comments of
+an Item, by pk, as a list of instances). A contender that cannot do one of
 them leaves it out, and the workload skips it.
 
 Which contenders a process has depends on its flavor (bench/suite_settings.py).
@@ -14,10 +15,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 
-from bench.items.models import Item
+from bench.items.models import Comment, Item
 
 RAW_PREFIX = "bench:item:"
 BY_EMAIL = "cacheditems_by_email"  # cachelayer's container keyed by the unique column
+COMMENTS_BY_POST = "cacheditems_cachedcomment__by_post"  # cachelayer's index container on Comment.post
 
 
 class Contender:
@@ -60,14 +62,17 @@ class ORM(Contender):
     def get_many(self, pks):
         return Item.objects.in_bulk(pks)
 
+    def comments(self, pk):
+        return list(Comment.objects.filter(post_id=pk).order_by("pk"))
+
 
 class Cachelayer(Contender):
     name = "cachelayer"
 
     def __init__(self):
-        from bench.cacheditems.models import CachedItem
+        from bench.cacheditems.models import CachedComment, CachedItem
 
-        self.model = CachedItem
+        self.model, self.comment_model = CachedItem, CachedComment
         self.by_email = CachedItem.cached.container(BY_EMAIL)
 
     def prepare(self, pks) -> None:
@@ -80,6 +85,8 @@ class Cachelayer(Contender):
         content_type = ContentType.objects.get_for_model(self.model, for_concrete_model=False)
         for name, key in ((container_name(self.model), "id"), (BY_EMAIL, "email")):
             Container.objects.get_or_create(name=name, defaults={"content_type": content_type, "key_columns": key})
+        comments = ContentType.objects.get_for_model(self.comment_model, for_concrete_model=False)
+        Container.objects.get_or_create(name=COMMENTS_BY_POST, defaults={"content_type": comments, "key_columns": "post"})
 
     def get(self, pk):
         return self.model.cached.get(pk)
@@ -89,6 +96,9 @@ class Cachelayer(Contender):
 
     def get_many(self, pks):
         return self.model.cached.get_many(pks)
+
+    def comments(self, pk):
+        return self.comment_model.cached.filter(post=pk)
 
     def outdate(self, pk) -> None:
         import cachelayer
@@ -108,6 +118,9 @@ class Cacheops(Contender):
 
     def get_many(self, pks):
         return Item.objects.cache(lock=self.lock).in_bulk(pks)
+
+    def comments(self, pk):
+        return list(Comment.objects.cache(lock=self.lock).filter(post_id=pk).order_by("pk"))
 
     def outdate(self, pk) -> None:
         from cacheops import invalidate_obj

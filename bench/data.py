@@ -20,6 +20,8 @@ WRITES = 200  # rows the write workload saves in turn
 RANDOM_BATCHES = 2000  # fresh random get_many batches, more than one run draws
 STAMPEDES = 50  # one fresh key per stampede round
 ZIPF_S = 1.1  # the read-mostly mix's skew
+POSTS = 200  # Items that have comments (the list workload's keys)
+COMMENTS_PER_POST = 20
 
 
 def create_rows() -> None:
@@ -42,6 +44,20 @@ def create_rows() -> None:
     )
 
 
+def create_comments() -> None:
+    """Give each of the first POSTS Items (by pk) exactly COMMENTS_PER_POST comments."""
+    from bench.items.models import Comment, Item
+
+    if Comment.objects.count() == POSTS * COMMENTS_PER_POST:
+        return
+    Comment.objects.all().delete()
+    posts = list(Item.objects.order_by("pk").values_list("pk", flat=True)[:POSTS])
+    Comment.objects.bulk_create(
+        [Comment(post_id=pk, body=f"Comment {n} on {pk}", score=n) for pk in posts for n in range(COMMENTS_PER_POST)],
+        batch_size=2000,
+    )
+
+
 def email_of(i: int) -> str:
     return f"user{i:05d}@example.com"
 
@@ -53,6 +69,7 @@ class Keys:
     batches: list  # lists of BATCH pks
     writes: list
     stampede: list
+    posts: list  # pks of the Items with comments
     all: list  # every pk, in Zipf rank order (most popular first)
     random_batches: list  # RANDOM_BATCHES lists of BATCH hot pks drawn at random, never repeated
 
@@ -73,6 +90,7 @@ def keys() -> Keys:
         batches=[hot_pks[i * BATCH : (i + 1) * BATCH] for i in range(BATCHES)],
         writes=rest[:WRITES],
         stampede=rest[WRITES : WRITES + STAMPEDES],
+        posts=[pk for pk, _ in rows[:POSTS]],
         all=[pk for pk, _ in shuffled],
         random_batches=[rng.sample(hot_pks, BATCH) for _ in range(RANDOM_BATCHES)],
     )

@@ -12,6 +12,7 @@ TITLES = {
 LATENCY_ROWS = [  # (result key, label)
     ("pk_hit", "pk hit"),
     ("unique_hit", "unique-column hit"),
+    ("post_comments", "the 20 comments of a post (`cached.filter(post=pk)`)"),
     ("get_many", "`get_many` of 100 keys"),
     ("random_many", "`get_many` of a fresh random 100 keys each call"),
     ("singles", "100 single pk hits"),
@@ -46,7 +47,8 @@ def _table(backend: dict) -> list[str]:
     for key, label in LATENCY_ROWS:
         if key in backend:
             lines.append(_row(label, present, backend[key], _latency(backend[key])))
-    for workload, label in (("pk_hit", "pk hit"), ("unique_hit", "unique-column hit"), ("get_many", "`get_many(100)`")):
+    for workload, label in (("pk_hit", "pk hit"), ("unique_hit", "unique-column hit"), ("get_many", "`get_many(100)`"),
+                            ("post_comments", "20 comments of a post")):
         counts = backend["counts"].get(workload)
         if counts:
             lines.append(_row(f"{label}: cache round trips / SQL queries", present, counts, _counts))

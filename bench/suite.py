@@ -211,12 +211,14 @@ def run_backend(name: str, env: dict, flavors: list[str], plan: Plan, pool: bool
             return results
         results.update(
             unique_hit=backend.timed("unique_hit", plan.ops, plan.rounds),
+            post_comments=backend.timed("post_comments", plan.ops, plan.rounds),
             per_request=backend.timed("pk_hit", plan.ops, plan.rounds, request=True),
             save=backend.timed("save", plan.save_ops, plan.rounds),
             stampede=backend.stampede(plan),
             mix=backend.mix(plan),
         )
         results["counts"]["unique_hit"] = backend.counted("unique_hit")
+        results["counts"]["post_comments"] = backend.counted("post_comments")
         return results
     finally:
         backend.close()

@@ -61,6 +61,8 @@ class Workloads:
             return (function and (lambda _: function(next(stream)))), range(3)
         if workload == "singles":  # the same 100 keys as get_many, one call each
             return (lambda batch: [contender.get(pk) for pk in batch]), keys.batches
+        if workload == "post_comments":  # the 20 comments of a post, as a list of instances
+            return getattr(contender, "comments", None), keys.posts
         if workload == "save":
             if not hasattr(contender, "get_by_email"):
                 return None, ()  # the raw cache has no rows to save
@@ -285,6 +287,7 @@ def mix(contender_name: str, seed: int, warmup: float, seconds: float, max_ops: 
 def setup() -> None:
     call_command("migrate", verbosity=0)
     data.create_rows()
+    data.create_comments()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from cachelayer.core import conf
+from cachelayer.core.mapping import index_note
 from cachelayer.engine import stats
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CachelayerError, OperationDisabled
@@ -67,8 +68,9 @@ def _chart(names: list[str], counts: dict) -> list[dict]:
 @admin.register(Container)
 class ContainerAdmin(admin.ModelAdmin):
     form = ContainerForm
-    list_display = ("name", "content_type", "key_columns", "policy", "enabled")
-    sortable_by = list_display  # the statistics columns are computed
+    list_display = ("name", "content_type", "key_columns", "kind", "policy", "enabled")
+    sortable_by = ("name", "content_type", "key_columns", "policy", "enabled")  # the others are computed
+    readonly_fields = ("kind",)
     list_filter = ("enabled", "exposed", "policy", "cache_alias", ("content_type", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "key_columns", "value_columns")
     actions = ["warm_containers", "flush_containers"]
@@ -78,6 +80,15 @@ class ContainerAdmin(admin.ModelAdmin):
         """Add the live statistics, read once for the whole page."""
         counts = stats.shared(Container.objects.values_list("name", flat=True))
         return [*self.list_display, *(_stat_column(name, title, counts) for name, title in STAT_COLUMNS)]
+
+    @admin.display(description="kind")
+    def kind(self, container) -> str:
+        """Say whether a key maps to one row or, key columns not unique, to a list of rows (an index)."""
+        model = container.content_type.model_class() if container.content_type_id else None
+        if model is None:
+            return "decided by the key columns: unique ones make a key container, others an index"
+        note = index_note(model, container.key_columns)
+        return "key: one row per key" if note is None else note
 
     def has_warm_permission(self, request) -> bool:
         return request.user.has_perm("cachelayer.warm_container")

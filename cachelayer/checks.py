@@ -5,6 +5,7 @@ cachelayer.E002  a CACHELAYER value has the wrong type or range
 cachelayer.E003  CACHE_ALIAS is not a supported cache in CACHES
 cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
+cachelayer.I010  a container is an index container: its key columns are not unique (database check)
 cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not invalidate
 cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
@@ -13,20 +14,19 @@ cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.db import DatabaseError
 
 from cachelayer.core import backends, conf
-from cachelayer.core.mapping import validate_container, validate_mapping
+from cachelayer.core.mapping import index_note, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
-from cachelayer.engine.registry import container_name
 from cachelayer.mixins import CachedQuerySet
 from cachelayer.models import Container
-from cachelayer.tasks.autocontainers import cached_models, drift
+from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
 
 POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT")
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
-POSITIVE_INTS = ("BREAKER_THRESHOLD",)
+POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS")
 
 
 def _settings_errors(user) -> list[Error]:
@@ -83,6 +83,8 @@ def check_managers(models) -> list[Warning]:
     """
     found = []
     for model in models:
+        if model._meta.auto_created:  # an m2m through table: written by its relation managers, which m2m_changed covers
+            continue
         careless = [m.name for m in model._meta.managers if not issubclass(m._queryset_class, CachedQuerySet)]
         if careless:
             found.append(
@@ -117,7 +119,7 @@ def check_containers(app_configs=None, databases=None, **kwargs):
     declaring = {model._meta.label_lower: model for model in cached_models()}
     mapped = {row.content_type.model_class() for row in rows} - {None} - set(declaring.values())
     found += check_managers(sorted(mapped, key=lambda model: model._meta.label))
-    found += _drift_warnings(rows, declaring)
+    found += _drift_warnings(rows)
     for row in rows:
         for field, messages in validate_container(row).items():
             for message in messages:
@@ -126,21 +128,25 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         if model is not None:
             _, warnings = validate_mapping(model, row.key_columns, row.value_columns)
             found += [Warning(f"Container {row.name!r}: {w}", obj=row, id="cachelayer.W010") for w in warnings]
+            note = index_note(model, row.key_columns)
+            if note:
+                found.append(Info(f"Container {row.name!r} is an {note}", obj=row, id="cachelayer.I010"))
     return found
 
 
-def _drift_warnings(rows, declaring: dict) -> list[Warning]:
-    """Warn where a mixin model's own container maps other columns than the model declares."""
+def _drift_warnings(rows) -> list[Warning]:
+    """Warn where a container a mixin model declares (its own, or an index) maps other columns than declared."""
     found = []
+    declared = declared_containers()
     for row in rows:
-        model = declaring.get(f"{row.content_type.app_label}.{row.content_type.model}")
-        if model is None or row.name != container_name(model):
+        if row.name not in declared:
             continue
-        for column, declared in drift(model, row).items():
+        model, mapping = declared[row.name]
+        for column, wanted in mapping_drift(row, mapping).items():
             found.append(
                 Warning(
                     f"Container {row.name!r} maps {column} {getattr(row, column)!r}, but "
-                    f"{model._meta.label} declares {declared!r}.",
+                    f"{model._meta.label} declares {wanted!r}.",
                     hint="Run migrate: it applies the declaration." if row.declared else
                     "It was edited in the admin, so migrate leaves it alone: edit it to match, or delete "
                     "it and run migrate.",

@@ -27,6 +27,14 @@ class MappingError(CachelayerError, ValueError):
     """A container mapping does not fit its model, or a value does not fit it."""
 
 
+class IndexContainer(MappingError):
+    """A key read or a write addressed an index container, whose key maps to a list of rows."""
+
+    def __init__(self, container: str, what: str):
+        self.container = container
+        super().__init__(f"container {container!r} is an index container (a key maps to a list of rows): {what}")
+
+
 class NotNumeric(CachelayerError, ValueError):
     """incr/decr met a value that is not a non-negative integer."""
 

@@ -45,7 +45,8 @@ class ModelLabelChoiceField(forms.ModelChoiceField):
 class ContainerForm(forms.ModelForm):
     content_type = ModelLabelChoiceField(queryset=ContentType.objects.none(), label="Model")
     key_columns = forms.MultipleChoiceField(
-        help_text="The primary key, or fields covered by a unique constraint (several: joined by the separator)."
+        help_text="The primary key or fields covered by a unique constraint: a key maps to one row. Other fields "
+        "make an index container: a key maps to the list of rows that hold it (several: joined by the separator)."
     )
     value_columns = forms.MultipleChoiceField(required=False, help_text="Fields a key/value read returns; none = all.")
     flags_column = forms.ChoiceField(required=False, help_text="An integer field for memcached flags.")

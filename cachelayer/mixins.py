@@ -16,6 +16,7 @@ from cachelayer.engine.invalidation import record_model, record_rows
 from cachelayer.engine.reads import read_rows
 from cachelayer.exceptions import MappingError
 from cachelayer.instances import builder
+from cachelayer.lists import cached_filter, cached_related
 
 
 class CachedQuerySet(models.QuerySet):
@@ -102,6 +103,12 @@ class CachedAccess:
         build = builder(self.model, definition.db_alias(), definition.stored)
         return {key: build(row) for key, row in rows.items()}
 
+    def filter(self, **lookups) -> list:
+        """Return the instances whose columns equal ``lookups`` (instances or ids
+        for foreign keys), ordered by primary key, through the index container
+        keyed by exactly those columns: ``Comment.cached.filter(post=post)``."""
+        return cached_filter(self.model, **lookups)
+
     # thread_sensitive=True runs the read in the thread that owns the request's
     # database connection, as Django's own async ORM methods do.
     async def aget(self, key):
@@ -133,12 +140,18 @@ class CachedModelMixin(models.Model):
 
     cache_key_fields: str | None = None
     cache_value_fields: tuple[str, ...] = ()
+    cache_indexes: tuple = ()  # field names, or tuples of them: an index container each (lists.py)
 
     objects = CachedManager()
     cached = _CachedDescriptor()
 
     class Meta:
         abstract = True
+
+    def cached_related(self, name: str) -> list:
+        """Return the objects of a reverse foreign key or m2m relation through
+        the cache: ``post.cached_related("comments")``, ``group.cached_related("members")``."""
+        return cached_related(self, name)
 
     def invalidate(self, using: str | None = None) -> None:
         """Outdate this row's cached copies (after raw SQL, say): under the

@@ -95,8 +95,10 @@ def _children_changed(relation, parent, using: str) -> None:
     if connections[using].in_atomic_block:
         rows = rows.select_for_update()
     old = list(rows.values(child._meta.pk.attname, *every))
-    # After the update the column is unknown here: a container keyed by it gets its generation bumped.
-    new = [{attname: value for attname, value in row.items() if attname != field.attname} for row in old]
+    if relation.on_delete is models.SET_NULL:  # the new value is known: an index leaves the row out of every list
+        new = [{**row, field.attname: None} for row in old]
+    else:  # unknown here: a container keyed by the column gets its generation bumped
+        new = [{attname: value for attname, value in row.items() if attname != field.attname} for row in old]
     record_rows(using, child, old + new)
 
 

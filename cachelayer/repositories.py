@@ -26,10 +26,13 @@ from django.db import IntegrityError, transaction
 from cachelayer.adapters.base import new_counter
 from cachelayer.core.limits import THIRTY_DAYS, UINT64
 from cachelayer.core.policies import touches_database
-from cachelayer.engine import invalidation, snapshots, versions
+from cachelayer.core.keys import join_parts
+from cachelayer.engine import indexes, invalidation, snapshots, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.reads import read_rows, with_definition
-from cachelayer.exceptions import CachelayerError, InvalidDelta, MappingError, NotNumeric, ValueTooLarge
+from cachelayer.exceptions import (
+    CachelayerError, IndexContainer, InvalidDelta, MappingError, NotNumeric, ValueTooLarge,
+)
 
 CAS_RETRIES = 20  # compare-and-set attempts before a cache_only write gives up
 NUMBER = re.compile(r"\s*([+-]?)([0-9]+)(?:\s|\Z)", re.ASCII)  # what strtoull reads, as memcached takes it
@@ -61,13 +64,31 @@ class Repository:
 
     # --- reads -----------------------------------------------------------
     def get_items(self, keys) -> dict:
-        """Return ``{key: Item}`` for the keys that exist and have not expired."""
-        definition, rows = read_rows(self.target, "get", list(keys))
+        """Return ``{key: Item}`` for the keys that exist and have not expired.
+
+        On an index container, a key's value is the primary keys of its rows
+        (by primary key), joined by the separator as multi-column keys are;
+        a key no row holds is absent.
+        """
+        keys = list(keys)
+        try:
+            definition, rows = read_rows(self.target, "get", keys)
+        except IndexContainer:
+            return self._list_items(keys)
         items = {}
         for key, row in rows.items():
             current = dict(zip(definition.stored, row))
             if not _expired(definition, current):
                 items[key] = _item(definition, current)
+        return items
+
+    def _list_items(self, keys) -> dict:
+        items = {}
+        for key in keys:
+            definition, rows = indexes.read_list(self.target, key)
+            if rows:
+                position = definition.positions[definition.model._meta.pk.attname]
+                items[key] = Item(join_parts([str(row[position]) for row in rows], definition.separator))
         return items
 
     def get_item(self, key) -> Item | None:
@@ -133,6 +154,7 @@ class Repository:
 
     def delete(self, key) -> bool:
         def run(definition, policy):
+            _writable(definition, "delete")
             user_key = definition.user_key(key)
             lookup = definition.lookup(user_key)
             if touches_database(policy):
@@ -164,6 +186,7 @@ class Repository:
     # --- one path for every write verb ----------------------------------
     def _apply(self, operation: str, key, change):
         def run(definition, policy):
+            _writable(definition, operation)
             user_key = definition.user_key(key)
             lookup = definition.lookup(user_key)
             if lookup is None:
@@ -174,6 +197,12 @@ class Repository:
             return _apply_in_cache(definition, user_key, lookup, bound, operation)
 
         return with_definition(self.target, operation, run)
+
+
+def _writable(definition: Definition, operation: str) -> None:
+    """Refuse a key write on an index container: a key there names many rows."""
+    if definition.is_index:
+        raise IndexContainer(definition.name, f"{operation} is refused; write the rows through a key container")
 
 
 def _apply_in_database(definition: Definition, user_key: str, lookup: dict, change):

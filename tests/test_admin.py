@@ -49,7 +49,7 @@ def test_form_offers_installed_models_and_their_fields(admin_client, transaction
 @pytest.mark.parametrize(
     "columns, message",
     [
-        ({"key_columns": ["population"]}, "not the primary key nor covered by a unique constraint"),
+        ({"key_columns": ["country", "population"], "cas_column": "area_sq_km"}, "cas must be a 64-bit integer"),
         ({"key_columns": ["country"], "flags_column": "country"}, "flags must be an integer"),
         ({"key_columns": ["no_such_field"]}, "Select a valid choice"),
         ({"key_columns": ["value"]}, "demo.Country has no column &#x27;value&#x27;"),  # a field of another model
@@ -59,6 +59,15 @@ def test_a_bad_mapping_is_a_form_error(admin_client, transactional_db, columns, 
     response = admin_client.post(f"{CHANGELIST}add/", _form(Country, **columns))
     assert response.status_code == 200 and message in response.content.decode()
     assert not Container.objects.filter(name="mapped").exists()
+
+
+def test_columns_that_are_not_unique_make_an_index_container(admin_client, transactional_db):
+    response = admin_client.post(f"{CHANGELIST}add/", _form(Country, key_columns=["drive_side"]))
+    assert response.status_code == 302
+    container = Container.objects.get(name="mapped")
+    page = admin_client.get(f"{CHANGELIST}{container.pk}/change/").content.decode()
+    assert "index container: drive_side is not unique" in page
+    assert "index container: drive_side is not unique" in admin_client.get(CHANGELIST).content.decode()
 
 
 def test_chosen_columns_are_stored_joined(admin_client, transactional_db):

@@ -34,8 +34,9 @@ def results(tmp_path_factory):
 
 def test_a_hit_is_one_round_trip_and_no_sql(results):
     counts = results[0]["backends"]["memcached"]["counts"]
-    for workload in ("pk_hit", "unique_hit", "get_many"):
+    for workload in ("pk_hit", "unique_hit", "get_many", "post_comments"):
         assert counts[workload]["cachelayer"] == {"round_trips": 1, "queries": 0, "waits": 1}, workload
+    assert counts["post_comments"]["ORM"] == {"round_trips": 0, "queries": 1, "waits": 0}
     # the instruments themselves: the ORM is all SQL, the raw cache one request
     assert counts["pk_hit"]["ORM"] == {"round_trips": 0, "queries": 1, "waits": 0}
     assert counts["get_many"]["raw cache.get"] == {"round_trips": 1, "queries": 0, "waits": 1}
@@ -57,5 +58,5 @@ def test_the_mix_hits_and_the_report_shows_every_workload(results):
     mix = results[0]["backends"]["memcached"]["mix"]
     assert mix["cachelayer"]["hit_ratio"] > 0.3 and mix["ORM"]["hit_ratio"] == 0.0
     report = results[1]
-    for label in ("pk hit", "unique-column hit", "`get_many` of 100 keys", "stampede", "95/5 Zipf mix", "target"):
+    for label in ("pk hit", "unique-column hit", "`get_many` of 100 keys", "the 20 comments of a post", "stampede", "95/5 Zipf mix", "target"):
         assert label in report

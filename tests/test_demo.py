@@ -40,8 +40,13 @@ def test_check_reports_a_broken_container(transactional_db):
     from cachelayer.models import Container
 
     Container.objects.create(
-        name="broken", content_type=ContentType.objects.get_for_model(Country), key_columns="population"
+        name="broken", content_type=ContentType.objects.get_for_model(Country), key_columns="country|no_such_column"
     )
-    errors = [e for e in run_checks(include_deployment_checks=False, databases=["default"]) if e.id == "cachelayer.E010"]
-    assert any("not the primary key nor covered by a unique constraint" in e.msg for e in errors)
-    assert any("nullable" in e.msg for e in errors)
+    Container.objects.create(
+        name="by_population", content_type=ContentType.objects.get_for_model(Country), key_columns="population"
+    )
+    found = run_checks(include_deployment_checks=False, databases=["default"])
+    errors = [e for e in found if e.id == "cachelayer.E010"]
+    assert [e.msg for e in errors] == ["Container 'broken': key_columns: demo.Country has no column 'no_such_column'."]
+    notes = [e.msg for e in found if e.id == "cachelayer.I010" and e.obj.name == "by_population"]
+    assert notes and notes[0].startswith("Container 'by_population' is an index container: population is not unique")

@@ -17,7 +17,7 @@ LAYERS = [
     ("adapters", ["cachelayer.adapters"]),
     ("models", ["cachelayer.models"]),
     ("engine", ["cachelayer.engine"]),
-    ("django-facing", ["cachelayer.instances", "cachelayer.mixins", "cachelayer.repositories", "cachelayer.api"]),
+    ("django-facing", ["cachelayer.instances", "cachelayer.lists", "cachelayer.mixins", "cachelayer.repositories", "cachelayer.api"]),
     ("tasks", ["cachelayer.tasks"]),
     ("wiring and front ends", [
         "cachelayer.receivers", "cachelayer.checks", "cachelayer.forms", "cachelayer.admin", "cachelayer.cli",

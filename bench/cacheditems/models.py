@@ -1,11 +1,19 @@
 """cachelayer's view of the same table: a proxy with CachedModelMixin, installed
 only in the cachelayer contender's process (see bench/suite_settings.py)."""
 
-from bench.items.models import Item
+from bench.items.models import Comment, Item
 from cachelayer import CachedModelMixin
 
 
 class CachedItem(CachedModelMixin, Item):
+    class Meta:
+        proxy = True
+        app_label = "cacheditems"
+
+
+class CachedComment(CachedModelMixin, Comment):
+    cache_indexes = ("post",)  # its index container: cacheditems_cachedcomment__by_post
+
     class Meta:
         proxy = True
         app_label = "cacheditems"

@@ -14,3 +14,14 @@ class Item(models.Model):
 
     class Meta:
         app_label = "items"
+
+
+class Comment(models.Model):
+    """The comments of an Item (a post): the list workload reads the 20 of one."""
+
+    post = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="comments")
+    body = models.CharField(max_length=200)
+    score = models.IntegerField()
+
+    class Meta:
+        app_label = "items"

@@ -43,6 +43,9 @@ DEFAULTS = {
     # QuerySet.update() invalidates row by row up to this many rows, else
     # bumps the container generation.
     "UPDATE_KEYS_LIMIT": 1000,
+    # Longest list an index container caches; a longer one is served from the
+    # database (its entry holds only the length, so readers skip the lease).
+    "INDEX_MAX_ROWS": 1000,
     # Create a container for every CachedModelMixin model after migrate.
     "AUTO_CONTAINERS": True,
 }

@@ -44,26 +44,29 @@ def _unique_sets(model) -> list[set[str]]:
     return sets
 
 
+def is_unique_key(model, names) -> bool:
+    """Return True when the columns ``names`` identify at most one row (pk or a unique constraint)."""
+    fields = {getattr(_field(model, name), "name", name) for name in names}  # "post_id" is "post"
+    return any(unique <= fields for unique in _unique_sets(model))
+
+
 def _check_key(model, names, errors):
+    """Check key columns; columns that are not unique make an index container (a key maps to a list of rows)."""
     fields = []
+    index = not is_unique_key(model, names)
     for name in names:
         field = _field(model, name)
         if field is None or not getattr(field, "concrete", False) or field.many_to_many:
             errors["key_columns"].append(f"{model._meta.label} has no column {name!r}.")
             continue
-        if field.null:
+        if field.null and not index:  # an index leaves rows whose column is NULL out of every list
             errors["key_columns"].append(f"Key column {name!r} is nullable; keys must be NOT NULL.")
-        if not isinstance(field, KEY_TYPES) or isinstance(field, models.BooleanField):
+        typed = field.target_field if field.many_to_one or field.one_to_one else field  # a foreign key: its target's type
+        if not isinstance(typed, KEY_TYPES) or isinstance(typed, models.BooleanField):
             errors["key_columns"].append(
                 f"Key column {name!r} is a {field.get_internal_type()}; use a char or integer field."
             )
         fields.append(field)
-    if names and len(fields) == len(names) and not any(
-        unique <= set(f.name for f in fields) for unique in _unique_sets(model)
-    ):
-        errors["key_columns"].append(
-            f"Key column(s) {', '.join(names)} are not the primary key nor covered by a unique constraint."
-        )
     if not names:
         errors["key_columns"].append("Name at least one key column.")
 
@@ -99,6 +102,17 @@ def validate_mapping(
     _check_typed(model, "expire_time_column", expire_time_column, INT_TYPES, "expiry must be an integer", errors)
     _check_typed(model, "cas_column", cas_column, CAS_TYPES, "cas must be a 64-bit integer", errors)
     return dict(errors), warnings
+
+
+def index_note(model, key_columns) -> str | None:
+    """Return a sentence saying that a mapping is an index container, or None for a key container."""
+    names = split_columns(key_columns)
+    if not names or is_unique_key(model, names):
+        return None
+    return (
+        f"index container: {', '.join(names)} is not unique, so a key maps to the list of "
+        f"{model._meta.label} rows that hold it (ordered by primary key)."
+    )
 
 
 def validate_container(container) -> dict[str, list[str]]:

@@ -15,9 +15,11 @@ from django.db import router
 from cachelayer.adapters import Adapter, get_adapter
 from cachelayer.core import conf, policies
 from cachelayer.core.keys import KeySpace, join_parts, split_parts
-from cachelayer.core.mapping import split_columns
+from cachelayer.core.mapping import is_unique_key, split_columns
 from cachelayer.core.serializers import get_serializer
 from cachelayer.exceptions import OperationDisabled
+
+UNLISTED = object()  # key_or_none of an index row with a NULL key column: in no list, nothing to outdate
 
 
 class Definition:
@@ -30,6 +32,8 @@ class Definition:
         meta = model._meta
         field = meta.get_field
         self.key_fields = [field(name) for name in split_columns(row.key_columns)]
+        # Key columns that are not unique: a key maps to the list of rows holding it (engine/indexes.py).
+        self.is_index = not is_unique_key(model, [f.name for f in self.key_fields])
         self.flags_field = field(row.flags_column) if row.flags_column else None
         self.cas_field = field(row.cas_column) if row.cas_column else None
         self.expire_field = field(row.expire_time_column) if row.expire_time_column else None
@@ -113,8 +117,11 @@ class Definition:
         return self.user_key([values[f.attname] for f in self.key_fields])
 
     def key_or_none(self, values: dict) -> str | None:
-        """Return the user key of a row snapshot, or None when it lacks a key column."""
+        """Return the user key of a row snapshot, or None when it lacks a key column
+        (UNLISTED for an index row whose key column is NULL)."""
         if all(f.attname in values for f in self.key_fields):
+            if self.is_index and any(values[f.attname] is None for f in self.key_fields):
+                return UNLISTED
             return self.key_from(values)
         return None
 

@@ -24,7 +24,7 @@ from cachelayer.adapters import get_adapter
 from cachelayer.core import conf
 from cachelayer.core.keys import config_key
 from cachelayer.engine import outbox, stats, transactions
-from cachelayer.engine.definitions import Definition
+from cachelayer.engine.definitions import UNLISTED, Definition
 from cachelayer.engine.registry import registry
 
 
@@ -54,7 +54,7 @@ class Changes:
                     key = definition.key_or_none(snapshot)
                     if key is None:
                         generations.add(definition)
-                    else:
+                    elif key is not UNLISTED:
                         keys[definition].add(key)
         for model in self.whole_models.values():
             generations.update(registry.for_model(model))

@@ -15,8 +15,13 @@ from cachelayer.engine import stats, versions
 _TOKEN = f"{os.getpid()}".encode()
 
 
-def read_with_lease(definition, state, using: str) -> dict:
-    """Return ``{key: row}`` (empty when absent) for one missed key."""
+def read_with_lease(definition, state, using: str, query=None, fill=None) -> dict:
+    """Return ``{key: row}`` (empty when absent) for one missed key.
+
+    ``query(definition, keys, using)`` and ``fill(definition, states, rows)``
+    default to the key read's (versions.py); index reads pass their own.
+    """
+    query, fill = query or versions.query_rows, fill or versions.fill
     adapter, lease_timeout = definition.adapter, conf.get("LEASE_TIMEOUT")
     lease_key = definition.keys.lease(state.part)
     if adapter.add(lease_key, _TOKEN, lease_timeout, state.key):
@@ -25,13 +30,13 @@ def read_with_lease(definition, state, using: str) -> dict:
             fresh = versions.fetch_one(definition, state.key)
             if fresh.row is not versions.MISSING:
                 return {} if fresh.row is versions.ABSENT else {state.key: fresh.row}
-            rows = versions.query_rows(definition, [state.key], using)
-            versions.fill(definition, [fresh], rows)
+            rows = query(definition, [state.key], using)
+            fill(definition, [fresh], rows)
             return rows
         finally:
             adapter.delete({state.key: [lease_key]})
     stats.incr(definition.name, "lease_waits")
     row = versions.wait_for_fill(definition, state, time.monotonic() + lease_timeout)
     if row is versions.MISSING:
-        return versions.query_rows(definition, [state.key], using)
+        return query(definition, [state.key], using)
     return {} if row is versions.ABSENT else {state.key: row}

@@ -17,7 +17,7 @@ from cachelayer.engine import leases, stats, transactions, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
 from cachelayer.engine.versions import ABSENT, MISSING, State
-from cachelayer.exceptions import CacheUnavailable, OperationDisabled
+from cachelayer.exceptions import CacheUnavailable, IndexContainer, OperationDisabled
 
 logger = logging.getLogger("cachelayer")
 
@@ -56,6 +56,8 @@ def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
     """Return the definition and ``{key: row}`` for the keys (as given) that exist."""
 
     def run(definition, policy):
+        if definition.is_index:  # its payloads are lists: a key read would store a row among them
+            raise IndexContainer(definition.name, "read it with Model.cached.filter() (or repository(name).get())")
         user_keys = {key: definition.user_key(key) for key in keys}
         rows = read(definition, list(user_keys.values()), **READ_MODES[policy])
         return definition, {key: rows[user_key] for key, user_key in user_keys.items() if user_key in rows}
@@ -63,24 +65,28 @@ def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
     return with_definition(target, operation, run)
 
 
-def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True) -> dict:
+def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True,
+         query=None, fill=None) -> dict:
     """Return ``{key: row}`` for the keys that exist (read-through).
 
     ``use_db=False`` is the cache_only policy (a miss is absent);
     ``use_cache=False`` the db_only policy (the cache is neither read nor filled).
     A cache failure is logged and counted, and the database answers.
+    ``query(definition, keys, using)`` and ``fill(definition, states, rows)``
+    read and store the misses: by default rows by key (versions.py); index
+    containers pass their lists' (indexes.py).
     """
     using = definition.db_alias()
     if not use_cache:
-        return versions.query_rows(definition, user_keys, using)
+        return (query or versions.query_rows)(definition, user_keys, using)
     try:
-        return _read_through(definition, user_keys, using, use_db)
+        return _read_through(definition, user_keys, using, use_db, query, fill)
     except CacheUnavailable as exc:
         _log_error(definition, exc)
-        return versions.query_rows(definition, user_keys, using) if use_db else {}
+        return (query or versions.query_rows)(definition, user_keys, using) if use_db else {}
 
 
-def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool) -> dict:
+def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool, query, fill) -> dict:
     found, misses = {}, []
     states = versions.fetch(definition, user_keys)
     unreachable = [key for key in user_keys if key not in states]  # the database answers, nothing is filled
@@ -96,13 +102,13 @@ def _read_through(definition: Definition, user_keys: list[str], using: str, use_
     if not use_db or not (misses or unreachable):
         return found
     if len(misses) == 1 and not unreachable and fillable(definition, using, misses):
-        found.update(leases.read_with_lease(definition, misses[0], using))
+        found.update(leases.read_with_lease(definition, misses[0], using, query, fill))
         return found
-    rows = versions.query_rows(definition, [s.key for s in misses] + unreachable, using)
+    rows = (query or versions.query_rows)(definition, [s.key for s in misses] + unreachable, using)
     to_fill = fillable(definition, using, misses)
     if to_fill:
         try:
-            versions.fill(definition, to_fill, rows)
+            (fill or versions.fill)(definition, to_fill, rows)
         except CacheUnavailable:
             stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
     found.update(rows)

@@ -4,6 +4,11 @@ The mapping a model declares (``cache_key_fields``, ``cache_value_fields``)
 is applied to its container on every migrate, until the container is edited
 in the admin (``Container.declared`` turns False): from then on the admin's
 mapping wins and a system check reports the difference.
+
+Each entry of ``cache_indexes`` gets an index container the same way
+(``app_model__by_post``; an m2m field name indexes its through model by the
+source column: ``app_model_field__by_model``). A declared index container
+that the model no longer declares is deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
 from cachelayer.engine.invalidation import invalidate_container
 from cachelayer.engine.registry import container_name, registry
+from cachelayer.lists import through_sides
 from cachelayer.mixins import CachedModelMixin
 from cachelayer.models import Container
 
@@ -33,17 +39,38 @@ def declared_mapping(model) -> dict[str, str]:
     }
 
 
-def drift(model, container) -> dict[str, str]:
-    """Return the declared columns that ``container`` does not map as declared."""
-    return {
-        name: wanted
-        for name, wanted in declared_mapping(model).items()
-        if split_columns(getattr(container, name)) != split_columns(wanted)
-    }
+def declared_indexes(model) -> dict[str, tuple]:
+    """Return ``{container name: (model, key columns)}`` for the indexes ``model`` declares."""
+    found = {}
+    for entry in getattr(model, "cache_indexes", ()):
+        names = (entry,) if isinstance(entry, str) else tuple(entry)
+        field = model._meta.get_field(names[0])
+        if len(names) == 1 and field.many_to_many:  # m2m (either side): its through rows by their source
+            through, source, _ = through_sides(field)
+            found[f"{container_name(through)}__by_{source}"] = (through, source)
+        else:
+            found[f"{container_name(model)}__by_{'_'.join(names)}"] = (model, "|".join(names))
+    return found
+
+
+def declared_containers() -> dict[str, tuple]:
+    """Return ``{name: (model, mapping)}`` for every container the mixin models declare."""
+    found = {}
+    for model in cached_models():
+        found[container_name(model)] = (model, declared_mapping(model))
+        for name, (indexed, key_columns) in declared_indexes(model).items():
+            found[name] = (indexed, {"key_columns": key_columns, "value_columns": ""})
+    return found
+
+
+def mapping_drift(container, mapping: dict) -> dict[str, str]:
+    """Return the columns of ``mapping`` that ``container`` maps otherwise."""
+    return {name: wanted for name, wanted in mapping.items() if split_columns(getattr(container, name)) != split_columns(wanted)}
 
 
 def create_missing(using: str = "default", **kwargs) -> list[str]:
-    """Create the containers that are missing and apply changed declarations; return their names.
+    """Create the containers that are missing, apply changed declarations and
+    delete declared indexes no model declares any more; return their names.
 
     Containers edited in the admin are left as they are.
     """
@@ -52,23 +79,23 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     if not conf.get("AUTO_CONTAINERS") or not router.allow_migrate_model(using, Container):
         return []  # off, or the container table does not live in that database
     touched = []
-    for model in cached_models():
-        name = container_name(model)
-        container = Container.objects.using(using).filter(name=name).first()
+    declared = declared_containers()
+    containers = Container.objects.using(using)
+    for name, (model, mapping) in declared.items():
+        container = containers.filter(name=name).first()
         if container is None:
-            Container.objects.using(using).create(
-                name=name,
-                content_type=ContentType.objects.db_manager(using).get_for_model(model),
-                declared=True,
-                **declared_mapping(model),
-            )
-        elif container.declared and drift(model, container):
-            for field, value in drift(model, container).items():
+            content_type = ContentType.objects.db_manager(using).get_for_model(model)
+            containers.create(name=name, content_type=content_type, declared=True, **mapping)
+        elif container.declared and mapping_drift(container, mapping):
+            for field, value in mapping_drift(container, mapping).items():
                 setattr(container, field, value)
             container.save(using=using)  # every process reloads; the schema fingerprint moves
         else:
             continue
         touched.append(name)
+    for container in containers.filter(declared=True, name__contains="__by_").exclude(name__in=declared):
+        container.delete()  # an index the model declared once
+        touched.append(container.name)
     return touched
 
 

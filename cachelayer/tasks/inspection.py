@@ -9,6 +9,10 @@ cached state still at the same generation and version and still different.
 So a write that commits between the two reads (its invalidation lands after
 commit) is never reported, while an entry no invalidation reached is.
 
+An index container is compared one distinct value at a time: the cached
+list (or the length stored for a list over INDEX_MAX_ROWS) against the list
+the database gives now.
+
 Like a read, an inspection inside ``atomic`` sees the database for the keys
 its transaction wrote (those are not compared: the cache rightly still holds
 what others see), and is refused unless under READ COMMITTED, where its
@@ -23,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from cachelayer.engine import stats, transactions, versions
+from cachelayer.engine import indexes, stats, transactions, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry, resolve
 from cachelayer.exceptions import CachelayerError, CacheUnavailable, OperationDisabled
@@ -215,7 +219,7 @@ def _check(definition: Definition, keys: list[str], result: InspectionResult) ->
     written = transactions.written_test(using, definition.name)
     if written is not None:  # the read path serves these from the database in this transaction
         states = {key: state for key, state in states.items() if not written(key)}
-    rows = versions.query_rows(definition, keys, using)
+    rows = _database(definition, keys, using)
     suspects = {key: state for key, state in states.items() if verdict(state.row, rows.get(key))}
     confirmed = _confirm(definition, suspects, using) if suspects else {}
     result.checked += len(keys)
@@ -235,7 +239,7 @@ def _confirm(definition: Definition, suspects: dict, using: str) -> dict[str, st
     by a write, as it should be, and is not counted.
     """
     keys = list(suspects)
-    rows = versions.query_rows(definition, keys, using)
+    rows = _database(definition, keys, using)
     time.sleep(CONFIRM_DELAY)
     confirmed = {}
     for key, later in _fetch(definition, keys).items():
@@ -243,6 +247,13 @@ def _confirm(definition: Definition, suspects: dict, using: str) -> dict[str, st
         if (later.gen, later.ver) == (first.gen, first.ver) and (kind := verdict(later.row, rows.get(key))):
             confirmed[key] = kind
     return confirmed
+
+
+def _database(definition: Definition, keys: list[str], using: str) -> dict:
+    """Return what a fill would store for ``keys`` now: rows, or an index's lists."""
+    if definition.is_index:
+        return indexes.stored_form(indexes.query_lists(definition, keys, using))
+    return versions.query_rows(definition, keys, using)
 
 
 def _fetch(definition: Definition, keys: list[str]) -> dict:

@@ -5,7 +5,8 @@ query), their generation and versions (one multi-get), the rows not cached
 yet (one query), then one multi-set through ``versions.fill``. A warm fill
 therefore obeys the read path's rule: it stores the versions read BEFORE the
 database read, so a write racing the warm is never hidden. Keys already
-cached are skipped, so an interrupted warm can simply run again.
+cached are skipped, so an interrupted warm can simply run again. An index
+container is warmed one distinct value at a time: each key's whole list.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.db import connections
 from django.db.models import Q
 
 from cachelayer.core.policies import Policy
-from cachelayer.engine import reads, transactions, versions
+from cachelayer.engine import indexes, reads, transactions, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CachelayerError, CacheUnavailable
@@ -72,6 +73,8 @@ def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[
     """Return up to ``limit`` keys after ``last`` in key order: as column tuples and as user keys."""
     attnames = [f.attname for f in definition.key_fields]
     rows = definition.model._base_manager.using(definition.db_alias()).order_by(*attnames).values_list(*attnames)
+    if definition.is_index:  # each value once; a NULL is in no list
+        rows = rows.filter(**{f"{name}__isnull": False for name in attnames}).distinct()
     page = list((rows if last is None else rows.filter(_after(attnames, last)))[:limit])
     return page, [definition.key_from(dict(zip(attnames, row))) for row in page]
 
@@ -106,8 +109,9 @@ def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) ->
         missing = [state for state in states.values() if state.row is versions.MISSING]
         to_fill = reads.fillable(definition, using, missing)
         if to_fill:
-            rows = versions.query_rows(definition, [state.key for state in to_fill], using)
-            too_large = versions.fill(definition, to_fill, rows)
+            query, fill = indexes.loader(definition)
+            rows = query(definition, [state.key for state in to_fill], using)
+            too_large = fill(definition, to_fill, rows)
             result.too_large += len(too_large)
             result.warmed += len(to_fill) - len(too_large)
         result.written += len(missing) - len(to_fill)

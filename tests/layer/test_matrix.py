@@ -8,15 +8,19 @@ SET_NULL, key-column changes, only()/defer() and hand-built instances,
 refresh_from_db, raw SQL followed by invalidate(), repository verbs, nested
 atomic with savepoint rollbacks, historical models) on a mixin model, a plain
 model mapped in the admin, a mixin model with its own manager, a two-column
-key, and a model with two containers. Each run ends with cache_inspect's
-check of every container (0 stale). Bounded: 30 sequences of 15 steps per
-database x cache, derandomized, without the shrink phase (a failure prints
-its whole sequence; shrinking a database-backed sequence can take minutes).
+key, a model with two containers, and a model with index containers (rows
+moving between lists: foreign key and status changes, parent deletes with
+CASCADE and SET_NULL, m2m through rows indexed by their source). Each run
+ends with cache_inspect's check of every container (0 stale). Bounded: 30
+sequences of 15 steps per database x cache, derandomized, without the shrink
+phase (a failure prints its whole sequence; shrinking a database-backed
+sequence can take minutes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import product
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished, request_started
@@ -26,11 +30,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 import cachelayer
+from cachelayer.engine import indexes
 from cachelayer.engine.registry import registry
 from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
 from cachelayer.tasks.inspection import inspect
-from tests.testapp.models import Child, Item, Managed, Member, Owner, Pair, Parent, Pet, Plain, Slugged, Team
+from tests.testapp.models import (
+    Child, Comment, Group, Item, Managed, Member, Owner, Pair, Parent, Pet, Plain, Post, Slugged, Team, Topic,
+)
 
 CODES = ("a", "b", "c")  # few keys, so that writes collide, move rows and reuse freed keys
 VALUES = st.integers(0, 3)
@@ -43,12 +50,18 @@ class Spec:
     model: type
     key: tuple[str, ...] = ()  # key columns besides the primary key
     manual: bool = False  # bulk paths need cachelayer.invalidate() (a plain model: no queryset of ours)
-    extra: dict = field(default_factory=dict)
+    parents: tuple[str, ...] = ()  # foreign keys given the parent named by the code (an index's column)
 
     def key_values(self, code: str) -> dict:
+        values = {name: parent_named(self.model, name, code) for name in self.parents}
         if not self.key:
-            return {}
-        return {self.key[0]: code, **{name: 1 for name in self.key[1:]}}
+            return values
+        return {self.key[0]: code, **{name: 1 for name in self.key[1:]}, **values}
+
+
+def parent_named(model, name: str, code: str):
+    parent = model._meta.get_field(name).related_model
+    return parent.objects.get_or_create(**{"title" if parent is Post else "name": code})[0]
 
 
 SPECS = [
@@ -57,6 +70,7 @@ SPECS = [
     Spec(Managed, ("code",)),
     Spec(Slugged, ("slug",)),  # two containers: by slug and by id
     Spec(Pair, ("left", "right")),
+    Spec(Comment, parents=("post",)),  # index containers: by post, by post and status, by topic
 ]
 SPEC = st.sampled_from(SPECS)
 KEYED = st.sampled_from([s for s in SPECS if s.key])
@@ -98,6 +112,9 @@ def assert_cache_matches_database():
     registry.load()
     for definition in list(registry.by_name.values()):
         model = definition.model
+        if definition.is_index:
+            _assert_lists_match(definition)
+            continue
         rows = [row_values(r) for r in model._base_manager.all()]
         expected = {definition.key_from(row): row for row in rows}
         candidates = set(expected) | _absent_keys(definition)
@@ -107,6 +124,26 @@ def assert_cache_matches_database():
 
 
 _seen_pks: set = set()
+STATUSES = ("open", "closed")
+
+
+def _index_candidates(definition) -> list[dict]:
+    """Every value an index list may be asked for: every parent ever seen, every status."""
+    choices = []
+    for f in definition.key_fields:
+        choices.append(sorted(_seen_pks | set(f.related_model._base_manager.values_list("pk", flat=True)))
+                       if f.is_relation else STATUSES)
+    attnames = [f.attname for f in definition.key_fields]
+    return [dict(zip(attnames, combination)) for combination in product(*choices)]
+
+
+def _assert_lists_match(definition):
+    """The cached list of every candidate value equals the database's."""
+    manager = definition.model._base_manager
+    for values in _index_candidates(definition):
+        expected = list(manager.filter(**values).order_by("pk").values_list(*definition.stored))
+        _, cached = indexes.read_list(definition.name, definition.key_from(values))
+        assert list(cached) == expected, (definition.name, values)
 
 
 def _absent_keys(definition) -> set[str]:
@@ -121,7 +158,8 @@ def _absent_keys(definition) -> set[str]:
 class WritePaths(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
-        for model in (Pet, Owner, Child, Parent, Team, Member, Item, Plain, Managed, Slugged, Pair):
+        for model in (Pet, Owner, Child, Parent, Team, Group, Member, Item, Plain, Managed, Slugged, Pair, Comment,
+                      Post, Topic):
             model._base_manager.all().delete()
         registry.load()
         for name in registry.by_name:  # each example starts from an empty cache: a failure is its own
@@ -144,7 +182,8 @@ class WritePaths(RuleBasedStateMachine):
                 function()
         except IntegrityError:
             pass
-        _seen_pks.update(pk for spec in SPECS for pk in spec.model._base_manager.values_list("pk", flat=True))
+        for model in (*(spec.model for spec in SPECS), Post, Topic, Group):
+            _seen_pks.update(model._base_manager.values_list("pk", flat=True))
 
     def after_bulk(self, spec):
         if spec.manual:
@@ -306,19 +345,52 @@ class WritePaths(RuleBasedStateMachine):
         self.write(parent.delete, atomic=False)
 
     @rule(verb=st.sampled_from(["add", "remove", "clear", "set"]), names=st.lists(CODE, max_size=3, unique=True),
-          reverse=st.booleans())
-    def m2m(self, verb, names, reverse):
-        team = Team.objects.first() or Team.objects.create(name="t")
+          reverse=st.booleans(), grouped=st.booleans())
+    def m2m(self, verb, names, reverse, grouped):
+        owner = Group if grouped else Team  # Group's through rows are indexed by group
+        team = owner.objects.first() or owner.objects.create(name="t")
         members = [Member.objects.get_or_create(name=name)[0] for name in names]
         if reverse and verb in ("add", "remove"):
             for member in members:
-                getattr(member.teams, verb)(team)
+                getattr(member.groups if grouped else member.teams, verb)(team)
         elif verb == "clear":
             team.members.clear()
         elif verb == "set":
             team.members.set(members)
         else:
             getattr(team.members, verb)(*members)
+
+    @rule(index=INDEX, code=CODE, status=st.sampled_from(STATUSES),
+          how=st.sampled_from(["save", "hand", "update", "bulk_update"]))
+    def move_comment(self, index, code, status, how):
+        """Move a comment to another post and status: it leaves two lists and joins two."""
+        row = self.pick(Spec(Comment), index)
+        if row is None:
+            return
+        post = parent_named(Comment, "post", code)
+        if how == "update":
+            self.write(lambda: Comment.objects.filter(pk=row.pk).update(post=post, status=status), atomic=False)
+            return
+        if how == "hand":
+            row = Comment(pk=row.pk, value=row.value, topic_id=row.topic_id)
+        row.post, row.status = post, status
+        if how == "bulk_update":
+            self.write(lambda: Comment.objects.bulk_update([row], ["post", "status"]), atomic=True)
+        else:
+            self.write(row.save, atomic=False)
+
+    @rule(index=INDEX, code=CODE, delete=st.sampled_from(["none", "topic", "post"]))
+    def comment_parents(self, index, code, delete):
+        """Give a comment a topic; delete a topic (SET_NULL) or a post (CASCADE)."""
+        row = self.pick(Spec(Comment), index)
+        if row is not None:
+            row.topic = parent_named(Comment, "topic", code)
+            self.write(row.save, atomic=False)
+        parent = {"topic": Topic, "post": Post}.get(delete)
+        if parent is not None:
+            victim = parent.objects.order_by("pk").first()
+            if victim is not None:
+                self.write(victim.delete, atomic=False)
 
     @invariant()
     def cache_matches_database(self):
@@ -327,8 +399,11 @@ class WritePaths(RuleBasedStateMachine):
     def teardown(self):
         """Every run ends with cache_inspect's check of every container: 0 stale."""
         for definition in list(registry.by_name.values()):
-            keys = sorted({definition.key_from(row_values(r)) for r in definition.model._base_manager.all()}
-                          | _absent_keys(definition))
+            if definition.is_index:
+                keys = sorted({definition.key_from(values) for values in _index_candidates(definition)})
+            else:
+                keys = sorted({definition.key_from(row_values(r)) for r in definition.model._base_manager.all()}
+                              | _absent_keys(definition))
             result = inspect(definition, keys=keys)
             assert result.ok and result.checked == len(keys), result.as_dict()
 

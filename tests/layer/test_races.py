@@ -1,45 +1,25 @@
 """The stale-set race, forced: a reader paused between its database read and
 its fill while a writer commits. The stale fill must never be served."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from cachelayer.engine import versions
+from tests.layer.threads import paused_after
 from tests.testapp.models import Item, Slugged
 
 
 @pytest.fixture
 def paused_reader(monkeypatch):
     """Make the next cachelayer database read wait, after reading, until released."""
-    read_done, release = threading.Event(), threading.Event()
-    real = versions.query_rows
-
-    def paused(*args, **kwargs):
-        rows = real(*args, **kwargs)
-        read_done.set()
-        assert release.wait(10)
-        return rows
-
-    monkeypatch.setattr(versions, "query_rows", paused)
 
     def start(model, key):
-        result = {}
-
         def read():
             try:
-                result["value"] = model.cached.get(key).value
+                return model.cached.get(key).value
             except model.DoesNotExist:
-                result["value"] = None
-            finally:
-                connection.close()
+                return None
 
-        thread = threading.Thread(target=read)
-        thread.start()
-        assert read_done.wait(10)
-        monkeypatch.setattr(versions, "query_rows", real)
-        return thread, release, result
+        return paused_after(monkeypatch, versions, "query_rows", read)
 
     return start
 

@@ -81,6 +81,8 @@ class Pet(CachedModelMixin, models.Model):
 
 
 class Member(CachedModelMixin, models.Model):
+    cache_indexes = ("groups",)  # the reverse side of Group.members: its through rows by member
+
     name = models.CharField(max_length=50)
 
 
@@ -130,3 +132,35 @@ class Typed(CachedModelMixin, models.Model):
     uid = models.UUIDField()
     data = models.JSONField(null=True)
     blob = models.BinaryField(null=True)
+
+
+class Post(CachedModelMixin, models.Model):
+    """The parent of an index: its comments are read through Comment's index on ``post``."""
+
+    title = models.CharField(max_length=50, default="")
+
+
+class Topic(models.Model):
+    """A parent whose comments keep living when it goes (SET_NULL on an indexed column)."""
+
+    name = models.CharField(max_length=50, default="")
+
+
+class Comment(CachedModelMixin, models.Model):
+    """Indexed by post, by post and status, and by a nullable foreign key."""
+
+    cache_indexes = ("post", ("post", "status"), "topic")
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    status = models.CharField(max_length=10, default="open")
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments")
+    value = models.IntegerField(default=0)
+
+
+class Group(CachedModelMixin, models.Model):
+    """An m2m read through the cache: its through rows indexed by group."""
+
+    cache_indexes = ("members",)
+
+    name = models.CharField(max_length=50, default="")
+    members = models.ManyToManyField(Member, related_name="groups")

@@ -1,0 +1,91 @@
+"""Index containers: a key maps to the list of rows that hold it.
+
+An index entry is cached like a row (versions.py): under the container's
+generation and the key's version, filled under the versions read BEFORE the
+database read, behind the same lease, and never by a transaction that wrote
+the key (reads.py). Its payload carries the rows themselves, in the
+container's ``stored`` order, sorted by primary key, so a hit costs one round
+trip. Every write of a row outdates the entries of its old and new values
+(invalidation.py resolves row snapshots against every container of the
+model), a write that changes no indexed column included: a cached list never
+holds an old copy of a row.
+
+A list longer than ``INDEX_MAX_ROWS`` is stored as its length alone: readers
+that find that marker go to the database without a lease, and it is counted
+as ``too_large``.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from cachelayer.core import conf
+from cachelayer.engine import reads, stats, versions
+from cachelayer.engine.definitions import Definition
+from cachelayer.exceptions import MappingError
+
+
+def canonical_key(definition: Definition, user_key: str) -> str | None:
+    """Return the key writers outdate for ``user_key`` ("05" -> "5"), or None
+    when no row can hold it (a part that does not fit its column)."""
+    lookup = definition.lookup(user_key)
+    return None if lookup is None else definition.key_from(lookup)
+
+
+def query_lists(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
+    """Read the lists of canonical ``user_keys`` in one query: ``{key: rows}``,
+    rows by primary key, an empty tuple for a key no row holds."""
+    lookups = [lookup for lookup in map(definition.lookup, user_keys) if lookup is not None]
+    lists: dict[str, list] = {key: [] for key in user_keys}
+    if lookups:
+        condition = Q()
+        for lookup in lookups:
+            condition |= Q(**lookup)
+        rows = definition.model._base_manager.using(using).filter(condition).order_by("pk")
+        for row in rows.values_list(*definition.stored):
+            lists.setdefault(definition.key_of(row), []).append(row)
+    return {key: tuple(lists[key]) for key in user_keys}
+
+
+def stored_form(lists: dict) -> dict:
+    """Return what a fill stores for ``{key: rows}``: the rows, or the length of a list over INDEX_MAX_ROWS."""
+    limit = conf.get("INDEX_MAX_ROWS")
+    return {key: rows if len(rows) <= limit else len(rows) for key, rows in lists.items()}
+
+
+def fill_lists(definition: Definition, states: list, lists: dict) -> list[str]:
+    """Store lists under the versions read before their query; a list over
+    INDEX_MAX_ROWS is stored as its length (see the module docstring)."""
+    stored = stored_form(lists)
+    too_long = sum(isinstance(entry, int) for entry in stored.values())
+    if too_long:
+        stats.incr(definition.name, "too_large", too_long)
+    return versions.fill(definition, states, stored)
+
+
+def loader(definition: Definition) -> tuple:
+    """Return ``(query, fill)``: how a container's misses are read from the database and stored."""
+    return (query_lists, fill_lists) if definition.is_index else (versions.query_rows, versions.fill)
+
+
+def read_lists(definition: Definition, user_keys: list[str], policy: str) -> dict[str, tuple]:
+    """Return ``{key: rows}`` for canonical keys, read through the cache as the get policy says."""
+    using = definition.db_alias()
+    found = reads.read(definition, user_keys, **reads.READ_MODES[policy], query=query_lists, fill=fill_lists)
+    too_long = [key for key, entry in found.items() if isinstance(entry, int)]
+    if too_long:
+        stats.incr(definition.name, "too_large", len(too_long))
+        found.update(query_lists(definition, too_long, using))
+    return {key: found.get(key, ()) for key in user_keys}
+
+
+def read_list(target, user_key: str) -> tuple[Definition, tuple]:
+    """Return the definition of an index container (a name) and the rows of one key."""
+
+    def run(definition, policy):
+        if not definition.is_index:
+            raise MappingError(f"container {definition.name!r} is not an index container")
+        key = canonical_key(definition, user_key)
+        return definition, (() if key is None else read_lists(definition, [key], policy)[key])
+
+    return reads.with_definition(target, "get", run)
