@@ -53,7 +53,7 @@ class PickleSerializer:
 
     def dumps(self, payload) -> bytes:
         row = payload[3]
-        if row:
+        if isinstance(row, tuple) and row:  # a row; index entries (lists, counts) go as they are
             pairs, plain = [], list(row)
             for position, value in enumerate(row):
                 flat = _flatten(value)

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection, transaction
 
 import cachelayer
-from cachelayer.engine import indexes, stats, versions
+from cachelayer.engine import indexes, stats
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import MappingError
 from cachelayer.models import Container
