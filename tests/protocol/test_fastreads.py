@@ -76,8 +76,11 @@ def test_concurrent_clients_gets_share_one_multi_get(server, policy, gets):
         client.get(f"k{i}")  # cached
     socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(8)]
     gets.clear()
+    held = threading.Event()
+    server._loop.call_soon_threadsafe(held.wait, 10)  # the loop waits: every request is in before it reads
     for i, sock in enumerate(socks):  # all sent before any is answered
         sock.sendall(f"get k{i}\r\n".encode())
+    held.set()
     replies = [talk(sock, b"", end=b"END\r\n") for sock in socks]
     assert replies == [f"VALUE k{i} 0 2\r\nv{i}\r\nEND\r\n".encode() for i in range(8)]
     assert len(gets) < 8  # several clients' keys in one multi-get
