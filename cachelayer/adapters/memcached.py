@@ -29,8 +29,10 @@ def _read_values(sock) -> dict[str, bytes]:
     """Read one ``get`` reply (``VALUE key flags bytes`` blocks, then ``END``) off ``sock``.
 
     pymemcache's reader re-checks every key and splits the reply line by
-    line in Python (~6 us a value); values here are raw bytes, as the
-    adapter's clients store them (no serde, flags unused).
+    line in Python (~2 us a value, ~0.6 here); values here are raw bytes, as
+    the adapter's clients store them (no serde, flags unused). Requests go
+    out on pymemcache's pooled connections (``client.sock``, connected with
+    its ``_connect``), so timeouts and pool limits stay pymemcache's.
     """
     buf, pos, found = sock.recv(RECV_SIZE), 0, {}
     while True:
