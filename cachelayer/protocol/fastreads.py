@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from cachelayer.core.keys import CONTAINER_MARK
 from cachelayer.core.policies import Policy
 from cachelayer.engine import reads, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import ContainerNotFound
 from cachelayer.protocol import parser
-from cachelayer.protocol.session import SWITCH_PREFIX, Session
+from cachelayer.protocol.session import Session
 from cachelayer.repositories import _expired, _item
 
 logger = logging.getLogger("cachelayer")
@@ -56,15 +57,15 @@ class FastReads:
 
     def _definition(self, session: Session, keys: list[str]):
         """Return the one container the keys address, when the cache alone may answer."""
-        if not registry.loaded or any(key.startswith(SWITCH_PREFIX) for key in keys):
+        if not registry.loaded or any(key.startswith(CONTAINER_MARK) for key in keys):
             return None
         name = session.container
         try:
             definition = registry.default() if name is None else registry.by_name.get(name)
         except ContainerNotFound:
             return None
-        if definition is None or not definition.enabled or not definition.exposed:
-            return None
+        if definition is None or not definition.enabled or not definition.exposed or definition.is_index:
+            return None  # (an index's payloads are lists: the worker's repository answers with their pks)
         if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
             return None
         if definition.adapter.dirty_servers():
