@@ -97,6 +97,8 @@ class RedisAdapter(Adapter):
         return replies
 
     def _get_many(self, server, keys):
+        if not keys:  # MGET takes at least one key (a get_many([]) reaches here)
+            return {}
         (values,) = self._run(("MGET", *keys))
         return {key: value for key, value in zip(keys, values) if value is not None}
 
