@@ -24,14 +24,19 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from cachelayer.adapters.base import new_counter
+from cachelayer.core.keys import join_parts
 from cachelayer.core.limits import THIRTY_DAYS, UINT64
 from cachelayer.core.policies import touches_database
-from cachelayer.core.keys import join_parts
 from cachelayer.engine import indexes, invalidation, snapshots, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.reads import read_rows, with_definition
 from cachelayer.exceptions import (
-    CachelayerError, IndexContainer, InvalidDelta, MappingError, NotNumeric, ValueTooLarge,
+    CachelayerError,
+    IndexContainer,
+    InvalidDelta,
+    MappingError,
+    NotNumeric,
+    ValueTooLarge,
 )
 
 CAS_RETRIES = 20  # compare-and-set attempts before a cache_only write gives up

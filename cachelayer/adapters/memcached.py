@@ -16,7 +16,6 @@ from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, M
 from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
 from cachelayer.core import conf
 
-
 RECV_SIZE = 64 * 1024
 
 

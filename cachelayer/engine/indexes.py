@@ -10,9 +10,9 @@ trip. Every write of a row outdates the entries of its old and new values
 model), a write that changes no indexed column included: a cached list never
 holds an old copy of a row.
 
-A list longer than ``INDEX_MAX_ROWS`` is stored as its length alone: readers
-that find that marker go to the database without a lease, and it is counted
-as ``too_large``.
+A list longer than ``INDEX_MAX_ROWS`` is stored as its length alone, ``(n,)``
+(a list's items are row tuples, never an int): readers that find that marker
+go to the database without a lease, and it is counted as ``too_large``.
 """
 
 from __future__ import annotations
@@ -48,18 +48,23 @@ def query_lists(definition: Definition, user_keys: list[str], using: str) -> dic
 
 
 def stored_form(lists: dict) -> dict:
-    """Return what a fill stores for ``{key: rows}``: the rows, or the length of a list over INDEX_MAX_ROWS."""
+    """Return what a fill stores for ``{key: rows}``: the rows, or ``(length,)`` for a list over INDEX_MAX_ROWS."""
     limit = conf.get("INDEX_MAX_ROWS")
-    return {key: rows if len(rows) <= limit else len(rows) for key, rows in lists.items()}
+    return {key: rows if len(rows) <= limit else (len(rows),) for key, rows in lists.items()}
+
+
+def too_long(entry) -> bool:
+    """Return True for the marker of a list over INDEX_MAX_ROWS."""
+    return len(entry) == 1 and isinstance(entry[0], int)
 
 
 def fill_lists(definition: Definition, states: list, lists: dict) -> list[str]:
     """Store lists under the versions read before their query; a list over
     INDEX_MAX_ROWS is stored as its length (see the module docstring)."""
     stored = stored_form(lists)
-    too_long = sum(isinstance(entry, int) for entry in stored.values())
-    if too_long:
-        stats.incr(definition.name, "too_large", too_long)
+    markers = sum(map(too_long, stored.values()))
+    if markers:
+        stats.incr(definition.name, "too_large", markers)
     return versions.fill(definition, states, stored)
 
 
@@ -72,10 +77,10 @@ def read_lists(definition: Definition, user_keys: list[str], policy: str) -> dic
     """Return ``{key: rows}`` for canonical keys, read through the cache as the get policy says."""
     using = definition.db_alias()
     found = reads.read(definition, user_keys, **reads.READ_MODES[policy], query=query_lists, fill=fill_lists)
-    too_long = [key for key, entry in found.items() if isinstance(entry, int)]
-    if too_long:
-        stats.incr(definition.name, "too_large", len(too_long))
-        found.update(query_lists(definition, too_long, using))
+    uncached = [key for key, entry in found.items() if too_long(entry)]
+    if uncached:
+        stats.incr(definition.name, "too_large", len(uncached))
+        found.update(query_lists(definition, uncached, using))
     return {key: found.get(key, ()) for key in user_keys}
 
 

@@ -64,8 +64,8 @@ class FastReads:
             definition = registry.default() if name is None else registry.by_name.get(name)
         except ContainerNotFound:
             return None
-        if definition is None or not definition.enabled or not definition.exposed:
-            return None
+        if definition is None or not definition.enabled or not definition.exposed or definition.is_index:
+            return None  # (an index's payloads are lists: the worker's repository answers with their pks)
         if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
             return None
         if definition.adapter.dirty_servers():

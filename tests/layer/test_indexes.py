@@ -313,6 +313,9 @@ def test_cache_serve_get_on_an_index(posts, start_server):
     client = start_server().client()
     expected = "|".join(str(pk) for pk in database_list(post=first)).encode()
     assert client.get(f"@@{BY_POST}.{first.pk}") == expected
+    assert client.get(f"@@{BY_POST}") is not None  # switch to the index: plain keys address it now
+    assert client.get(str(first.pk)) == expected  # twice: the second is a hit, never read as a row
+    assert client.get(str(first.pk)) == expected
 
 
 def test_warm_fills_each_distinct_value(posts, django_assert_num_queries):

@@ -36,7 +36,21 @@ from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
 from cachelayer.tasks.inspection import inspect
 from tests.testapp.models import (
-    Child, Comment, Group, Item, Managed, Member, Owner, Pair, Parent, Pet, Plain, Post, Slugged, Team, Topic,
+    Child,
+    Comment,
+    Group,
+    Item,
+    Managed,
+    Member,
+    Owner,
+    Pair,
+    Parent,
+    Pet,
+    Plain,
+    Post,
+    Slugged,
+    Team,
+    Topic,
 )
 
 CODES = ("a", "b", "c")  # few keys, so that writes collide, move rows and reuse freed keys
