@@ -128,6 +128,3 @@ class Definition:
     def key_of(self, row) -> str:
         """Return the user key of a stored row (a tuple in ``stored`` order)."""
         return self.user_key([row[self.positions[f.attname]] for f in self.key_fields])
-
-    def key_of_instance(self, instance) -> str:
-        return self.key_from({f.attname: getattr(instance, f.attname) for f in self.key_fields})

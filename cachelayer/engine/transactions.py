@@ -78,12 +78,6 @@ def written_test(using: str, container: str):
     return lambda key: (container, key) in written.keys
 
 
-def bypasses_cache(using: str, container: str, key: str) -> bool:
-    """Return True when this transaction wrote the key: read the database only."""
-    test = written_test(using, container)
-    return test is not None and test(key)
-
-
 _server_levels: dict[str, str] = {}  # alias -> the server's default isolation level
 
 
