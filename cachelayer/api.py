@@ -25,4 +25,4 @@ def invalidate(name_or_model, keys=None, using: str | None = None) -> None:
     if keys is None:
         invalidate_container(using, definition)
     else:
-        invalidate_keys(using, definition, [definition.user_key(key) for key in keys])
+        invalidate_keys(using, definition, [definition.codec.user_key(key) for key in keys])

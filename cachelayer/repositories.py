@@ -32,6 +32,7 @@ from cachelayer.engine.definitions import Definition
 from cachelayer.engine.reads import read_rows, with_definition
 from cachelayer.exceptions import (
     CachelayerError,
+    CacheUnavailable,
     IndexContainer,
     InvalidDelta,
     MappingError,
@@ -160,15 +161,15 @@ class Repository:
     def delete(self, key) -> bool:
         def run(definition, policy):
             _writable(definition, "delete")
-            user_key = definition.user_key(key)
-            lookup = definition.lookup(user_key)
+            user_key = definition.codec.user_key(key)
+            lookup = definition.codec.lookup(user_key)
             if touches_database(policy):
                 if lookup is None:
                     return False
                 manager = definition.model._base_manager.db_manager(definition.db_alias())
                 deleted, _ = manager.filter(**lookup).delete()  # post_delete invalidates
                 return deleted > 0
-            state = versions.fetch_one(definition, user_key)
+            state = _cached_state(definition, user_key)
             definition.adapter.delete({user_key: [definition.keys.data(state.part)]})
             return state.row not in (versions.MISSING, versions.ABSENT)
 
@@ -192,8 +193,8 @@ class Repository:
     def _apply(self, operation: str, key, change):
         def run(definition, policy):
             _writable(definition, operation)
-            user_key = definition.user_key(key)
-            lookup = definition.lookup(user_key)
+            user_key = definition.codec.user_key(key)
+            lookup = definition.codec.lookup(user_key)
             if lookup is None:
                 raise MappingError(f"{key!r} is not a valid key for container {definition.name!r}")
             bound = partial(change, definition)
@@ -202,6 +203,15 @@ class Repository:
             return _apply_in_cache(definition, user_key, lookup, bound, operation)
 
         return with_definition(self.target, operation, run)
+
+
+def _cached_state(definition: Definition, user_key: str) -> versions.State:
+    """Return what the cache holds for a key: a cache-only verb has nowhere else to
+    look, so a server that cannot be read is an error here (CacheUnavailable)."""
+    state = versions.fetch(definition, [user_key]).states.get(user_key)
+    if state is None:
+        raise CacheUnavailable(f"cache {definition.cache_alias}: the server of {user_key!r} cannot be read now")
+    return state
 
 
 def _writable(definition: Definition, operation: str) -> None:
@@ -242,7 +252,7 @@ def _apply_in_database(definition: Definition, user_key: str, lookup: dict, chan
 def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change, operation: str):
     adapter = definition.adapter
     for _ in range(CAS_RETRIES):
-        state = versions.fetch_one(definition, user_key)
+        state = _cached_state(definition, user_key)
         current = None
         if state.row not in (versions.MISSING, versions.ABSENT):
             current = dict(zip(definition.stored, state.row))

@@ -69,7 +69,7 @@ def test_warm_stores_the_versions_read_before_the_database_read(countries, on_ma
 def test_warm_skips_payloads_over_the_item_size_limit(countries):
     Country.cached.get_many(["Canada"])  # this process has seen the current configuration
     definition = registry.get("demo_country")
-    states = versions.fetch(definition, ["Japan", "Brazil"])
+    states = versions.fetch(definition, ["Japan", "Brazil"]).states
     rows = {"Japan": ("x" * 2000,), "Brazil": ("y",)}
     assert versions.fill(definition, list(states.values()), rows, max_size=1000) == ["Japan"]
 

@@ -7,7 +7,10 @@ shared by a container (generation, configuration version) exist once per
 server; ``incr_everywhere`` bumps them on all of them.
 
 Client errors are translated once, here, into ``CacheUnavailable``, and
-counted by the server's circuit breaker (breaker.py).
+counted by the server's circuit breaker (breaker.py). Reads never raise:
+``fetch`` returns the routes it could not read (``Fetched.unreachable``),
+and the caller decides (the read path degrades to the database; the
+repository's cache_only verbs raise).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Any, Hashable
+from typing import Any, Hashable, NamedTuple
 
 from cachelayer.adapters.breaker import Breaker
+from cachelayer.adapters.health import Health
 from cachelayer.core import conf
 from cachelayer.core.limits import THIRTY_DAYS
 from cachelayer.exceptions import CacheUnavailable
@@ -28,6 +32,12 @@ Route = Hashable  # None means "any server" (shared keys)
 ROUTES_REMEMBERED = 100_000  # route -> server answers kept per adapter (then forgotten at once)
 
 
+class Fetched(NamedTuple):
+    """What one multi-get got: the keys found, by route, and the routes it could not read
+    (their server is dirty, skipped by its breaker, or failed)."""
+
+    found: dict[Route, dict[str, Any]]
+    unreachable: list[Route]
 
 class Adapter(ABC):
     """Cache operations cachelayer needs, with one round trip per server.
@@ -48,13 +58,15 @@ class Adapter(ABC):
         self.params = params
         self.servers = servers
         self.breakers = {server: Breaker(f"{alias}/{server}") for server in servers}
+        self.health = Health(servers)
         self.max_item_size = conf.get("MAX_ITEM_SIZE") or self.default_max_item_size
 
     # -- per-server primitives -------------------------------------------
 
     @abstractmethod
     def _get_many(self, server: str, keys: list[str]) -> dict[str, Any]:
-        """Return the keys found, and only those (the caller may keep the dict)."""
+        """Return the keys found, and only those (the caller may keep the dict).
+        ``keys`` is never empty (fetch asks no server for nothing)."""
 
     @abstractmethod
     def _set_many(self, server: str, mapping: dict[str, Any], timeout: float) -> None: ...
@@ -111,6 +123,7 @@ class Adapter(ABC):
         """Count a client failure on ``server`` and return it translated (the one translation)."""
         breaker = self.breakers[server]
         breaker.failure(exc)
+        self.health.mark_dirty(server)
         self._drop_connections(server)
         return CacheUnavailable(f"cache {breaker.name}: {exc!r}")
 
@@ -136,41 +149,54 @@ class Adapter(ABC):
             grouped[self.server_of(route)].append(route)
         return grouped
 
+    # -- health: what the outbox reads and marks (health.py) ---------------
+
     def dirty_servers(self) -> list[str]:
-        return [server for server, breaker in self.breakers.items() if breaker.dirty]
+        """Return the servers that may have missed invalidations (none is read)."""
+        return [server for server in self.servers if server in self.health.dirty]
+
+    def may_call(self, server: str) -> bool:
+        """Return whether ``server``'s breaker lets a call through now (a probe after a cool-down)."""
+        return self.breakers[server].allow()
 
     # -- the interface -----------------------------------------------------
 
-    def fetch(self, groups: dict[Route, list[str]], shared: bool = False) -> dict[Route, dict[str, Any]]:
+    def fetch(self, groups: dict[Route, list[str]], shared: bool = False) -> Fetched:
         """Get the keys of every route: one round trip per server touched,
         all of them sent before any answer is read where the client allows.
 
-        Routes whose server is dirty or fails are left out of the result
-        (the caller reads them from the database); nothing raises. With
-        ``shared``, the routes of one server share one dict of every key
-        found on it (no per-route copy: the caller looks keys up by name).
+        Nothing raises: the routes of a server that is dirty, skipped by its
+        breaker or failing come back in ``unreachable``. With ``shared``, the
+        routes of one server share one dict of every key found on it (no
+        per-route copy: the caller looks keys up by name).
         """
-        by_server, wanted = self._by_server(groups), {}
+        by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
+        dirty = self.health.dirty
         for server, routes in by_server.items():
-            if self.breakers[server].dirty or not self.breakers[server].allow():
+            if (dirty and server in dirty) or not self.breakers[server].allow():
+                unreachable.extend(routes)
                 continue
             # one key's read: nothing to share or split
-            wanted[server] = groups[routes[0]] if len(routes) == 1 else list({k for r in routes for k in groups[r]})
+            keys = groups[routes[0]] if len(routes) == 1 else list({k for r in routes for k in groups[r]})
+            if keys:
+                wanted[server] = keys
+            else:  # a get of no keys is a protocol error on some servers: nothing to ask
+                found.update((route, {}) for route in routes)
         if not wanted:
-            return {}
-        results = {}
-        for server, found in self._get_many_servers(wanted).items():
-            if isinstance(found, BaseException):
-                self._failed(server, found)
+            return Fetched(found, unreachable)
+        for server, answer in self._get_many_servers(wanted).items():
+            routes = by_server[server]
+            if isinstance(answer, BaseException):
+                self._failed(server, answer)
+                unreachable.extend(routes)
                 continue
             self.breakers[server].success()
-            routes = by_server[server]
             if len(routes) == 1 or shared:
-                results.update(dict.fromkeys(routes, found))
+                found.update(dict.fromkeys(routes, answer))
                 continue
             for route in routes:
-                results[route] = {key: found[key] for key in groups[route] if key in found}
-        return results
+                found[route] = {key: answer[key] for key in groups[route] if key in answer}
+        return Fetched(found, unreachable)
 
     def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
         """Store the values of every route (timeout in seconds, 0 = no expiry)."""

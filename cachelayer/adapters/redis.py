@@ -97,8 +97,6 @@ class RedisAdapter(Adapter):
         return replies
 
     def _get_many(self, server, keys):
-        if not keys:
-            return {}  # Redis refuses an MGET of nothing
         (values,) = self._run(("MGET", *keys))
         return {key: value for key, value in zip(keys, values) if value is not None}
 

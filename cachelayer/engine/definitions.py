@@ -1,26 +1,24 @@
 """Container definitions: one Container row, ready to use.
 
 A definition is the mapping (key, value and special columns, policies,
-timeout, cache) plus the key codec that turns column values into the user
-key the cache is addressed by. The registry (registry.py) builds and keeps them.
+timeout, cache, database), resolved against the model, with the key codec
+(core/codec.py) that turns column values into the user key the cache is
+addressed by. The registry (registry.py) builds and keeps them.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from django.core.exceptions import ValidationError
 from django.db import router
 
 from cachelayer.adapters import Adapter, get_adapter
 from cachelayer.core import conf, policies
-from cachelayer.core.keys import KeySpace, join_parts, split_parts
+from cachelayer.core.codec import KeyCodec
+from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
 from cachelayer.core.serializers import get_serializer
 from cachelayer.exceptions import OperationDisabled
-
-UNLISTED = object()  # key_or_none of an index row with a NULL key column: in no list, nothing to outdate
-
 
 class Definition:
     """An immutable, ready-to-use view of one Container row."""
@@ -55,6 +53,7 @@ class Definition:
         self.enabled, self.exposed = row.enabled, row.exposed
         self.separator, self.delimiter = separator, delimiter
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
+        self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
         self.schema = hashlib.blake2b(
             repr(
@@ -85,46 +84,3 @@ class Definition:
         if value == policies.Policy.DISABLED:
             raise OperationDisabled(self.name, operation, field)
         return value
-
-    def user_key(self, key) -> str:
-        """Return the canonical string form of a key.
-
-        Several key columns take a tuple of parts, or the string ``join_parts``
-        makes of them (what cache_serve clients send).
-        """
-        kind = type(key)
-        if kind is str:
-            return key
-        if kind is int:
-            return str(key)
-        parts = key if isinstance(key, (tuple, list)) else (key,)
-        if len(self.key_fields) == 1 or len(parts) == 1:
-            return parts[0] if isinstance(parts[0], str) else str(parts[0])
-        return join_parts([str(part) for part in parts], self.separator)
-
-    def lookup(self, user_key: str) -> dict | None:
-        """Return the ORM filter for a key, or None when no row can have it."""
-        parts = [user_key] if len(self.key_fields) == 1 else split_parts(user_key, self.separator)
-        if parts is None or len(parts) != len(self.key_fields):
-            return None
-        try:
-            return {f.attname: f.to_python(part) for f, part in zip(self.key_fields, parts)}
-        except ValidationError:
-            return None
-
-    def key_from(self, values) -> str:
-        """Return the user key of a row given as ``{attname: value}``."""
-        return self.user_key([values[f.attname] for f in self.key_fields])
-
-    def key_or_none(self, values: dict) -> str | None:
-        """Return the user key of a row snapshot, or None when it lacks a key column
-        (UNLISTED for an index row whose key column is NULL)."""
-        if all(f.attname in values for f in self.key_fields):
-            if self.is_index and any(values[f.attname] is None for f in self.key_fields):
-                return UNLISTED
-            return self.key_from(values)
-        return None
-
-    def key_of(self, row) -> str:
-        """Return the user key of a stored row (a tuple in ``stored`` order)."""
-        return self.user_key([row[self.positions[f.attname]] for f in self.key_fields])

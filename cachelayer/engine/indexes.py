@@ -28,14 +28,14 @@ from cachelayer.exceptions import MappingError
 def canonical_key(definition: Definition, user_key: str) -> str | None:
     """Return the key writers outdate for ``user_key`` ("05" -> "5"), or None
     when no row can hold it (a part that does not fit its column)."""
-    lookup = definition.lookup(user_key)
-    return None if lookup is None else definition.key_from(lookup)
+    lookup = definition.codec.lookup(user_key)
+    return None if lookup is None else definition.codec.key_from(lookup)
 
 
 def query_lists(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
     """Read the lists of canonical ``user_keys`` in one query: ``{key: rows}``,
     rows by primary key, an empty tuple for a key no row holds."""
-    lookups = [lookup for lookup in map(definition.lookup, user_keys) if lookup is not None]
+    lookups = [lookup for lookup in map(definition.codec.lookup, user_keys) if lookup is not None]
     lists: dict[str, list] = {key: [] for key in user_keys}
     if lookups:
         condition = Q()
@@ -43,7 +43,7 @@ def query_lists(definition: Definition, user_keys: list[str], using: str) -> dic
             condition |= Q(**lookup)
         rows = definition.model._base_manager.using(using).filter(condition).order_by("pk")
         for row in rows.values_list(*definition.stored):
-            lists.setdefault(definition.key_of(row), []).append(row)
+            lists.setdefault(definition.codec.key_of(row), []).append(row)
     return {key: tuple(lists[key]) for key in user_keys}
 
 

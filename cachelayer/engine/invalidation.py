@@ -24,7 +24,8 @@ from cachelayer.adapters import get_adapter
 from cachelayer.core import conf
 from cachelayer.core.keys import config_key
 from cachelayer.engine import outbox, stats, transactions
-from cachelayer.engine.definitions import UNLISTED, Definition
+from cachelayer.core.codec import UNLISTED
+from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 
 
@@ -51,7 +52,7 @@ class Changes:
         for model, snapshots in self.rows.values():
             for definition in registry.for_model(model):
                 for snapshot in snapshots:
-                    key = definition.key_or_none(snapshot)
+                    key = definition.codec.key_or_none(snapshot)
                     if key is None:
                         generations.add(definition)
                     elif key is not UNLISTED:
@@ -148,7 +149,7 @@ def _read_config(alias: str) -> dict[str, int]:
     except KeyError:  # not a cache cachelayer supports: the checks say so
         return {}
     key = config_key(conf.get("KEY_PREFIX"))
-    value = adapter.fetch({None: [key]}).get(None, {}).get(key)
+    value = adapter.fetch({None: [key]}).found.get(None, {}).get(key)
     return {} if value is None else {alias: int(value)}
 
 

@@ -1,9 +1,12 @@
 """Durable invalidation: what the cache did not take waits in the database.
 
 An invalidation that could not be delivered is written to ``OutboxEntry``
-and the servers it was meant for are marked dirty, so no read uses them.
-Before the next read that would, the outbox is replayed, oldest first
-(bumps are idempotent: a second bump only costs one more miss). Entries
+and the servers it was meant for are marked dirty (adapters/health.py), so
+no read uses them: ``Adapter.fetch`` reports their routes unreachable. The
+read that finds a route unreachable calls ``replay_owed``, which replays
+the outbox to the dirty servers that may be probed, oldest first (bumps are
+idempotent: a second bump only costs one more miss), and reads again what
+is clean now. A hit never comes here. Entries
 that still fail stay, and so does their servers' dirty mark. Nothing is
 dropped: an entry leaves the table only after every key of it was delivered.
 
@@ -61,31 +64,21 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
         )
     dirty = {adapter.server_of(route) for route in groups} | set(servers or (adapter.servers if shared else ()))
     for server in dirty:
-        adapter.breakers[server].mark_dirty()
+        adapter.health.mark_dirty(server)
 
 
-def fetch(adapter: Adapter, groups: dict, shared: bool = False) -> dict:
-    """``adapter.fetch`` after replaying what the outbox owes its dirty servers.
-
-    Every read of the cache goes through here, so no reader can forget the replay.
-    """
-    _ensure_replayed(adapter)
-    return adapter.fetch(groups, shared)
-
-
-def _ensure_replayed(adapter: Adapter) -> None:
-    """Replay the outbox to the dirty servers that may be probed now (cheap when none is dirty)."""
-    dirty = adapter.dirty_servers()
-    if not dirty:
-        return
-    probing = [server for server in dirty if adapter.breakers[server].allow()]
+def replay_owed(adapter: Adapter) -> bool:
+    """Replay the outbox to the dirty servers that may be probed now; return
+    whether one of them is clean after it (so a read may try it again)."""
+    probing = [server for server in adapter.dirty_servers() if adapter.may_call(server)]
     lock = _replaying[adapter.alias]
     if not probing or not lock.acquire(blocking=False):
-        return  # down, or another thread replays: reads of these servers go to the database
+        return False  # down, or another thread replays: reads of these servers go to the database
     try:
         _in_own_connection(_replay, adapter, probing)
     finally:
         lock.release()
+    return any(server not in adapter.health.dirty for server in probing)
 
 
 def _in_own_connection(function, *args) -> None:
@@ -120,7 +113,7 @@ def _holds_outbox(using: str) -> bool:
 
 
 def _replay(adapter: Adapter, probing: list[str]) -> None:
-    epochs = {server: adapter.breakers[server].epoch for server in probing}
+    epochs = {server: adapter.health.epoch(server) for server in probing}
     owed: set[str] = set()
     replayed = 0
     for using in _databases():
@@ -135,7 +128,7 @@ def _replay(adapter: Adapter, probing: list[str]) -> None:
                 adapter.ping(server)  # the probe, when no entry went to this server
             except CacheUnavailable:
                 continue
-            adapter.breakers[server].mark_clean(epochs[server])
+            adapter.health.mark_clean(server, epochs[server])
     if replayed:
         logger.warning("cachelayer: replayed %d outbox entries to cache %s", replayed, adapter.alias)
 
@@ -157,7 +150,7 @@ def _deliver(adapter: Adapter, entry, owed: set[str]) -> bool:
     routes, _ = adapter.invalidate({route: (counters, payloads) for route, counters, payloads in entry.groups})
     failed = {adapter.server_of(route) for route in routes}
     # A server since removed from the cache's LOCATION is read by no one: nothing is owed to it.
-    servers = [server for server in entry.servers if server in adapter.breakers] if entry.servers else None
+    servers = [server for server in entry.servers if server in adapter.servers] if entry.servers else None
     for key in entry.shared if servers != [] else ():
         failed.update(adapter.incr_everywhere(key, servers))
     owed.update(failed)

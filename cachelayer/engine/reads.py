@@ -58,7 +58,7 @@ def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
     def run(definition, policy):
         if definition.is_index:  # its payloads are lists: a key read would store a row among them
             raise IndexContainer(definition.name, "read it with Model.cached.filter() (or repository(name).get())")
-        user_keys = {key: definition.user_key(key) for key in keys}
+        user_keys = {key: definition.codec.user_key(key) for key in keys}
         rows = read(definition, list(user_keys.values()), **READ_MODES[policy])
         return definition, {key: rows[user_key] for key, user_key in user_keys.items() if user_key in rows}
 
@@ -69,9 +69,10 @@ def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True
          query=None, fill=None) -> dict:
     """Return ``{key: row}`` for the keys that exist (read-through).
 
-    ``use_db=False`` is the cache_only policy (a miss is absent);
+    ``use_db=False`` is the cache_only policy (a miss is absent; a key the
+    cache cannot answer for raises CacheUnavailable: the cache is the store);
     ``use_cache=False`` the db_only policy (the cache is neither read nor filled).
-    A cache failure is logged and counted, and the database answers.
+    Otherwise a cache failure is logged and counted, and the database answers.
     ``query(definition, keys, using)`` and ``fill(definition, states, rows)``
     read and store the misses: by default rows by key (versions.py); index
     containers pass their lists' (indexes.py).
@@ -83,14 +84,17 @@ def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True
         return _read_through(definition, user_keys, using, use_db, query, fill)
     except CacheUnavailable as exc:
         _log_error(definition, exc)
-        return (query or versions.query_rows)(definition, user_keys, using) if use_db else {}
+        if not use_db:
+            raise
+        return (query or versions.query_rows)(definition, user_keys, using)
 
 
 def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool, query, fill) -> dict:
     found, misses = {}, []
-    states = versions.fetch(definition, user_keys)
-    unreachable = [key for key in user_keys if key not in states]  # the database answers, nothing is filled
+    states, unreachable = versions.fetch(definition, user_keys)  # unreachable: the database answers, no fill
     if unreachable:
+        if not use_db:  # cache_only: counted by read()
+            raise CacheUnavailable(f"cache {definition.cache_alias}: cannot read {unreachable[0]!r} now")
         stats.incr(definition.name, "errors")
     written = transactions.written_test(using, definition.name)  # once per read, not per key
     for key, state in states.items():

@@ -122,7 +122,8 @@ def shared(containers) -> dict[str, dict]:
         try:
             adapter, keys = _target(container)
             names = [*COUNTERS, LAST_FLUSH]
-            found = outbox.fetch(adapter, {None: [keys.stat(n) for n in (*names, LAST_INSPECTION)]}).get(None)
+            outbox.replay_owed(adapter)  # a server the outbox owes is not read (cheap when none)
+            found = adapter.fetch({None: [keys.stat(n) for n in (*names, LAST_INSPECTION)]}).found.get(None)
             if found is None:
                 raise CacheUnavailable(f"cache {adapter.alias} cannot be read now")
         except CacheUnavailable as exc:

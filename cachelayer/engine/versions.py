@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
-from cachelayer.adapters.base import new_counter
+from cachelayer.adapters import Adapter
+from cachelayer.adapters.base import Fetched, Route, new_counter
 from cachelayer.core import conf
 from cachelayer.engine import outbox, stats
 from cachelayer.engine.definitions import Definition
@@ -41,11 +43,19 @@ class State:
         self.key, self.part, self.gen, self.ver, self.row, self.raw = key, part, gen, ver, row, raw
 
 
-def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> dict[str, State]:
+class Read(NamedTuple):
+    """What the cache said: the state of each key it answered for, and the
+    keys it could not answer for (their server is down, or owed invalidations)."""
+
+    states: dict[str, State]
+    unreachable: list[str]
+
+
+def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> Read:
     """Return the cached state of each key: one round trip per cache server.
 
-    Keys whose server is down or not yet replayed to (outbox.py) are left
-    out: the caller reads them from the database. Creates missing counters
+    Keys the cache cannot answer for are returned apart; the caller decides
+    (the read path asks the database). Creates missing counters
     (from a time-based base) and raises Restart when the configuration
     version shows the definitions are out of date. A payload counts only
     when its generation, version and schema equal the current ones; one that
@@ -60,14 +70,14 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
         part = parts[key] = part_of(key)
         groups[key] = [config, gen_key, ver_of(part), data_of(part)]  # counters, then payload
     # The keys of one server share one dict: looked up by name, never copied per key.
-    found = outbox.fetch(definition.adapter, groups, shared=True)
+    found, unreachable = fetch_fresh(definition.adapter, groups, shared=True)
     missing = {}
     for key, values in found.items():
         names = groups[key]
         if names[2] not in values or gen_key not in values or config not in values:
             missing[key] = [name for name in names[:3] if name not in values]
     if missing:
-        _create_counters(definition, parts, found, missing)
+        unreachable += _create_counters(definition, parts, found, missing)
     versions_seen = {values[config] for values in found.values()}  # one per server
     alias = definition.cache_alias
     if reload:
@@ -90,42 +100,52 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
                 if p_gen == gen and p_ver == ver and p_schema == schema:
                     row = ABSENT if data is None else data
         states[key] = State(key, parts[key], gen, ver, row, raw)
-    return states
+    return Read(states, unreachable)
 
 
-def fetch_one(definition: Definition, user_key: str) -> State:
-    """Return the cached state of one key; CacheUnavailable when its server cannot be read."""
-    try:
-        return fetch(definition, [user_key])[user_key]
-    except KeyError:
-        raise CacheUnavailable(f"cache {definition.cache_alias}: the server of {user_key!r} cannot be read now") from None
+def fetch_fresh(adapter: Adapter, groups: dict[Route, list[str]], shared: bool = False) -> Fetched:
+    """``adapter.fetch``; routes it could not read are read once more when the
+    outbox's replay (outbox.py) just cleaned their server. A hit never replays."""
+    fetched = adapter.fetch(groups, shared)
+    if not fetched.unreachable or not outbox.replay_owed(adapter):
+        return fetched
+    again = adapter.fetch({route: groups[route] for route in fetched.unreachable}, shared)
+    fetched.found.update(again.found)
+    return Fetched(fetched.found, again.unreachable)
 
 
-def _create_counters(definition: Definition, parts: dict, found: dict, missing: dict) -> None:
-    """Add each missing counter from a time-based base; re-read only those another process added first."""
+def _create_counters(definition: Definition, parts: dict, found: dict, missing: dict) -> list[str]:
+    """Add each missing counter from a time-based base; re-read only those another
+    process added first. Returns the keys whose counters the cache could not give
+    (they leave ``found``)."""
     adapter, keys = definition.adapter, definition.keys
     lost = {}
-    for key, names in missing.items():
-        for name in names:
-            if name in found[key]:
-                continue  # shared with a key created just before (one dict per server)
-            value = new_counter()
-            timeout = conf.get("VERSION_TIMEOUT") if name == keys.ver(parts[key]) else 0
-            if adapter.add(name, value, timeout, key):
-                found[key][name] = value
-            else:
-                lost.setdefault(key, []).append(name)
-    refetched = adapter.fetch(lost) if lost else {}
-    for key in lost:
-        if key not in refetched:
-            raise CacheUnavailable(f"cache {definition.cache_alias}: could not read back the counters of {key!r}")
-        found[key].update(refetched[key])
+    try:
+        for key, names in missing.items():
+            for name in names:
+                if name in found[key]:
+                    continue  # shared with a key created just before (one dict per server)
+                value = new_counter()
+                timeout = conf.get("VERSION_TIMEOUT") if name == keys.ver(parts[key]) else 0
+                if adapter.add(name, value, timeout, key):
+                    found[key][name] = value
+                else:
+                    lost.setdefault(key, []).append(name)
+    except CacheUnavailable:
+        pass  # the breaker logged it; the keys left without counters are unreachable below
+    if lost:
+        for key, values in adapter.fetch(lost).found.items():
+            found[key].update(values)
+    failed = [key for key, names in missing.items() if any(name not in found[key] for name in names)]
+    for key in failed:
+        del found[key]
+    return failed
 
 
 def revalidate(definition: Definition) -> bool:
     """Read the configuration version alone; return True when definitions were reloaded."""
     key = definition.keys.config
-    value = outbox.fetch(definition.adapter, {None: [key]}).get(None, {}).get(key)
+    value = fetch_fresh(definition.adapter, {None: [key]}).found.get(None, {}).get(key)
     return value is not None and registry.observe(definition.cache_alias, int(value))
 
 
@@ -170,7 +190,7 @@ def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict
     """Read rows by key from the database in one query (values in ``stored`` order)."""
     from django.db.models import Q
 
-    lookups = [lookup for lookup in map(definition.lookup, user_keys) if lookup is not None]
+    lookups = [lookup for lookup in map(definition.codec.lookup, user_keys) if lookup is not None]
     if not lookups:
         return {}
     manager = definition.model._base_manager.using(using)
@@ -182,7 +202,7 @@ def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict
         for lookup in lookups:
             condition |= Q(**lookup)
         qs = manager.filter(condition)
-    return {definition.key_of(row): row for row in qs.values_list(*definition.stored)}
+    return {definition.codec.key_of(row): row for row in qs.values_list(*definition.stored)}
 
 
 def wait_for_fill(definition: Definition, state: State, deadline: float):
@@ -190,7 +210,7 @@ def wait_for_fill(definition: Definition, state: State, deadline: float):
     interval = conf.get("LEASE_POLL_INTERVAL")
     while time.monotonic() < deadline:
         time.sleep(interval)
-        fresh = fetch(definition, [state.key]).get(state.key)
+        fresh = fetch(definition, [state.key]).states.get(state.key)
         if fresh is None:
             return MISSING  # its server went away: the caller reads the database
         if fresh.row is not MISSING:

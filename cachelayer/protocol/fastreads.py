@@ -81,7 +81,7 @@ class FastReads:
         for definition, waiting in by_definition.items():
             wanted = list(dict.fromkeys(key for keys, _ in waiting for key in keys))
             try:
-                states = versions.fetch(definition, wanted, reload=False)
+                states = versions.fetch(definition, wanted, reload=False).states
             except Exception as exc:  # noqa: BLE001 - a new configuration, a cache error: the worker decides
                 logger.debug("cachelayer: cache_serve fast read falls back: %r", exc)
                 states = None

@@ -175,7 +175,7 @@ def inspect(definition, sample: int | None = None, *, keys=None, chunk_size: int
     for chunk in _chunks(definition, sample, keys, chunk_size):
         while True:
             try:
-                _check(definition, [definition.user_key(key) for key in chunk], result)
+                _check(definition, [definition.codec.user_key(key) for key in chunk], result)
                 break
             except versions.Restart:  # the configuration changed: check the chunk with the new definition
                 definition = registry.get(definition.name)
@@ -257,8 +257,8 @@ def _database(definition: Definition, keys: list[str], using: str) -> dict:
 
 
 def _fetch(definition: Definition, keys: list[str]) -> dict:
-    states = versions.fetch(definition, keys)
-    if len(states) < len(keys):
+    states, unreachable = versions.fetch(definition, keys)
+    if unreachable:
         raise CacheUnavailable(f"cache {definition.cache_alias} cannot be read now; inspect {definition.name} later")
     return states
 

@@ -76,7 +76,7 @@ def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[
     if definition.is_index:  # each value once; a NULL is in no list
         rows = rows.filter(**{f"{name}__isnull": False for name in attnames}).distinct()
     page = list((rows if last is None else rows.filter(_after(attnames, last)))[:limit])
-    return page, [definition.key_from(dict(zip(attnames, row))) for row in page]
+    return page, [definition.codec.key_from(dict(zip(attnames, row))) for row in page]
 
 
 def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) -> WarmResult:
@@ -100,11 +100,11 @@ def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) ->
         if not page:
             break
         try:
-            states = versions.fetch(definition, keys)
+            states, unreachable = versions.fetch(definition, keys)
         except versions.Restart:  # the configuration changed: warm with the new definition
             definition = registry.get(definition.name)
             continue
-        if len(states) < len(keys):
+        if unreachable:
             raise CacheUnavailable(f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later")
         missing = [state for state in states.values() if state.row is versions.MISSING]
         to_fill = reads.fillable(definition, using, missing)

@@ -17,7 +17,8 @@ def row_version(model, key) -> int | None:
 
     try:
         definition = resolve(model)
-        state = fetch(definition, [definition.user_key(key)]).get(definition.user_key(key))
+        user_key = definition.codec.user_key(key)
+        state = fetch(definition, [user_key]).states.get(user_key)
     except Exception:  # the cache is down, or the configuration just changed: nothing to show
         return None
     return None if state is None else state.ver

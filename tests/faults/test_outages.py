@@ -154,7 +154,7 @@ def test_one_dead_server_of_a_pool_costs_only_its_own_share(start_servers, use_s
     for worker in workers:
         worker.join(timeout=30)
     assert errors == []
-    assert not adapter.breakers[servers[0].location].dirty
+    assert servers[0].location not in adapter.dirty_servers()
     stats.reset()
     for pk in on_live:
         Item.cached.get(pk)  # refills what the load invalidated

@@ -94,7 +94,8 @@ def test_consistency_checker(cache, on_mariadb, settings, transactional_db, tmp_
 
     Item.cached.get(ids[0])  # observes the configuration version the workers created
     definition = registry.for_cached_model(Item)
-    states = versions.fetch(definition, [str(pk) for pk in ids])
+    states, unreachable = versions.fetch(definition, [str(pk) for pk in ids])
+    assert unreachable == []
     database = dict(Item.objects.filter(pk__in=ids).values_list("pk", "value"))
     cached = {int(k): dict(zip(definition.stored, s.row))["value"] for k, s in states.items()
               if s.row not in (versions.MISSING, versions.ABSENT)}

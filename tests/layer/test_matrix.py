@@ -130,7 +130,7 @@ def assert_cache_matches_database():
             _assert_lists_match(definition)
             continue
         rows = [row_values(r) for r in model._base_manager.all()]
-        expected = {definition.key_from(row): row for row in rows}
+        expected = {definition.codec.key_from(row): row for row in rows}
         candidates = set(expected) | _absent_keys(definition)
         cached = CachedAccess(model, definition.name).get_many(sorted(candidates))
         got = {key: row_values(instance) for key, instance in cached.items()}
@@ -156,7 +156,7 @@ def _assert_lists_match(definition):
     manager = definition.model._base_manager
     for values in _index_candidates(definition):
         expected = list(manager.filter(**values).order_by("pk").values_list(*definition.stored))
-        _, cached = indexes.read_list(definition.name, definition.key_from(values))
+        _, cached = indexes.read_list(definition.name, definition.codec.key_from(values))
         assert list(cached) == expected, (definition.name, values)
 
 
@@ -165,7 +165,7 @@ def _absent_keys(definition) -> set[str]:
     if names == ["id"]:
         return {str(pk) for pk in _seen_pks}
     if len(names) == 2:
-        return {definition.key_from({"left": c, "right": r}) for c in CODES for r in (1, 2)}
+        return {definition.codec.key_from({"left": c, "right": r}) for c in CODES for r in (1, 2)}
     return set(CODES)
 
 
@@ -414,9 +414,9 @@ class WritePaths(RuleBasedStateMachine):
         """Every run ends with cache_inspect's check of every container: 0 stale."""
         for definition in list(registry.by_name.values()):
             if definition.is_index:
-                keys = sorted({definition.key_from(values) for values in _index_candidates(definition)})
+                keys = sorted({definition.codec.key_from(values) for values in _index_candidates(definition)})
             else:
-                keys = sorted({definition.key_from(row_values(r)) for r in definition.model._base_manager.all()}
+                keys = sorted({definition.codec.key_from(row_values(r)) for r in definition.model._base_manager.all()}
                               | _absent_keys(definition))
             result = inspect(definition, keys=keys)
             assert result.ok and result.checked == len(keys), result.as_dict()
@@ -428,7 +428,7 @@ def _container_of(spec) -> str:
 
 def _key(spec, row):
     definition = registry.get(_container_of(spec))
-    return definition.key_from(row_values(row))
+    return definition.codec.key_from(row_values(row))
 
 
 def test_write_path_matrix(backend):

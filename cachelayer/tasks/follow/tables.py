@@ -5,7 +5,7 @@ server's information_schema) and never changes; the follower builds a new
 one and restarts its stream when definitions reload or a watched table's
 DDL goes by. Keys are built from column values exactly as the ORM would
 have loaded them (the backend's and the field's database converters), then
-by ``Definition.key_from``, so they equal the keys in-process writes use.
+by ``KeyCodec.key_from`` (core/codec.py), so they equal the keys in-process writes use.
 
 InnoDB does not log the rows a foreign key cascade changes, so a change of
 a parent row bumps the generation of every container of the tables its
@@ -58,7 +58,7 @@ class KeyMaker:
             for converter in converters:
                 value = converter(value, col, connection)
             values[attname] = value
-        return self.definition.key_from(values)
+        return self.definition.codec.key_from(values)
 
 
 class Cascade:

@@ -1,0 +1,37 @@
+"""Which servers of a cache may have missed invalidations ("dirty").
+
+A server that failed may have missed invalidations (ours, or other
+processes'), so it is dirty until the outbox (engine/outbox.py) has been
+replayed to it, and reads never use a dirty server: ``Adapter.fetch`` reports
+its routes as unreachable. Every server starts dirty (nothing is known until
+the outbox was replayed once). ``epoch`` moves on every mark so that a replay
+only cleans a server nothing failed on while it ran.
+
+This is the adapter's half of the outbox's protocol; the circuit breaker
+(breaker.py) only decides when a server may be called.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class Health:
+    def __init__(self, servers: list[str]):
+        self.dirty: set[str] = set(servers)  # read on every fetch: empty is the fast case
+        self._epochs = dict.fromkeys(servers, 0)
+        self._lock = threading.Lock()
+
+    def mark_dirty(self, server: str) -> None:
+        with self._lock:
+            self.dirty.add(server)
+            self._epochs[server] += 1
+
+    def epoch(self, server: str) -> int:
+        return self._epochs[server]
+
+    def mark_clean(self, server: str, epoch: int) -> None:
+        """Clear the dirty mark unless something failed since ``epoch`` was read."""
+        with self._lock:
+            if self._epochs[server] == epoch:
+                self.dirty.discard(server)
