@@ -19,6 +19,7 @@ sequence can take minutes).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from itertools import product
 
@@ -432,13 +433,18 @@ def _key(spec, row):
 
 
 def test_write_path_matrix(backend):
-    """Random write sequences on every database x cache; 0 stale reads after every committed step."""
+    """Random write sequences on every database x cache; 0 stale reads after every committed step.
+
+    The test command replays the same 30 sequences every run; a soak
+    (``CACHELAYER_MATRIX_EXAMPLES=N``) draws N new ones.
+    """
     _mapped_containers()
     _seen_pks.clear()
+    soak = int(os.environ.get("CACHELAYER_MATRIX_EXAMPLES", 0))
     run_state_machine_as_test(
         WritePaths,
         settings=settings(
-            max_examples=30, stateful_step_count=15, deadline=None, derandomize=True,
+            max_examples=soak or 30, stateful_step_count=15, deadline=None, derandomize=not soak,
             suppress_health_check=list(HealthCheck), print_blob=False, phases=[Phase.explicit, Phase.reuse, Phase.generate],
         ),
     )
