@@ -51,6 +51,9 @@ def test_country_page_toolbar_panel_and_edit(browser, demo_site):  # noqa: F811
     rows = WebDriverWait(browser, 10).until(lambda b: toolbar.find_elements(By.CSS_SELECTOR, "#cachelayer-events tbody tr"))
     assert [row.text.split()[1:4] for row in rows] == [["hit", "demo_country", "demo.Country"]]
     assert "Japan" in rows[0].text and "1 saved" in rows[0].text
+    summary = [cell.text for cell in toolbar.find_elements(By.CSS_SELECTOR, "#cachelayer-summary tbody td")]
+    assert summary[:4] == ["1", "0", "0", "1"]  # hits, misses, invalidations, SQL saved
+    assert int(summary[4]) >= 1 and f"{summary[4]} round trip" in button.text  # the hit's multi-get at least
     browser.save_screenshot(str(OUTPUT / "demo-toolbar-panel.png"))
     toolbar.find_element(By.ID, "djHideToolBarButton").click()  # remembered in a cookie: pages alone below
 

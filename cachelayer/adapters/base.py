@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from typing import Any, Hashable, NamedTuple
 
+from cachelayer.adapters import trips
 from cachelayer.adapters.breaker import Breaker
 from cachelayer.adapters.health import Health
 from cachelayer.core import conf
@@ -107,6 +108,7 @@ class Adapter(ABC):
 
     def _guarded(self, server: str, call, *args):
         self._admit(server)
+        trips.add()
         try:
             result = call(server, *args)
         except self.failures as exc:
@@ -184,6 +186,7 @@ class Adapter(ABC):
                 found.update((route, {}) for route in routes)
         if not wanted:
             return Fetched(found, unreachable)
+        trips.add(len(wanted))
         for server, answer in self._get_many_servers(wanted).items():
             routes = by_server[server]
             if isinstance(answer, BaseException):

@@ -6,21 +6,23 @@ and ``cache_invalidated`` are connected only while at least one recording is
 open somewhere in the process, so that ordinary requests keep the read path's
 "no receivers, no signal" shortcut. Each event goes to the recordings of the
 current context only (a ContextVar), so concurrent requests in other threads
-or asyncio tasks never see each other's events.
+or asyncio tasks never see each other's events. The cache round trips are
+counted the same way (adapters/trips.py).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
 from cachelayer import signals
+from cachelayer.adapters.trips import RoundTrips
+from cachelayer.core.contextstack import ContextStack
 
 HIT, MISS, INVALIDATED = "hit", "miss", "invalidated"
 
-_open: ContextVar[tuple[Recording, ...]] = ContextVar("cachelayer_recordings", default=())
+_open = ContextStack("cachelayer_recordings")
 _lock = threading.Lock()
 _listeners = 0  # recordings open in the whole process
 
@@ -38,12 +40,18 @@ class Event:
 
 
 class Recording:
-    """The events seen between ``start()`` and ``stop()``; also a context manager."""
+    """The events and cache round trips seen between ``start()`` and ``stop()``;
+    also a context manager."""
 
     def __init__(self):
         self.events: list[Event] = []
         self.started = 0.0
+        self.trips = RoundTrips()
         self._token = None
+
+    @property
+    def round_trips(self) -> int:
+        return self.trips.count
 
     def count(self, kind: str) -> int:
         """Return the number of keys read (HIT, MISS) or invalidation events (INVALIDATED)."""
@@ -51,7 +59,8 @@ class Recording:
 
     def start(self) -> Recording:
         self.started = time.perf_counter()
-        self._token = _open.set((*_open.get(), self))
+        self._token = _open.push(self)
+        self.trips.start()
         _listen(+1)
         return self
 
@@ -59,10 +68,8 @@ class Recording:
         if self._token is None:
             return
         _listen(-1)
-        try:
-            _open.reset(self._token)
-        except (ValueError, RuntimeError):  # stopped from another context than it started in
-            _open.set(tuple(r for r in _open.get() if r is not self))
+        self.trips.stop()
+        _open.pop(self, self._token)
         self._token = None
 
     def __enter__(self) -> Recording:

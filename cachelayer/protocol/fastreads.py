@@ -49,7 +49,7 @@ class FastReads:
         self._pending.append((definition, command.keys, future))
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._read_pending)
         rows = await future
         if rows is None:
             return FALL_BACK
@@ -72,7 +72,7 @@ class FastReads:
             return None  # the outbox replay reads the database
         return definition
 
-    def _flush(self) -> None:
+    def _read_pending(self) -> None:
         """Read every pending command's keys: one multi-get per container."""
         pending, self._pending, self._scheduled = self._pending, [], False
         by_definition: dict = {}

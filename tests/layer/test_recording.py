@@ -88,3 +88,24 @@ def test_asyncio_tasks_record_only_their_own_reads():
         return await asyncio.gather(*(one(item) for item in items))
 
     assert async_to_sync(all_of_them)() == [{str(item.pk)} for item in items]
+
+
+def test_a_recording_counts_the_cache_round_trips_of_its_own_context(backend, settings):
+    settings.CACHELAYER = {**settings.CACHELAYER, "STATS": False}  # no periodic publish inside the counts
+    item = Item.objects.create(value=1)
+    Item.cached.get(item.pk)  # creates the key's counters (one trip each), fills
+    with Recording() as save:
+        item.value = 2
+        item.save()
+    with Recording() as miss:
+        Item.cached.get(item.pk)
+    with Recording() as hit:
+        Item.cached.get(item.pk)
+    elsewhere = threading.Thread(target=lambda: [Item.cached.get(item.pk) for _ in range(3)])
+    with Recording() as idle:
+        elsewhere.start()
+        elsewhere.join(timeout=30)
+    assert hit.round_trips == 1  # config version, generation, row version and payload in one multi-get
+    assert save.round_trips == 1  # the versions bumped and the config version read back in one trip
+    assert miss.round_trips == 5  # the multi-get, the lease, a re-read under it, the fill, the release
+    assert idle.round_trips == 0  # another thread's reads are its own

@@ -2,8 +2,9 @@
 
 Every read of a key (hit or miss), with its container, and every
 invalidation (container and keys), in order, with the SQL queries the hits
-saved. Collected through cachelayer's signals by a per-request recording
-(cachelayer.contrib.recording), never by patching.
+saved and the cache round trips the request made. Collected through
+cachelayer's signals and the adapters' round-trip count by a per-request
+recording (cachelayer.contrib.recording), never by patching.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class CachelayerPanel(Panel):
         if stats.get("invalidations"):
             n = stats["invalidations"]
             subtitle += ", " + ngettext("%(n)d invalidation", "%(n)d invalidations", n) % {"n": n}
-        return subtitle
+        n = stats.get("round_trips", 0)
+        return subtitle + ", " + ngettext("%(n)d round trip", "%(n)d round trips", n) % {"n": n}
 
     def enable_instrumentation(self) -> None:
         self.recording = Recording().start()
@@ -49,6 +51,7 @@ class CachelayerPanel(Panel):
                 "misses": recording.count(MISS),
                 "invalidations": recording.count(INVALIDATED),
                 "queries_saved": hits,  # each hit is one `SELECT ... WHERE key = %s` the ORM would have run
+                "round_trips": recording.round_trips,
                 "containers": sorted({event.container for event in recording.events}),
             }
         )
