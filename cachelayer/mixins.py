@@ -119,6 +119,10 @@ class CachedAccess:
         """Async ``get_many``: same result, errors and round trips, for async views."""
         return await sync_to_async(self.get_many, thread_sensitive=True)(keys)
 
+    async def afilter(self, **lookups) -> list:
+        """Async ``filter``: same result, errors and round trips, for async views."""
+        return await sync_to_async(self.filter, thread_sensitive=True)(**lookups)
+
 
 class _CachedDescriptor:
     def __get__(self, instance, owner):
@@ -152,6 +156,10 @@ class CachedModelMixin(models.Model):
         """Return the objects of a reverse foreign key or m2m relation through
         the cache: ``post.cached_related("comments")``, ``group.cached_related("members")``."""
         return cached_related(self, name)
+
+    async def acached_related(self, name: str) -> list:
+        """Async ``cached_related``: same result, errors and round trips, for async views."""
+        return await sync_to_async(self.cached_related, thread_sensitive=True)(name)
 
     def invalidate(self, using: str | None = None) -> None:
         """Outdate this row's cached copies (after raw SQL, say): under the

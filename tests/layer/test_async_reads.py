@@ -1,4 +1,4 @@
-"""Async reads: ``aget`` / ``aget_many`` behave as ``get`` / ``get_many``.
+"""Async reads: ``aget`` / ``aget_many`` / ``afilter`` / ``acached_related`` behave as their sync forms.
 
 Each coroutine runs under ``async_to_sync``, so its ``sync_to_async(thread_sensitive=True)``
 read comes back to this test's thread and database connection: the query
@@ -15,11 +15,11 @@ from cachelayer import signals
 from cachelayer.exceptions import MappingError
 from cachelayer.models import Container
 from tests.layer.test_reads import fetch_calls  # noqa: F401 (fixture: counts cache round trips)
-from tests.testapp.models import Item, Pair, Slugged
+from tests.testapp.models import Comment, Group, Item, Member, Pair, Post, Slugged
 
 
-def wait(coroutine_function, *args):
-    return async_to_sync(coroutine_function)(*args)
+def wait(coroutine_function, *args, **kwargs):
+    return async_to_sync(coroutine_function)(*args, **kwargs)
 
 
 def test_aget_hit_makes_no_query(django_assert_num_queries):
@@ -98,3 +98,22 @@ def test_concurrent_agets_in_one_event_loop(django_assert_num_queries):
     with django_assert_num_queries(0):
         found = async_to_sync(many)()
     assert [hit.value for hit in found] == [item.value for item in items * 3]
+
+
+def test_afilter_and_acached_related_read_lists_as_their_sync_forms(django_assert_num_queries):
+    post, other = Post.objects.create(title="p"), Post.objects.create(title="o")
+    comments = [Comment.objects.create(post=post, status=status) for status in ("open", "closed", "open")]
+    group = Group.objects.create(name="g")
+    members = [Member.objects.create(name=name) for name in ("b", "a")]
+    group.members.add(*members)
+    for lookups in ({"post": post}, {"post": post.pk, "status": "open"}, {"post": other}):
+        wait(Comment.cached.afilter, **lookups)  # each list read once: a miss, filled
+    wait(group.acached_related, "members")
+    with django_assert_num_queries(0):
+        assert [c.pk for c in wait(Comment.cached.afilter, post=post)] == [c.pk for c in comments]
+        assert [c.pk for c in wait(Comment.cached.afilter, post=post.pk, status="open")] == [comments[0].pk, comments[2].pk]
+        assert [c.pk for c in wait(post.acached_related, "comments")] == [c.pk for c in comments]
+        assert [m.name for m in wait(group.acached_related, "members")] == ["b", "a"]  # by primary key
+        assert wait(Comment.cached.afilter, post=other) == []
+    with pytest.raises(MappingError, match="not a reverse foreign key"):
+        wait(post.acached_related, "title")
