@@ -202,7 +202,7 @@ def test_equal_values_of_every_type_compare_equal(backend, settings, serializer)
             id=pk, when=datetime.datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc),
             day=datetime.date(2024, 2, 29), at=datetime.time(12, 30, 1, 5), span=datetime.timedelta(days=1, microseconds=7),
             price=decimal.Decimal(price), ratio=0.1 + 0.2, uid=uuid.uuid4(), blob=b"\x00\xff",
-            data=["a", 1, [2.5, None], True],  # no object: the JSON serializer cannot carry one (see the report)
+            data=["a", 1, [2.5, None], True, {"b": {"$": "dt", "v": "x"}, "c": []}],
         )
     Typed.cached.get_many([1, 2])
     result = inspection.inspect(Typed)

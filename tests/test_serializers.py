@@ -21,6 +21,12 @@ ROWS = [
         datetime.date(2026, 1, 1),
     ),
     (),
+    (  # JSONField values: objects and arrays as Django gives them, one object shaped like a tag
+        {"a": [1, 2.5, None], "b": {"c": True}},
+        ["x", {"y": []}, []],
+        {"$": "dt", "v": "2026-01-01T00:00:00"},
+        {},
+    ),
     None,  # a negative entry
 ]
 
@@ -49,3 +55,12 @@ def test_a_flattened_pickle_payload_is_a_miss_for_a_reader_of_four_items():
     data = SERIALIZERS["pickle"]().dumps((1, 2, "s", (decimal.Decimal("1"),)))
     with pytest.raises(ValueError):
         gen, ver, schema, row = pickle.loads(data)  # what an older process does: a miss
+
+
+@pytest.mark.parametrize("name", sorted(SERIALIZERS))
+def test_an_index_entry_round_trips_as_a_list_of_rows(name):
+    serializer = SERIALIZERS[name]()
+    rows = [(1, "a", {"k": [1]}), (2, "b", None)]
+    back = serializer.loads(serializer.dumps((5, 6, "schema", rows)))[3]
+    assert type(back) is list and back == rows and all(type(row) is tuple for row in back)
+    assert type(back[0][2]["k"]) is list

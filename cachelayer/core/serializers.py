@@ -1,7 +1,9 @@
 """Encode payloads (plain field values) to bytes and back.
 
 ``pickle`` is the fast default. ``json`` executes nothing on load, for caches
-that untrusted writers share; it tags the non-JSON types Django fields use.
+that untrusted writers share; it tags the non-JSON types Django fields use,
+and the lists and objects inside values (a JSONField's), so that a row's
+tuple, a value's list and a value's object each come back as what they were.
 A payload that cannot be decoded is a miss, never an error (see versions.py).
 """
 
@@ -88,19 +90,29 @@ _DECODERS = {tag: decode for _, tag, _, decode in _ENCODERS}
 
 
 def _encode(value):
+    """A tuple (the payload, a row) is a JSON array; every object is a tag: ``{"$": tag, "v": ...}``."""
+    if isinstance(value, tuple):
+        return [_encode(item) for item in value]
+    if isinstance(value, list):
+        return {"$": "list", "v": [_encode(item) for item in value]}
+    if isinstance(value, dict):
+        return {"$": "map", "v": {key: _encode(item) for key, item in value.items()}}
     for kind, tag, encode, _ in _ENCODERS:
         if isinstance(value, kind):
             return {"$": tag, "v": encode(value)}
-    if isinstance(value, (tuple, list)):
-        return [_encode(item) for item in value]
     return value
 
 
 def _decode(value):
-    if isinstance(value, dict):
-        return _DECODERS[value["$"]](value["v"])
     if isinstance(value, list):
         return tuple(_decode(item) for item in value)
+    if isinstance(value, dict):
+        tag, inner = value["$"], value["v"]
+        if tag == "list":
+            return [_decode(item) for item in inner]
+        if tag == "map":
+            return {key: _decode(item) for key, item in inner.items()}
+        return _DECODERS[tag](inner)
     return value
 
 

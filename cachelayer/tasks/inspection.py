@@ -105,8 +105,9 @@ def nines(ratio: Fraction) -> str:
 def _comparable(value):
     """Return a value as equality should see it once it went through a serializer.
 
-    The JSON serializer gives lists back as tuples, a BinaryField may read as
-    memoryview, and NaN equals nothing, not even itself.
+    A list and a tuple of equal items are equal (JSON payloads written before
+    0.1.0 hold lists as tuples), a BinaryField may read as memoryview, and
+    NaN equals nothing, not even itself.
     """
     if isinstance(value, (tuple, list)):
         return tuple(_comparable(item) for item in value)
