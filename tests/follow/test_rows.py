@@ -134,3 +134,23 @@ def test_sql_on_delete_cascade_outdates_the_children(followed):
     followed.follow()
     assert [cached(Child, c.pk) for c in children] == [None, None]
     assert cached(Child, kept.pk).value == 3
+
+
+def test_a_stored_position_from_another_binlog_history_bumps_every_generation(followed):
+    """After a failover (or RESET MASTER) the stored file and offset may exist on
+    the server and yet name another history: resuming there would skip writes
+    never delivered. The GTID stored with the position tells the two apart."""
+    items(1, 2)
+    followed.follow()
+    assert cached_values(1, 2) == [1, 2]
+    followed.sql("UPDATE testapp_item SET value = 10 WHERE id = 1")  # not delivered yet
+    with connections["binlog"].cursor() as cursor:
+        cursor.execute("SHOW MASTER STATUS")
+        log_file, log_pos = cursor.fetchone()[:2]
+    # The position another server's history would leave: past that write, after a transaction this server never logged.
+    FollowerPosition.objects.filter(database="binlog").update(log_file=log_file, log_pos=log_pos, gtid="0-4242-1")
+    done = followed.follow()
+    assert "bumped the generation of all" in done.stdout + done.stderr
+    assert cached_values(1, 2) == [10, 2]
+    stored = FollowerPosition.objects.get(database="binlog")
+    assert (stored.log_file, stored.log_pos) >= (log_file, log_pos)

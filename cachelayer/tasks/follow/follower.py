@@ -185,13 +185,17 @@ class Follower:
         if stored.log_file not in {name for name, _ in self.server.binary_logs()}:
             self._lost(stored, current)
             return current
+        if self.server.logged_at(stored) is False:
+            self._lost(stored, current, f"is not where {self.server.name} logged transaction {stored.gtid} "
+                                        "(a failover, or RESET MASTER?)")
+            return current
         return stored
 
-    def _lost(self, stored: Position, current: Position) -> None:
+    def _lost(self, stored: Position, current: Position, why: str = "") -> None:
         self._bump_all()
-        message = (f"the stored position {stored} is no longer in the binary logs of {self.server.name} "
-                   f"(purged?): bumped the generation of all {len(self.tables.definitions)} container(s) "
-                   f"and continuing at {current}")
+        why = why or f"is no longer in the binary logs of {self.server.name} (purged?)"
+        message = (f"the stored position {stored} {why}: bumped the generation of all "
+                   f"{len(self.tables.definitions)} container(s) and continuing at {current}")
         self.progress.fail(message, log=False)
         self.report(message)
 

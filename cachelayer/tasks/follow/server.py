@@ -17,6 +17,7 @@ from cachelayer.tasks.follow.position import FIRST_EVENT, Position
 CONNECT_TIMEOUT = 5  # seconds to reach the server
 READ_TIMEOUT = 30  # seconds a control query may take
 ACCESS_DENIED = (1045, 1142, 1227)  # bad password, table / global privilege missing
+NO_SUCH_FUNCTION = 1305  # ER_SP_DOES_NOT_EXIST: BINLOG_GTID_POS on MySQL
 # Privileges as information_schema.USER_PRIVILEGES names them (MySQL, then MariaDB 10.5+ names).
 REPLICATION_CLIENT = {"REPLICATION CLIENT", "BINLOG MONITOR", "SUPER"}
 REPLICATION_SLAVE = {"REPLICATION SLAVE"}
@@ -125,6 +126,21 @@ class Server:
         """Return the end of the newest binlog (where a follower starting now begins)."""
         name, size = self.binary_logs()[-1]
         return Position(name, size)
+
+    def logged_at(self, position: Position) -> bool | None:
+        """Return whether this server logged the transaction ``position.gtid`` right
+        before ``position``: False after a failover or RESET MASTER, when the file and
+        offset name another history. None when it cannot tell (no GTID stored, or
+        MySQL, which has no ``BINLOG_GTID_POS``)."""
+        if not position.gtid:
+            return None
+        try:
+            ((state,),) = self.query("SELECT BINLOG_GTID_POS(%s, %s)", [position.log_file, position.log_pos])
+        except pymysql.Error as exc:
+            if exc.args and exc.args[0] == NO_SUCH_FUNCTION:
+                return None
+            raise
+        return state is not None and position.gtid in state.split(",")
 
     def oldest(self) -> Position:
         """Return the start of the oldest binlog the server still has."""
