@@ -46,7 +46,8 @@ BINLOG_ALIAS = "binlog"  # tests/settings.py: the follower tests' private MariaD
 
 def _uses_binlog(item) -> bool:
     marker = item.get_closest_marker("django_db")
-    return bool(marker) and BINLOG_ALIAS in (marker.kwargs.get("databases") or ())
+    databases = marker.kwargs.get("databases") or () if marker else ()
+    return databases == "__all__" or BINLOG_ALIAS in databases
 
 
 @pytest.fixture(scope="session")

@@ -43,3 +43,41 @@ def test_negative_entry_racing_an_insert_is_never_served(paused_reader):
     thread.join(10)
     assert result["value"] is None
     assert Slugged.cached.get("late").value == 7
+
+
+def test_a_save_outside_atomic_holds_the_row_from_its_old_key_read_to_its_write(monkeypatch, on_mariadb):
+    """save() reads the key the row has (pre_save), then writes. Another writer
+    must not change that key in between: the saved key would then be one this
+    save never outdates, and a reader may have cached it meanwhile."""
+    import threading
+
+    from django.db import connection
+
+    from cachelayer.engine import snapshots
+
+    row = Slugged.objects.create(slug="a", value=1)
+    mine = Slugged.objects.get(pk=row.pk)
+    mine.slug = "c"
+    thread, release, _ = paused_after(monkeypatch, snapshots, "read", mine.save)  # has read "a"
+
+    def other_writer():
+        try:
+            Slugged.objects.filter(pk=row.pk).update(slug="b")
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=other_writer)
+    other.start()
+    other.join(timeout=1)  # waits for the save's lock, when there is one
+    if not other.is_alive():
+        assert Slugged.cached.get("b").value == 1  # a reader caches the intermediate key
+    release.set()
+    thread.join(10)
+    other.join(10)
+    final = Slugged.objects.get(pk=row.pk).slug
+    for key in "abc":
+        try:
+            found = Slugged.cached.get(key).pk
+        except Slugged.DoesNotExist:
+            found = None
+        assert found == (row.pk if key == final else None), (key, final)
