@@ -51,10 +51,11 @@ def after_save(sender, instance, using=None, update_fields=None, **kwargs):
     if _own(sender):
         return
     before = instance.__dict__.pop(BEFORE, None)
-    written = snapshots.loaded(instance)
+    assigned = snapshots.loaded(instance)
     if update_fields is not None:
         names = {sender._meta.get_field(name).attname for name in update_fields} | {sender._meta.pk.attname}
-        written = {attname: value for attname, value in written.items() if attname in names}
+        assigned = {attname: value for attname, value in assigned.items() if attname in names}
+    written = snapshots.written(sender, using, instance.pk, assigned)
     record_rows(using, sender, [before, {**(before or {}), **written}])
 
 

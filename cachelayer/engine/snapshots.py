@@ -35,6 +35,25 @@ def loaded(instance) -> dict:
     return {f.attname: values[f.attname] for f in instance._meta.concrete_fields if f.attname in values}
 
 
+def written(model, using: str, pk, assigned: dict) -> dict:
+    """Return the snapshot of a row just saved from the values its instance was given.
+
+    A value may be an expression the database computed (``F("n") + 1``,
+    ``Concat(...)``): the instance holds the expression, not the value. Those
+    are left out, and when one is a key column the row's key columns are read
+    back from the database (in the save's transaction, when there is one).
+    (A ``bulk_update`` runs ``QuerySet.update``, which reads them itself.)
+    """
+    computed = {attname for attname, value in assigned.items() if hasattr(value, "resolve_expression")}
+    if not computed:
+        return assigned
+    plain = {attname: value for attname, value in assigned.items() if attname not in computed}
+    every, _ = mapped_key_attnames(model)
+    if computed & every:
+        plain.update(read(model, using, [pk], every).get(pk, {}))
+    return plain
+
+
 # (model, alias, attnames, number of pks, locked) -> the query's SQL, or "" when
 # its result needs Django's converters (then the ORM runs it every time).
 _compiled: dict[tuple, str] = {}

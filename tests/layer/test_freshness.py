@@ -92,6 +92,22 @@ def test_stale_instance_saved_after_another_writer_changed_the_key():
     assert read_fresh(Slugged, "a").value == 5
 
 
+@pytest.mark.parametrize("path", ["save", "bulk_update"])
+def test_a_key_column_set_to_an_expression_outdates_the_key_the_database_computes(path):
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+
+    row = Slugged.objects.create(slug="a", value=1)
+    assert read_fresh(Slugged, "ax") is None  # cached as absent
+    row.slug = Concat(F("slug"), Value("x"))
+    if path == "save":
+        row.save()
+    else:
+        Slugged.objects.bulk_update([row], ["slug"])
+    assert read_fresh(Slugged, "ax").pk == row.pk
+    assert read_fresh(Slugged, "a") is None
+
+
 # 3. Repository writes --------------------------------------------------------
 
 
