@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from cachelayer import signals
 from cachelayer.adapters import get_adapter
 from cachelayer.core import conf
+from cachelayer.core.codec import UNLISTED
 from cachelayer.core.keys import config_key
 from cachelayer.engine import outbox, stats, transactions
-from cachelayer.core.codec import UNLISTED
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 
@@ -50,20 +50,30 @@ class Changes:
         """Return ``({definition: keys}, {definitions to bump})`` under the current definitions."""
         keys, generations = defaultdict(set), set()
         for model, snapshots in self.rows.values():
-            for definition in registry.for_model(model):
-                for snapshot in snapshots:
+            for definition in registry.sharing_rows(model):
+                for snapshot in _as_rows_of(definition.model, model, snapshots):
                     key = definition.codec.key_or_none(snapshot)
                     if key is None:
                         generations.add(definition)
                     elif key is not UNLISTED:
                         keys[definition].add(key)
         for model in self.whole_models.values():
-            generations.update(registry.for_model(model))
+            generations.update(registry.sharing_rows(model))
         for name, names_keys in self.keys.items():
             if name in registry.by_name:
                 keys[registry.by_name[name]].update(names_keys)
         generations.update(registry.by_name[name] for name in self.containers if name in registry.by_name)
         return keys, generations
+
+
+def _as_rows_of(target, model, snapshots: list) -> list:
+    """Return snapshots of ``model`` rows as rows of ``target``: a multi-table child's
+    primary key is its parent link, which holds the parent's primary key."""
+    child = target._meta.concrete_model
+    if model._meta.concrete_model._meta.label_lower not in {p._meta.label_lower for p in child._meta.get_parent_list()}:
+        return snapshots
+    link, pk = child._meta.pk.attname, model._meta.pk.attname
+    return [{**snapshot, link: snapshot[pk]} if pk in snapshot else snapshot for snapshot in snapshots]
 
 
 def _label(model) -> str:

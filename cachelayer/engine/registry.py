@@ -39,6 +39,7 @@ class Registry:
         self.loaded = False
         self._known: dict[str, set] = {}
         self._for_cached: dict[type, Definition] = {}
+        self._sharing: dict[str, list[Definition]] = {}
 
     def load(self) -> None:
         """Read every container, policy and option (one query each)."""
@@ -65,7 +66,7 @@ class Registry:
             enabled = sorted(name for name, d in by_name.items() if d.enabled)
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)
             self.by_name, self.by_model, self.loaded = by_name, by_model, True
-            self._for_cached = {}  # after by_name: see for_cached_model
+            self._for_cached, self._sharing = {}, {}  # after by_name: see for_cached_model
 
     def mark_stale(self) -> None:
         """Reload on the next lookup (this process made an edit: no need to wait for the version)."""
@@ -98,6 +99,23 @@ class Registry:
         """Return every container (enabled or not) that maps ``model``."""
         self._ensure_loaded()
         return self.by_model.get(model._meta.concrete_model._meta.label_lower, [])
+
+    def sharing_rows(self, model) -> list[Definition]:
+        """Return every container of ``model`` and of the models its rows are part of
+        or hold part of: with multi-table inheritance a child's row is also a row of
+        each parent's table, so a write through either changes what both cache.
+        Remembered as ``for_cached_model`` is."""
+        memo = self._sharing
+        self._ensure_loaded()
+        label = model._meta.concrete_model._meta.label_lower
+        found = memo.get(label)
+        if found is None:
+            mine = _lineage(model)
+            found = memo[label] = [
+                definition for mapped, definitions in self.by_model.items() for definition in definitions
+                if mapped in mine or label in _lineage(definition.model)  # itself or a parent; or a child
+            ]
+        return found
 
     def for_cached_model(self, model) -> Definition:
         """Return the container a CachedModelMixin model reads through.
@@ -149,6 +167,12 @@ class Registry:
 
 
 registry = Registry()
+
+
+def _lineage(model) -> set[str]:
+    """Return the labels of a concrete model and of its multi-table parents."""
+    concrete = model._meta.concrete_model
+    return {concrete._meta.label_lower, *(parent._meta.label_lower for parent in concrete._meta.get_parent_list())}
 
 
 def resolve(name_or_model) -> Definition:

@@ -107,6 +107,10 @@ def _compile(queryset, connection, pks: list) -> str:
 
 
 def mapped_key_attnames(model) -> tuple[set[str], set[str]]:
-    """Return (every key attname of the model's containers, those only the database knows)."""
-    definitions = registry.for_model(model)
-    return key_attnames(definitions), needs_database(definitions)
+    """Return (every key attname of the containers the model's rows are in, those only
+    the database knows), among the model's own columns (registry.sharing_rows)."""
+    definitions = registry.sharing_rows(model)
+    if not definitions:
+        return set(), set()
+    own = {f.attname for f in model._meta.concrete_fields}
+    return key_attnames(definitions) & own, needs_database(definitions) & own

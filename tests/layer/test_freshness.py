@@ -460,3 +460,33 @@ def test_bulk_update_of_a_key_column_outdates_old_and_new_keys(django_assert_max
     Slugged.objects.bulk_update(rows, ["slug"])
     assert [read_fresh(Slugged, f"b{i}") for i in range(3)] == [None] * 3
     assert [read_fresh(Slugged, f"nb{i}").value for i in range(3)] == [0, 1, 2]
+
+
+# 14. Multi-table inheritance: one row in two tables --------------------------
+
+
+def test_writes_through_a_child_or_its_parent_outdate_both_containers():
+    from tests.testapp.models import Place, Restaurant
+
+    add_container("place_by_name", Place, "name")
+    restaurant = Restaurant.objects.create(name="r", value=1, seats=10)
+    pk = restaurant.pk
+
+    def seen():
+        by_name = {name: getattr(read_via("place_by_name", Place, name), "value", None) for name in ("r", "s")}
+        return read_fresh(Place, pk).value, read_fresh(Restaurant, pk).value, by_name
+
+    assert seen() == (1, 1, {"r": 1, "s": None})
+    restaurant.value, restaurant.name = 2, "s"
+    restaurant.save()  # writes the parent's table: the place's containers must see it
+    assert seen() == (2, 2, {"r": None, "s": 2})
+    Restaurant.objects.filter(pk=pk).update(value=3)
+    assert seen() == (3, 3, {"r": None, "s": 3})
+    place = Place.objects.get(pk=pk)
+    place.value = 4
+    place.save()  # the parent's row is the restaurant's too
+    assert seen() == (4, 4, {"r": None, "s": 4})
+    Place.objects.filter(pk=pk).update(value=5, name="r")
+    assert seen() == (5, 5, {"r": 5, "s": None})
+    Restaurant.objects.filter(pk=pk).delete()  # deletes the parent's row too
+    assert (read_fresh(Place, pk), read_fresh(Restaurant, pk), read_via("place_by_name", Place, "r")) == (None, None, None)

@@ -164,3 +164,16 @@ class Group(CachedModelMixin, models.Model):
 
     name = models.CharField(max_length=50, default="")
     members = models.ManyToManyField(Member, related_name="groups")
+
+
+class Place(CachedModelMixin, models.Model):
+    """The parent of a multi-table inheritance: a restaurant's row lives in both tables."""
+
+    name = models.CharField(max_length=50, unique=True)
+    value = models.IntegerField(default=0)
+
+
+class Restaurant(Place):
+    """A child: its container caches the parent's columns too."""
+
+    seats = models.IntegerField(default=0)
