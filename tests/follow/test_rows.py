@@ -154,3 +154,17 @@ def test_a_stored_position_from_another_binlog_history_bumps_every_generation(fo
     assert cached_values(1, 2) == [10, 2]
     stored = FollowerPosition.objects.get(database="binlog")
     assert (stored.log_file, stored.log_pos) >= (log_file, log_pos)
+
+
+def test_a_parent_table_row_outdates_the_multi_table_children_that_cache_it(followed):
+    from tests.testapp.models import Place, Restaurant
+
+    restaurant = Restaurant.objects.using("binlog").create(name="r", value=1, seats=10)
+    followed.follow()
+    assert (cached(Restaurant, restaurant.pk).value, cached(Place, restaurant.pk).value) == (1, 1)
+    followed.sql(f"UPDATE testapp_place SET value = 9 WHERE id = {restaurant.pk}")  # the parent's table only
+    followed.follow()
+    assert (cached(Restaurant, restaurant.pk).value, cached(Place, restaurant.pk).value) == (9, 9)
+    followed.sql(f"UPDATE testapp_restaurant SET seats = 11 WHERE place_ptr_id = {restaurant.pk}")
+    followed.follow()
+    assert cached(Restaurant, restaurant.pk).seats == 11

@@ -10,6 +10,10 @@ by ``KeyCodec.key_from`` (core/codec.py), so they equal the keys in-process writ
 InnoDB does not log the rows a foreign key cascade changes, so a change of
 a parent row bumps the generation of every container of the tables its
 cascades can reach. So does a row whose key cannot be derived.
+
+With multi-table inheritance a child's cached row holds its parents'
+columns too, so a row of a parent's table also outdates the child's
+containers, under the parent's primary key (the child's parent link).
 """
 
 from __future__ import annotations
@@ -39,16 +43,19 @@ class Changes:
 
 
 class KeyMaker:
-    """Build one container's user key from ``{column: binlog value}``."""
+    """Build one container's user key from ``{column: binlog value}`` of a row of
+    ``model``'s table: the container's own, or a multi-table parent's."""
 
-    def __init__(self, definition):
+    def __init__(self, definition, model):
         self.definition = definition
         connection = connections[definition.db_alias()]
         self.columns = []
         for field in definition.key_fields:
             col = field.get_col(definition.model._meta.db_table)
             converters = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
-            self.columns.append((field.column, field.attname, col, converters, connection))
+            # A child's primary key is its parent link: in a parent's row, the parent's primary key.
+            column = model._meta.pk.column if field.primary_key else field.column
+            self.columns.append((column, field.attname, col, converters, connection))
 
     def __call__(self, row: dict) -> str:
         """Return the key; KeyError when the row lacks a key column."""
@@ -73,10 +80,11 @@ class Cascade:
 class Table:
     """One watched table: its containers, its columns, the containers its cascades reach."""
 
-    def __init__(self, schema: str, name: str, columns: list[str], definitions, cascades):
+    def __init__(self, schema: str, name: str, columns: list[str], sources, cascades):
+        """``sources``: (definition, model whose table this is) pairs."""
         self.schema, self.name, self.columns = schema, name, columns
-        self.definitions = definitions
-        self.makers = [KeyMaker(definition) for definition in definitions]
+        self.definitions = [definition for definition, _ in sources]
+        self.makers = [KeyMaker(definition, model) for definition, model in sources]
         self.cascades = cascades
 
     def _named(self, event):
@@ -126,19 +134,23 @@ class Tables:
     def build(cls, server: Server, registry, alias: str) -> "Tables":
         """Read the definitions of ``alias``'s server and its tables' columns and foreign keys."""
         here = server_of(alias)
-        mapped = defaultdict(list)
+        sources = defaultdict(list)  # table -> [(definition, the table's model)]
         definitions = []
         for model_definitions in registry.by_model.values():
             for definition in model_definitions:
                 using = definition.db_alias()
                 if server_of(using) == here:
                     definitions.append(definition)
-                    mapped[(connections.settings[using]["NAME"], definition.model._meta.db_table)].append(definition)
+                    model = definition.model._meta.concrete_model
+                    for table_model in (model, *model._meta.get_parent_list()):
+                        key = (connections.settings[using]["NAME"], table_model._meta.db_table)
+                        sources[key].append((definition, table_model))
+        mapped = {key: [definition for definition, _ in pairs] for key, pairs in sources.items()}
         schemas = sorted({schema for schema, _ in mapped})
         columns = server.columns(schemas)
         cascades = _cascades(server.cascades(schemas), mapped)
         by_key = {
-            key: Table(key[0], key[1], columns.get(key, []), mapped.get(key, []), cascades.get(key, []))
+            key: Table(key[0], key[1], columns.get(key, []), sources.get(key, []), cascades.get(key, []))
             for key in {*mapped, *cascades}
         }
         return cls(by_key, definitions)
