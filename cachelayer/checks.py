@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from cachelayer.core import backends, conf
 from cachelayer.core.mapping import index_note, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
-from cachelayer.mixins import CachedQuerySet
+from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
 
@@ -87,10 +87,14 @@ def check_managers(models) -> list[Warning]:
             continue
         careless = [m.name for m in model._meta.managers if not issubclass(m._queryset_class, CachedQuerySet)]
         if careless:
+            unlocked = "" if issubclass(model, CachedModelMixin) else (
+                " Its save() outside atomic() also reads the key a row had without locking it, so a key "
+                "another writer sets in between can stay cached."
+            )
             found.append(
                 Warning(
                     f"{model._meta.label} is cached, but {UNCOVERED} through its manager(s) "
-                    f"{', '.join(repr(name) for name in careless)} do not invalidate the cache.",
+                    f"{', '.join(repr(name) for name in careless)} do not invalidate the cache.{unlocked}",
                     hint="Make the model a cachelayer.CachedModelMixin and build every manager on "
                     "cachelayer.CachedQuerySet (CachedManager, CachedQuerySet.as_manager(), "
                     "YourManager.from_queryset(YourQuerySet(CachedQuerySet))). Writers that cannot: "
