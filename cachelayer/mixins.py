@@ -7,6 +7,8 @@ invalidate from the queryset.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from asgiref.sync import sync_to_async
 from django.db import models, router, transaction
 
@@ -161,15 +163,11 @@ class CachedModelMixin(models.Model):
         writer could change the key between the two, and this save would leave
         that key's cached copy behind (tests/layer/test_races.py).
         """
+        if self.pk is None or kwargs.get("force_insert") or not snapshots.mapped_key_attnames(type(self))[1]:
+            return super().save(*args, **kwargs)  # an insert, or no key the database must vouch for
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        if (
-            self.pk is None
-            or kwargs.get("force_insert")
-            or transaction.get_connection(using).in_atomic_block
-            or not snapshots.mapped_key_attnames(type(self))[1]
-        ):
-            return super().save(*args, **kwargs)
-        with transaction.atomic(using=using, savepoint=False):
+        own = not transaction.get_connection(using).in_atomic_block
+        with transaction.atomic(using=using, savepoint=False) if own else nullcontext():
             return super().save(*args, **kwargs)
 
     save.alters_data = True

@@ -26,7 +26,7 @@ from cachelayer.core.codec import UNLISTED
 from cachelayer.core.keys import config_key
 from cachelayer.engine import outbox, stats, transactions
 from cachelayer.engine.definitions import Definition
-from cachelayer.engine.registry import registry
+from cachelayer.engine.registry import lineage, registry
 
 
 @dataclass
@@ -69,10 +69,9 @@ class Changes:
 def _as_rows_of(target, model, snapshots: list) -> list:
     """Return snapshots of ``model`` rows as rows of ``target``: a multi-table child's
     primary key is its parent link, which holds the parent's primary key."""
-    child = target._meta.concrete_model
-    if model._meta.concrete_model._meta.label_lower not in {p._meta.label_lower for p in child._meta.get_parent_list()}:
+    if _label(model) == _label(target) or _label(model) not in lineage(target):
         return snapshots
-    link, pk = child._meta.pk.attname, model._meta.pk.attname
+    link, pk = target._meta.concrete_model._meta.pk.attname, model._meta.pk.attname
     return [{**snapshot, link: snapshot[pk]} if pk in snapshot else snapshot for snapshot in snapshots]
 
 

@@ -110,10 +110,10 @@ class Registry:
         label = model._meta.concrete_model._meta.label_lower
         found = memo.get(label)
         if found is None:
-            mine = _lineage(model)
+            mine = lineage(model)
             found = memo[label] = [
                 definition for mapped, definitions in self.by_model.items() for definition in definitions
-                if mapped in mine or label in _lineage(definition.model)  # itself or a parent; or a child
+                if mapped in mine or label in lineage(definition.model)  # itself or a parent; or a child
             ]
         return found
 
@@ -169,7 +169,7 @@ class Registry:
 registry = Registry()
 
 
-def _lineage(model) -> set[str]:
+def lineage(model) -> set[str]:
     """Return the labels of a concrete model and of its multi-table parents."""
     concrete = model._meta.concrete_model
     return {concrete._meta.label_lower, *(parent._meta.label_lower for parent in concrete._meta.get_parent_list())}
