@@ -76,7 +76,7 @@ def _protocol_errors(value) -> list[Error]:
         errors.append(Error("CACHELAYER['PROTOCOL_AUTH_FILE'] must be None or a path.", id="cachelayer.E002"))
     access = value["PROTOCOL_ACCESS"]
     if not isinstance(access, dict) or not all(
-        isinstance(rules, dict) and all(level in sensitivity.LEVELS for level in rules.values())
+        isinstance(rules, dict) and all(level in sensitivity.GRANTS for level in rules.values())
         for rules in access.values()
     ):
         errors.append(Error(
@@ -84,7 +84,7 @@ def _protocol_errors(value) -> list[Error]:
             id="cachelayer.E002",
         ))
     allowed = value["PROTOCOL_SENSITIVE_ALLOWED"]
-    if not isinstance(allowed, dict) or not all(level in sensitivity.LEVELS for level in allowed.values()):
+    if not isinstance(allowed, dict) or not all(level in sensitivity.GRANTS for level in allowed.values()):
         errors.append(Error(
             "CACHELAYER['PROTOCOL_SENSITIVE_ALLOWED'] must map model labels to 'read' or 'write'.",
             hint="e.g. {'auth.User': 'read'}", id="cachelayer.E002",

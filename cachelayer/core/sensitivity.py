@@ -18,7 +18,7 @@ from cachelayer.core import conf
 from cachelayer.core.policies import touches_database
 
 NONE, READ, WRITE = "none", "read", "write"  # what the protocol may do with a model's container
-LEVELS = (READ, WRITE)
+GRANTS = (READ, WRITE)  # what PROTOCOL_ACCESS and PROTOCOL_SENSITIVE_ALLOWED may grant
 WRITE_POLICIES = ("set_policy", "delete_policy")
 
 
@@ -49,10 +49,8 @@ def exposure_errors(model, exposed: bool, policies: dict[str, str]) -> dict[str,
     label = model._meta.label
     access = protocol_access(model)
     if access == NONE:
-        return {"exposed": [
-            f"{why}: it cannot be exposed to cache_serve. Name it in CACHELAYER['PROTOCOL_SENSITIVE_ALLOWED'] "
-            f"(e.g. {{{label!r}: 'read'}}) to expose it anyway."
-        ]}
+        hint = f"Name it in CACHELAYER['PROTOCOL_SENSITIVE_ALLOWED'] (e.g. {{{label!r}: 'read'}}) to expose it anyway."
+        return {"exposed": [f"{why}: it cannot be exposed to cache_serve. {hint}"]}
     problems = []
     if touches_database(policies["flush_policy"]):
         problems.append("its flush policy deletes rows, which the protocol never does for a sensitive model")

@@ -25,7 +25,7 @@ UNAUTHENTICATED = b"CLIENT_ERROR unauthenticated\r\n"
 AUTH_FAILURE = b"CLIENT_ERROR authentication failure\r\n"
 BAD_TOKEN = b"CLIENT_ERROR bad authentication token format\r\n"
 AUTHENTICATED = b"STORED\r\n"
-LEVELS = (NONE, READ, WRITE)  # weakest first
+ORDER = (NONE, READ, WRITE)  # weakest first
 
 
 class Credentials:
@@ -92,7 +92,8 @@ def access(username: str | None, container: str) -> str:
 
 
 def weakest(*levels: str) -> str:
-    return min(levels, key=LEVELS.index)
+    """Return the least of NONE, READ and WRITE (what the user and the model both allow)."""
+    return min(levels, key=ORDER.index)
 
 
 def check_bind(host: str, credentials: Credentials | None) -> None:

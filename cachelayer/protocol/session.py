@@ -104,6 +104,7 @@ class Session:
             return parser.server_error(f"{type(exc).__name__}: {exc}")
 
     def _login(self, command: parser.Command, data: bytes | None) -> bytes:
+        """Answer a client that has not logged in; counted as memcached counts them."""
         reply, self.user = auth.login(self.credentials, command, data)
         self.authenticated = self.user is not None
         if command.name == "set":

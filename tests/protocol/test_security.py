@@ -119,3 +119,21 @@ def test_flush_all_deletes_rows_only_under_a_policy_that_says_so(backend, start_
     KeyValue.objects.create(key="k", value="v")
     assert start_server().client().flush_all(noreply=False) is True
     assert not KeyValue.objects.exists()  # flush_policy = db_only: the explicit opt-in
+
+
+def test_an_allowed_sensitive_model_needs_policies_that_keep_its_rows(transactional_db, settings):
+    from django.core.exceptions import ValidationError
+
+    from cachelayer.models import CachePolicy
+
+    users = Container(name="users", content_type=ContentType.objects.get_for_model(User), key_columns="username",
+                      exposed=True)
+    settings.CACHELAYER = {"PROTOCOL_SENSITIVE_ALLOWED": {"auth.User": "read"}}
+    with pytest.raises(ValidationError, match="only read it, but its set/delete policy writes the database"):
+        users.clean()  # the default policy writes rows
+    users.policy = CachePolicy.objects.create(policy_name="reads", set_policy="cache_only", delete_policy="cache_only")
+    users.clean()
+    settings.CACHELAYER = {"PROTOCOL_SENSITIVE_ALLOWED": {"auth.User": "write"}}
+    users.policy = CachePolicy.objects.create(policy_name="truncates", flush_policy="caching")
+    with pytest.raises(ValidationError, match="its flush policy deletes rows"):
+        users.clean()
