@@ -137,3 +137,18 @@ def test_an_allowed_sensitive_model_needs_policies_that_keep_its_rows(transactio
     users.policy = CachePolicy.objects.create(policy_name="truncates", flush_policy="caching")
     with pytest.raises(ValidationError, match="its flush policy deletes rows"):
         users.clean()
+
+
+def test_migration_0005_unexposes_the_auto_created_containers_nobody_edited(transactional_db):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("cachelayer.migrations.0005_exposure_opt_in")
+    Container.objects.update(exposed=True)  # as the old default left them
+    edited = Container.objects.filter(declared=True).first()
+    Container.objects.filter(pk=edited.pk).update(declared=False)  # edited in the admin: its value was chosen
+    with connection.schema_editor() as editor:
+        migration.unexpose_declared(apps, editor)
+    assert list(Container.objects.filter(exposed=True)) == [edited]
