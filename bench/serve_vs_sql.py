@@ -157,7 +157,7 @@ def run(memcached_port: int) -> None:
     Container.objects.filter(name="default").delete()
     container = Container.objects.create(
         name="default", content_type=ContentType.objects.get_for_model(KeyValue), key_columns="key",
-        value_columns="value", flags_column="flags", cas_column="cas", expire_time_column="expires",
+        value_columns="value", flags_column="flags", cas_column="cas", expire_time_column="expires", exposed=True,
     )
     KeyValue.objects.update_or_create(key=KEY, defaults={"value": VALUE})
     port = free_port()

@@ -62,3 +62,11 @@ class ValueTooLarge(CachelayerError, ValueError):
 
 class FollowerError(CachelayerError):
     """cache_follow cannot follow this server (a setting or a grant is missing, the server is gone)."""
+
+
+class AccessDenied(CachelayerError):
+    """A cache_serve client may not do this to this container (read-only access, a sensitive model)."""
+
+
+class ServeConfigurationError(CachelayerError):
+    """cache_serve cannot start safely as configured (an unreadable auth file, an open bind without one)."""

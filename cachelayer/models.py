@@ -11,6 +11,7 @@ from django.db import models
 from cachelayer.core import policies
 from cachelayer.core.mapping import validate_container
 from cachelayer.core.policies import Policy
+from cachelayer.core.sensitivity import exposure_errors
 
 
 def _policy_field(default: str, help_text: str):
@@ -81,7 +82,10 @@ class Container(models.Model):
     )
     cache_alias = models.CharField(max_length=64, blank=True, help_text="Blank = CACHELAYER CACHE_ALIAS.")
     enabled = models.BooleanField(default=True)
-    exposed = models.BooleanField(default=True, help_text="Reachable through cache_serve.")
+    exposed = models.BooleanField(
+        default=False,
+        help_text="Reachable through cache_serve (off by default: nothing is served unless someone says so).",
+    )
     declared = models.BooleanField(
         default=False,
         editable=False,
@@ -101,6 +105,11 @@ class Container(models.Model):
 
     def clean(self):
         errors = validate_container(self)
+        model = self.content_type.model_class() if self.content_type_id else None
+        if model is not None:
+            policy = self.policy if self.policy_id else None
+            for field, messages in exposure_errors(model, self.exposed, policies.of(policy)).items():
+                errors.setdefault(field, []).extend(messages)
         if errors:
             raise ValidationError(errors)
 

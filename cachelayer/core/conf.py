@@ -48,6 +48,21 @@ DEFAULTS = {
     "INDEX_MAX_ROWS": 1000,
     # Create a container for every CachedModelMixin model after migrate.
     "AUTO_CONTAINERS": True,
+    # cache_serve's credentials file (memcached -Y format: username:password
+    # lines); None = no authentication, allowed on a loopback address only.
+    "PROTOCOL_AUTH_FILE": None,
+    # {username: {container name or "*": "read" | "write"}}: what an
+    # authenticated user may do; a user not named may read and write every
+    # exposed container, a user named may do only what is listed.
+    "PROTOCOL_ACCESS": {},
+    # Models that hold credentials or sessions, by label (besides any model
+    # with a field that PROTOCOL_SENSITIVE_FIELDS matches).
+    "PROTOCOL_SENSITIVE_MODELS": ["auth.User", "sessions.Session"],
+    # Regular expression searched in each field's name and class name.
+    "PROTOCOL_SENSITIVE_FIELDS": r"passw|passphrase|secret|token|credential|(api|private|session|auth|access|signing)_?key",
+    # {model label: "read" | "write"}: sensitive models that may be exposed
+    # anyway (read-only, or with writes); none may be flushed to the database.
+    "PROTOCOL_SENSITIVE_ALLOWED": {},
 }
 
 _cache: dict | None = None

@@ -21,6 +21,7 @@ import logging
 
 from cachelayer.core.keys import CONTAINER_MARK
 from cachelayer.core.policies import Policy
+from cachelayer.core.sensitivity import NONE
 from cachelayer.engine import reads, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import ContainerNotFound
@@ -64,7 +65,7 @@ class FastReads:
             definition = registry.default() if name is None else registry.by_name.get(name)
         except ContainerNotFound:
             return None
-        if definition is None or not definition.enabled or not definition.exposed or definition.is_index:
+        if definition is None or not definition.enabled or session.access(definition) == NONE or definition.is_index:
             return None  # (an index's payloads are lists: the worker's repository answers with their pks)
         if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
             return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cachelayer.protocol import parser
+from cachelayer.protocol import auth, parser
 from cachelayer.protocol.fastreads import FastReads
 from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.protocol.session import ServerStats, Session
@@ -35,12 +35,13 @@ class Server:
     def __init__(
         self, host: str = "127.0.0.1", port: int = 11211, max_connections: int = 1024,
         item_size_max: int = 1024 * 1024, batch_size: int = 1, commit_interval: float = 5.0,
-        read_timeout: float = 30.0,
+        read_timeout: float = 30.0, auth_file: str | None = None,
     ):
         self.host, self.port = host, port
         self.max_connections, self.item_size_max = max_connections, item_size_max
         self.batch_size, self.commit_interval = batch_size, commit_interval
         self.read_timeout = read_timeout
+        self.credentials = auth.credentials(auth_file)  # None: no login (loopback only)
         self.stats = ServerStats()
         self.flushes = DelayedFlushes()
         self._server: asyncio.Server | None = None
@@ -52,6 +53,7 @@ class Server:
 
     async def start(self) -> None:
         """Listen; ``self.port`` is the bound port afterwards (useful with port 0)."""
+        auth.check_bind(self.host, self.credentials)
         self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_LINE)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -79,7 +81,7 @@ class Server:
         self._handlers.add(asyncio.current_task())
         worker = Worker(self.batch_size, self.commit_interval)
         try:
-            await self._converse(reader, writer, worker, Session(self.stats, worker.batch, self.flushes))
+            await self._converse(reader, writer, worker, Session(self.stats, worker.batch, self.flushes, self.credentials))
         except Hangup as hangup:
             writer.write(hangup.reply)
         except (ConnectionError, asyncio.IncompleteReadError):

@@ -54,6 +54,11 @@ class ServerThread:
         return sock
 
 
+def served_container(name, model, policy="caching", **mapping):
+    """Create a container cache_serve serves (containers are not exposed by default)."""
+    return make_container(name, model, policy, exposed=True, **mapping)
+
+
 @pytest.fixture
 def start_server(backend):
     """Return ``start(**options) -> ServerThread``; every server stops at teardown."""
@@ -76,7 +81,7 @@ def server(start_server):
 @pytest.fixture(params=["caching", "db_only", "cache_only"])
 def policy(request, backend):
     """The default container (KeyValue, every memcached column mapped) under each store policy."""
-    make_container(
+    served_container(
         "default", KeyValue, request.param, key_columns="key", value_columns="value",
         flags_column="flags", cas_column="cas", expire_time_column="expires",
     )
@@ -86,8 +91,8 @@ def policy(request, backend):
 @pytest.fixture
 def demo(backend):
     """innodb_memcache's demo container 'aaa' (DemoTest), next to the default one."""
-    make_container("default", KeyValue, key_columns="key", value_columns="value", cas_column="cas")
-    make_container(
+    served_container("default", KeyValue, key_columns="key", value_columns="value", cas_column="cas")
+    served_container(
         "aaa", DemoTest, key_columns="c1", value_columns="c2", flags_column="c3", cas_column="c4",
         expire_time_column="c5",
     )

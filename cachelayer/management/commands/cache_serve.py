@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from cachelayer.exceptions import ServeConfigurationError
 from cachelayer.protocol.server import serve
 
 SIZE_SUFFIXES = {"k": 1024, "m": 1024 * 1024}
@@ -45,12 +46,17 @@ class Command(BaseCommand):
             "--read-timeout", type=float, default=30.0,
             help="Seconds a started command line or value may take to arrive before the client is dropped.",
         )
+        parser.add_argument(
+            "--auth-file",
+            help="Require a login from every client (memcached -Y: username:password lines; default: "
+            "CACHELAYER['PROTOCOL_AUTH_FILE']). Needed to listen on anything but loopback.",
+        )
 
     def handle(self, *args, **options):
         settings = {
             name: options[name]
             for name in ("host", "port", "max_connections", "item_size_max", "batch_size", "commit_interval",
-                         "read_timeout")
+                         "read_timeout", "auth_file")
         }
 
         def ready(server):
@@ -61,3 +67,5 @@ class Command(BaseCommand):
             asyncio.run(serve(ready=ready, **settings))
         except KeyboardInterrupt:
             pass
+        except ServeConfigurationError as exc:
+            raise CommandError(str(exc)) from None
