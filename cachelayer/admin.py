@@ -32,6 +32,7 @@ STAT_COLUMNS = (  # (statistic, column title)
     ("invalidations", "invalidations"),
     ("lease_waits", "lease waits"),
     ("errors", "errors"),
+    ("rejected", "rejected payloads"),
     (stats.LAST_FLUSH, "last flush"),
 )
 STATS_PAGE_COLUMNS = (*STAT_COLUMNS, (stats.LAST_INSPECTION, "last inspection"))  # cache_inspect's last run

@@ -9,6 +9,10 @@ class CacheUnavailable(CachelayerError):
     """The cache did not answer (timeout, refused connection, server error)."""
 
 
+class ForgedPayload(CachelayerError):
+    """A cached payload failed authentication: forged, moved, or signed with another key (a miss)."""
+
+
 class ContainerNotFound(CachelayerError, LookupError):
     """No enabled container has that name, or none maps that model."""
 
