@@ -151,7 +151,7 @@ def test_stats_shows_counters_and_server_stats(countries, backend):
     Country.cached.get("Japan")
     Country.cached.get("Japan")
     text = run("cache_stats")
-    assert re.search(r"^demo_country\s+1\s+1\s+1\s+\d+\s+0\s+0\s+0\s+50\.0%", text, re.M)
+    assert re.search(r"^demo_country\s+1\s+1\s+1\s+\d+\s+0\s+0\s+0\s+0\s+50\.0%", text, re.M)
     assert {"locmem": "curr_items", "memcached": "curr_items", "redis": "redis_version"}[backend] in text
     document = json.loads(run("cache_stats", "--json"))
     assert document["containers"]["demo_country"]["hit_ratio"] == 0.5
