@@ -69,3 +69,20 @@ def test_cache_stats_fails_when_the_cache_is_down(start_servers, use_servers):
     with pytest.raises(CommandError, match=rf"cache 'faulty' server {server.location} cannot be reached"):
         call_command("cache_stats", stdout=out)
     assert "error" in out.getvalue()  # what it could not read is printed too
+
+
+def test_a_database_without_cachelayers_tables_still_means_not_migrated(tmp_path):
+    script = (
+        "import django; django.setup()\n"
+        "from django.db import transaction\n"
+        "from tests.testapp.models import Item\n"
+        "with transaction.atomic():\n"
+        "    try: Item.cached.get(1)\n"
+        "    except Exception as exc: print(type(exc).__name__, '|', exc)\n"
+        "    from django.db import connection\n"
+        "    connection.cursor().execute('SELECT 1')  # the transaction is still usable\n"
+    )
+    env = {**environment(), "CACHELAYER_DB": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ContainerNotFound | no enabled container maps testapp.Item; run migrate or add one in the admin"
