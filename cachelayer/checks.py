@@ -52,6 +52,13 @@ def _settings_errors(user) -> list[Error]:
         errors.append(Error("CACHELAYER['MAX_ITEM_SIZE'] must be None or a positive integer (bytes).", id="cachelayer.E002"))
     if value["SERIALIZER"] not in SERIALIZERS:
         errors.append(Error("CACHELAYER['SERIALIZER'] must be one of " + ", ".join(SERIALIZERS), id="cachelayer.E002"))
+    fallbacks = value["PAYLOAD_KEY_FALLBACKS"]
+    secrets = [value["PAYLOAD_KEY"], *fallbacks] if isinstance(fallbacks, (list, tuple)) else [None]
+    if value["PAYLOAD_KEY"] is not None and not all(isinstance(s, (str, bytes)) and s for s in secrets):
+        errors.append(Error(
+            "CACHELAYER['PAYLOAD_KEY'] must be None (derived from SECRET_KEY) or a non-empty string or bytes, "
+            "and PAYLOAD_KEY_FALLBACKS a list of them.", id="cachelayer.E002",
+        ))
     if not isinstance(value["KEY_PREFIX"], str) or not value["KEY_PREFIX"] or len(value["KEY_PREFIX"]) > 64:
         errors.append(Error("CACHELAYER['KEY_PREFIX'] must be a non-empty string of at most 64 characters.", id="cachelayer.E002"))
     errors += _protocol_errors(value)

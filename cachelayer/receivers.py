@@ -138,10 +138,11 @@ def _links(through, model) -> list:
 
 
 def settings_changed(*, setting, **kwargs):
-    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER."""
+    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER / SECRET_KEY."""
     if setting in ("CACHELAYER", "CACHES"):
         adapters.reset()
-        registry.clear()
+    if setting in ("CACHELAYER", "CACHES", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        registry.clear()  # definitions hold the payload signer, keyed from these
 
 
 def configuration_changed(sender, instance, using=None, **kwargs):

@@ -23,8 +23,14 @@ DEFAULTS = {
     "LEASE_TIMEOUT": 2.0,
     # Seconds between two looks at the cache while waiting for a lease holder.
     "LEASE_POLL_INTERVAL": 0.005,
-    # "pickle" (fast) or "json" (for caches shared with untrusted writers).
+    # "pickle" (fast) or "json". Either way payloads carry a MAC checked
+    # before they are decoded (core/signing.py): a forged one is a miss.
     "SERIALIZER": "pickle",
+    # Secret the payload MACs are keyed from; None = derived from SECRET_KEY.
+    "PAYLOAD_KEY": None,
+    # Older secrets still accepted on read while a rotation's payloads expire;
+    # with PAYLOAD_KEY None, SECRET_KEY_FALLBACKS serve instead.
+    "PAYLOAD_KEY_FALLBACKS": [],
     # Socket and connect timeout (s) of cachelayer's own cache connections,
     # used when the CACHES entry sets none (memcached "timeout" /
     # "connect_timeout", django-redis SOCKET_TIMEOUT / SOCKET_CONNECT_TIMEOUT).
@@ -74,6 +80,13 @@ def get(name: str):
     if _cache is None:
         _cache = {**DEFAULTS, **getattr(django_settings, "CACHELAYER", {})}
     return _cache[name]
+
+
+def payload_secrets() -> list:
+    """Return the secret payloads are signed with, then those still accepted on read."""
+    if get("PAYLOAD_KEY") is None:
+        return [django_settings.SECRET_KEY, *getattr(django_settings, "SECRET_KEY_FALLBACKS", [])]
+    return [get("PAYLOAD_KEY"), *get("PAYLOAD_KEY_FALLBACKS")]
 
 
 def user_settings() -> dict:

@@ -18,6 +18,7 @@ from cachelayer.core.codec import KeyCodec
 from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
 from cachelayer.core.serializers import get_serializer
+from cachelayer.core.signing import get_signer
 from cachelayer.exceptions import OperationDisabled
 
 class Definition:
@@ -55,6 +56,7 @@ class Definition:
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
         self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
+        self.signer = get_signer()
         self.schema = hashlib.blake2b(
             repr(
                 (

@@ -101,3 +101,21 @@ def test_switching_and_write_batches_take_the_worker(start_server, policy, worke
     worker_calls.clear()
     batched.get("k")
     assert worker_calls == ["get"]
+
+
+def test_a_planted_pickle_is_not_run_by_a_fast_read(server, policy, tmp_path):
+    import pickle
+
+    from cachelayer.engine.registry import registry
+    from tests.layer.test_bad_input import CreatesFile
+
+    if policy == "db_only":
+        pytest.skip("db_only reads no payload")
+    client = server.client()
+    client.set("k", "v", noreply=False)
+    assert client.get("k") == b"v"  # filled (or stored: cache_only)
+    definition, marker = registry.by_name["default"], tmp_path / "ran"
+    get_adapter(definition.cache_alias).store({"k": {definition.keys.data("k"): pickle.dumps(CreatesFile(marker))}}, 0)
+    expected = {"caching": b"v", "cache_only": None}[policy]  # cache_only: the cache was the store
+    assert client.get("k") == expected
+    assert not marker.exists()
