@@ -51,6 +51,9 @@ class Adapter(ABC):
 
     #: what the client raises when a server is unreachable or misbehaves
     failures: tuple[type[BaseException], ...] = ()
+    #: what it raises when this process has no free connection (checked before
+    #: ``failures``): a cache failure for the call, but the breaker does not count it
+    congestion: tuple[type[BaseException], ...] = ()
     #: largest payload the backend stores (memcached's item size limit)
     default_max_item_size: int | None = None
 
@@ -111,6 +114,8 @@ class Adapter(ABC):
         trips.add()
         try:
             result = call(server, *args)
+        except self.congestion as exc:
+            raise CacheUnavailable(f"cache {self.breakers[server].name}: {exc}") from exc
         except self.failures as exc:
             raise self._failed(server, exc) from exc
         self.breakers[server].success()
@@ -139,7 +144,7 @@ class Adapter(ABC):
         for server, keys in wanted.items():
             try:
                 results[server] = self._get_many(server, keys)
-            except self.failures as exc:
+            except self.congestion + self.failures as exc:
                 results[server] = exc
         return results
 
@@ -190,7 +195,8 @@ class Adapter(ABC):
         for server, answer in self._get_many_servers(wanted).items():
             routes = by_server[server]
             if isinstance(answer, BaseException):
-                self._failed(server, answer)
+                if not isinstance(answer, self.congestion):
+                    self._failed(server, answer)
                 unreachable.extend(routes)
                 continue
             self.breakers[server].success()
@@ -268,7 +274,7 @@ class Adapter(ABC):
         for server in self.servers:
             try:
                 stats[server] = self._stats(server)
-            except self.failures as exc:
+            except self.congestion + self.failures as exc:
                 stats[server] = {"error": repr(exc)}
         return stats
 

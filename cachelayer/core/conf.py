@@ -29,6 +29,10 @@ DEFAULTS = {
     # used when the CACHES entry sets none (memcached "timeout" /
     # "connect_timeout", django-redis SOCKET_TIMEOUT / SOCKET_CONNECT_TIMEOUT).
     "SOCKET_TIMEOUT": 0.5,
+    # Seconds a call waits for a free pooled connection when every one of a
+    # server's is busy (more threads than OPTIONS["max_pool_size"], memcached);
+    # then the call is a cache failure that the breaker does not count.
+    "POOL_TIMEOUT": 0.5,
     # Largest payload stored (bytes); None = the backend's limit (memcached:
     # 1 MiB less 512 bytes of headroom). Larger rows are served uncached.
     "MAX_ITEM_SIZE": None,

@@ -1,0 +1,97 @@
+"""Many threads in one process, and a cache server frozen under them.
+
+More threads than pooled connections must cost a wait or a database read,
+never an exception; a write that commits while the server is frozen keeps its
+invalidation (delivered or in the outbox), the transaction's other on_commit
+callbacks run, and once the server is back no row read through the cache
+differs from the database.
+"""
+
+import random
+import threading
+import time
+
+import pytest
+from django.db import connections, transaction
+from django.db.models import F
+
+from tests.conftest import database_name
+from tests.faults.conftest import COOLDOWN, write_report
+from tests.testapp.models import Item
+
+THREADS = 200
+# MariaDB's max_connections (151) is shared with other tests and sessions: at
+# most this many threads are in an operation at once there (still more than a
+# memcached pool's 64 connections); each closes its connection after it.
+MARIADB_CONCURRENCY = 100
+
+
+def _load(ids, seconds: float):
+    errors, transactions, callbacks = [], [], []
+    gate = threading.BoundedSemaphore(THREADS if database_name() == "sqlite" else MARIADB_CONCURRENCY)
+    deadline = time.monotonic() + seconds
+
+    def work(seed):
+        rng = random.Random(seed)
+        for _ in range(10_000):
+            if time.monotonic() > deadline:
+                break
+            pk = rng.choice(ids)
+            with gate:
+                try:
+                    if rng.random() < 0.1:
+                        transactions.append(1)
+                        with transaction.atomic():
+                            Item.objects.filter(pk=pk).update(value=F("value") + 1)
+                            transaction.on_commit(lambda: callbacks.append(1))
+                    else:
+                        Item.cached.get(pk)
+                except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+                    errors.append(repr(exc))
+                finally:
+                    connections.close_all()
+
+    workers = [threading.Thread(target=work, args=(seed,)) for seed in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    return workers, errors, transactions, callbacks
+
+
+def _until_clean(adapter, pk, seconds: float = 15.0) -> float:
+    """Read until the outbox replayed and no server is dirty; return how long it took."""
+    started = time.monotonic()
+    while adapter.dirty_servers() and time.monotonic() - started < seconds:
+        Item.cached.get(pk)
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", ["memcached", "redis", "pylibmc"])
+def test_200_threads_and_a_frozen_server_lose_no_invalidation(kind, start_servers, use_servers,
+                                                              django_assert_num_queries):
+    (server,) = start_servers("redis" if kind == "redis" else "memcached")
+    adapter = use_servers([server], client=kind, SOCKET_TIMEOUT=0.5)
+    ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(THREADS))]
+    Item.cached.get_many(ids)
+
+    workers, errors, transactions, callbacks = _load(ids, 4.0)
+    time.sleep(1.0)
+    server.freeze()
+    time.sleep(1.5)
+    server.thaw()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not any(worker.is_alive() for worker in workers)
+
+    time.sleep(COOLDOWN)
+    replay_seconds = _until_clean(adapter, ids[0])
+    database = dict(Item.objects.values_list("pk", "value"))
+    stale = [pk for pk in ids if Item.cached.get(pk).value != database[pk]]
+    write_report(f"threads-frozen-{kind}", threads=THREADS, transactions=len(transactions), callbacks=len(callbacks),
+                 errors=len(errors), stale=len(stale), replay_s=round(replay_seconds, 3))
+    assert errors == [], errors[:5]
+    assert len(callbacks) == len(transactions) > 0  # every one committed (no error)
+    assert stale == []
+    assert not adapter.dirty_servers()
+    with django_assert_num_queries(0):  # the cache serves again: the comparison above filled it
+        Item.cached.get(ids[-1])
