@@ -36,6 +36,9 @@ DEFAULTS = {
     # Largest payload stored (bytes); None = the backend's limit (memcached:
     # 1 MiB less 512 bytes of headroom). Larger rows are served uncached.
     "MAX_ITEM_SIZE": None,
+    # Outbox rows kept per container (one per undelivered key and server);
+    # past it, the container's generation is bumped instead.
+    "OUTBOX_LIMIT": 1000,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.

@@ -212,7 +212,7 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
         for definition, groups in owed.items():
             lost = {route: groups[route] for route in groups if route in failed}
             if lost:
-                outbox.record(using, adapter, definition.name, groups=lost)
+                outbox.record(using, adapter, definition.name, groups=lost, generation=definition.keys.gen)
             _count_and_signal(definition, part[definition], failed=bool(lost))
     return versions_seen
 
