@@ -27,7 +27,7 @@ from cachelayer.tasks.autocontainers import cached_models, declared_containers, 
 POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT",
                     "POOL_TIMEOUT")
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
-POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT")
+POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_KEYS")
 
 
 def _settings_errors(user) -> list[Error]:

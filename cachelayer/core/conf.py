@@ -39,6 +39,10 @@ DEFAULTS = {
     # Outbox rows kept per container (one per undelivered key and server);
     # past it, the container's generation is bumped instead.
     "OUTBOX_LIMIT": 1000,
+    # Most keys one request to a cache server carries: larger multi-gets,
+    # fills and invalidations are split, so that no single request can stall
+    # past the socket timeout and open the breaker for the whole process.
+    "CHUNK_KEYS": 1000,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.
