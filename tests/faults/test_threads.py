@@ -7,6 +7,7 @@ callbacks run, and once the server is back no row read through the cache
 differs from the database.
 """
 
+import logging
 import random
 import threading
 import time
@@ -15,8 +16,9 @@ import pytest
 from django.db import connections, transaction
 from django.db.models import F
 
+from cachelayer.adapters import get_adapter
 from tests.conftest import database_name
-from tests.faults.conftest import COOLDOWN, write_report
+from tests.faults.conftest import ALIAS, COOLDOWN, write_report
 from tests.testapp.models import Item
 
 THREADS = 200
@@ -95,3 +97,35 @@ def test_200_threads_and_a_frozen_server_lose_no_invalidation(kind, start_server
     assert not adapter.dirty_servers()
     with django_assert_num_queries(0):  # the cache serves again: the comparison above filled it
         Item.cached.get(ids[-1])
+
+
+def test_more_threads_than_pooled_connections_wait_for_one(start_servers, use_servers, settings, caplog):
+    """No fault at all: 40 threads, a pool of 4 connections (pymemcache alone raises RuntimeError here)."""
+    (server,) = start_servers("memcached")
+    use_servers([server])
+    settings.CACHES = {**settings.CACHES, ALIAS: {**settings.CACHES[ALIAS], "OPTIONS": {"max_pool_size": 4}}}
+    ids = [item.pk for item in Item.objects.bulk_create(Item(value=3) for _ in range(40))]
+    Item.cached.get_many(ids)
+    adapter = get_adapter(ALIAS)
+    caplog.set_level(logging.WARNING, logger="cachelayer")
+    errors, values = [], []
+
+    def work(pk):
+        try:
+            for _ in range(200):
+                values.append(Item.cached.get(pk).value)
+        except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=work, args=(pk,)) for pk in ids]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    pool = adapter.clients[server.location].client_pool
+    assert errors == []
+    assert values == [3] * 40 * 200
+    assert len(pool.used) + len(pool.free) <= 4
+    assert [r.getMessage() for r in caplog.records] == []
