@@ -129,3 +129,27 @@ def test_more_threads_than_pooled_connections_wait_for_one(start_servers, use_se
     assert values == [3] * 40 * 200
     assert len(pool.used) + len(pool.free) <= 4
     assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_redis_connections_that_failed_are_kept_within_max_connections(start_servers, use_servers, settings,
+                                                                       django_assert_num_queries):
+    """A failed connection goes back disconnected: dropping it would count one
+    more connection made against max_connections at every failure, until
+    redis-py refused every new one for good."""
+    (server,) = start_servers("redis")
+    use_servers([server])
+    options = {"CONNECTION_POOL_KWARGS": {"max_connections": 2}}
+    settings.CACHES = {**settings.CACHES, ALIAS: {**settings.CACHES[ALIAS], "OPTIONS": options}}
+    ids = [item.pk for item in Item.objects.bulk_create(Item(value=5) for _ in range(10))]
+    Item.cached.get_many(ids)
+    for _ in range(3):  # three outages: each fails and replaces connections
+        server.kill()
+        for pk in ids:
+            assert Item.cached.get(pk).value == 5
+        server.start()
+        time.sleep(COOLDOWN)
+        for pk in ids:
+            assert Item.cached.get(pk).value == 5
+    assert not get_adapter(ALIAS).dirty_servers()
+    with django_assert_num_queries(0):
+        Item.cached.get(ids[0])
