@@ -141,16 +141,23 @@ class OutboxEntry(models.Model):
     """An invalidation the cache did not take, kept until it is replayed.
 
     Stored as cache keys, not container keys, so a replay needs no container
-    definition (it works after the container was edited or deleted).
+    definition (it works after the container was edited or deleted). One row
+    per (cache, server, counter key) at most: a second write to a key during
+    an outage updates the row (its ``revision``) instead of adding one.
     """
 
     cache_alias = models.CharField(max_length=100)
+    # The server owed; blank: wherever the route (or, for a shared key, every server) is now.
+    server = models.CharField(max_length=255, blank=True)
     container = models.CharField(max_length=255, blank=True, help_text="Blank for a configuration change.")
-    # [[route, [counter keys to bump], [payload keys to delete]], ...]
-    groups = models.JSONField(default=list)
-    # shared keys (generation, configuration version) to bump, on `servers` (empty = all)
-    shared = models.JSONField(default=list)
-    servers = models.JSONField(default=list)
+    # The counter bumped (a row version, or a shared key: generation, configuration version).
+    key = models.CharField(max_length=250)
+    # The user key that routes a row version's keys; null for a shared key.
+    route = models.JSONField(null=True)
+    counters = models.JSONField(default=list)
+    payloads = models.JSONField(default=list)  # payload keys to delete with it
+    # Random, new on every write of the row: a replay deletes only what it delivered.
+    revision = models.BigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -158,6 +165,9 @@ class OutboxEntry(models.Model):
         verbose_name_plural = "outbox"
         ordering = ["id"]
         indexes = [models.Index(fields=["cache_alias", "id"], name="cachelayer_outbox_alias")]
+        constraints = [
+            models.UniqueConstraint(fields=["cache_alias", "server", "key"], name="cachelayer_outbox_one_per_key"),
+        ]
 
     def __str__(self):
         return f"{self.container or 'configuration'} on {self.cache_alias} ({self.created:%Y-%m-%d %H:%M:%S})"

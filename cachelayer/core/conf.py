@@ -35,9 +35,20 @@ DEFAULTS = {
     # used when the CACHES entry sets none (memcached "timeout" /
     # "connect_timeout", django-redis SOCKET_TIMEOUT / SOCKET_CONNECT_TIMEOUT).
     "SOCKET_TIMEOUT": 0.5,
+    # Seconds a call waits for a free pooled connection when every one of a
+    # server's is busy (more threads than OPTIONS["max_pool_size"], memcached);
+    # then the call is a cache failure that the breaker does not count.
+    "POOL_TIMEOUT": 0.5,
     # Largest payload stored (bytes); None = the backend's limit (memcached:
     # 1 MiB less 512 bytes of headroom). Larger rows are served uncached.
     "MAX_ITEM_SIZE": None,
+    # Outbox rows kept per container (one per undelivered key and server);
+    # past it, the container's generation is bumped instead.
+    "OUTBOX_LIMIT": 1000,
+    # Most keys one request to a cache server carries: larger multi-gets,
+    # fills and invalidations are split, so that no single request can stall
+    # past the socket timeout and open the breaker for the whole process.
+    "CHUNK_KEYS": 1000,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.

@@ -20,15 +20,21 @@ from django.db import DatabaseError, connections
 
 
 class Pending:
-    """What the current transaction wrote; called once, at its commit."""
+    """What the current transaction wrote; called once, at its commit.
 
-    __slots__ = ("keys", "containers", "changes", "_deliver", "__weakref__")
+    ``deliver`` never raises (invalidation.py keeps in the outbox what it
+    could not deliver); the ``__qualname__`` is for Django's log of a robust
+    callback that raised all the same.
+    """
+
+    __slots__ = ("keys", "containers", "changes", "_deliver", "__qualname__", "__weakref__")
 
     def __init__(self, changes, deliver):
         self.keys: set[tuple[str, str]] = set()
         self.containers: set[str] = set()
         self.changes = changes
         self._deliver = deliver
+        self.__qualname__ = "cachelayer invalidation"
 
     def __call__(self):
         self._deliver(self.changes)
