@@ -31,7 +31,7 @@ def split_rows(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("cachelayer", "0004_followerposition"),
+        ("cachelayer", "0006_exposure_opt_in"),
     ]
 
     operations = [
