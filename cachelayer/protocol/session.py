@@ -3,7 +3,7 @@
 A session holds the connection's current container (``get @@name`` switches
 it, as in the InnoDB plugin; ``@@name<delimiter>key`` addresses one key in
 another container) and turns repository results and errors into replies.
-Every call runs in the connection's worker thread: it may touch the database.
+Every call runs on a database worker thread (worker.py): it may touch the database.
 """
 
 from __future__ import annotations
