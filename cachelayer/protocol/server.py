@@ -19,6 +19,7 @@ import asyncio
 from collections import Counter
 
 from cachelayer.protocol import parser
+from cachelayer.protocol.deadlines import Deadline, Deadlines
 from cachelayer.protocol.fastreads import FastReads
 from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.protocol.session import ServerStats, Session
@@ -56,7 +57,7 @@ class Server:
         self.flushes = DelayedFlushes()
         self.pool = WorkerPool(db_workers, batch_size, commit_interval)
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+        self._clients = Deadlines(self.idle_timeout, read_timeout)
         self._handlers: set[asyncio.Task] = set()
         self._peers: Counter = Counter()  # peer address -> open connections
         # Reads the cache alone answers run on the loop, batched across clients;
@@ -67,13 +68,15 @@ class Server:
         """Listen; ``self.port`` is the bound port afterwards (useful with port 0)."""
         self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_LINE)
         self.port = self._server.sockets[0].getsockname()[1]
+        self._clients.start()
 
     async def close(self) -> None:
         """Stop listening, drop pending delayed flushes, hang up on every client
         (their batches commit), wait for them, and stop the database workers."""
         self._server.close()
         self.flushes.close()
-        for writer in list(self._clients):
+        self._clients.stop()
+        for writer in self._clients.writers():
             writer.close()
         if self._handlers:
             await asyncio.wait(self._handlers)
@@ -98,11 +101,11 @@ class Server:
         stats.incr("curr_connections")
         stats.incr("total_connections")
         self._peers[peer] += 1
-        self._clients.add(writer)
+        deadline = self._clients.add(writer)
         self._handlers.add(asyncio.current_task())
         seat = Seat(self.pool)
         try:
-            await self._converse(reader, writer, seat, Session(self.stats, seat, self.flushes))
+            await self._converse(reader, writer, deadline, seat, Session(self.stats, seat, self.flushes))
         except Hangup as hangup:
             writer.write(hangup.reply)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -117,14 +120,14 @@ class Server:
             await seat.close()
             writer.close()
 
-    async def _converse(self, reader, writer, seat: Seat, session: Session) -> None:
+    async def _converse(self, reader, writer, deadline: Deadline, seat: Seat, session: Session) -> None:
         while True:
-            line = await self._read_line(reader)
+            line = await self._read_line(reader, deadline)
             if line is None:
                 return
             try:
                 command = parser.parse(line)
-                data = await self._read_block(reader, command.length) if command.has_data else None
+                data = await self._read_block(reader, deadline, command.length) if command.has_data else None
             except parser.ProtocolError as error:  # answered; the stream is still in step
                 writer.write(error.reply)
                 await writer.drain()
@@ -140,66 +143,64 @@ class Server:
                 writer.write(reply)
                 await writer.drain()
 
-    async def _read_line(self, reader: asyncio.StreamReader) -> bytes | None:
-        """Return the next command line, or None at end of stream or after ``idle_timeout``.
+    async def _read_line(self, reader: asyncio.StreamReader, deadline: Deadline) -> bytes | None:
+        """Return the next command line, or None at end of stream (or once dropped as idle).
 
         Once a command's first byte arrived the rest must follow within
         ``read_timeout``; a binary request (its first byte) is answered and dropped.
         """
-        try:
-            async with asyncio.timeout(self.idle_timeout):
-                first = await reader.read(1)
-        except asyncio.TimeoutError:
-            return None  # silent too long: memcached's idle_timeout closes without a word
+        deadline.set(self.idle_timeout)  # memcached's idle_timeout closes without a word
+        first = await reader.read(1)
+        deadline.clear()
         if not first:
             return None
         if first == b"\n":
             return first
         if first[0] == parser.BINARY_REQUEST:
             raise Hangup(await self._binary_refusal(reader, first))
+        deadline.set(self.read_timeout, parser.BAD_FORMAT)
         try:
-            async with asyncio.timeout(self.read_timeout):
-                return first + await reader.readuntil(b"\n")
+            return first + await reader.readuntil(b"\n")
         except asyncio.LimitOverrunError:
             raise Hangup(parser.LINE_TOO_LONG) from None
-        except asyncio.TimeoutError:
-            raise Hangup(parser.BAD_FORMAT) from None
         except asyncio.IncompleteReadError:
-            return None  # gone mid-line: nothing to run
+            return None  # gone (or dropped) mid-line: nothing to run
+        finally:
+            deadline.clear()
 
     async def _binary_refusal(self, reader: asyncio.StreamReader, first: bytes) -> bytes:
         """Return the reply to a binary request: "unknown command" once its header is in."""
         try:
             async with asyncio.timeout(BINARY_HEADER_WAIT):
                 return parser.binary_refusal(first + await reader.readexactly(parser.BINARY_HEADER.size - 1))
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError):
+        except (TimeoutError, asyncio.IncompleteReadError):
             return b""  # not even a header: just hang up
 
-    async def _read_block(self, reader: asyncio.StreamReader, length: int) -> bytes:
+    async def _read_block(self, reader: asyncio.StreamReader, deadline: Deadline, length: int) -> bytes:
         """Return a data block; refuse an oversized (swallowed) or unterminated one."""
         if length > self.item_size_max:
-            await self._swallow(reader, length + 2)
+            await self._swallow(reader, deadline, length + 2)
             raise parser.ProtocolError(parser.TOO_LARGE)
+        deadline.set(self.read_timeout, parser.BAD_CHUNK)
         try:
-            async with asyncio.timeout(self.read_timeout):
-                block = await reader.readexactly(length + 2)
-        except asyncio.TimeoutError:
-            raise Hangup(parser.BAD_CHUNK) from None
+            block = await reader.readexactly(length + 2)
+        finally:
+            deadline.clear()
         if not block.endswith(b"\r\n"):
             raise parser.ProtocolError(parser.BAD_CHUNK)
         return block[:-2]
 
-    async def _swallow(self, reader: asyncio.StreamReader, remaining: int) -> None:
+    async def _swallow(self, reader: asyncio.StreamReader, deadline: Deadline, remaining: int) -> None:
         """Discard an oversized value as it arrives, never holding it in memory."""
-        while remaining > 0:
-            try:
-                async with asyncio.timeout(self.read_timeout):
-                    chunk = await reader.read(min(remaining, SWALLOW_CHUNK))
-            except asyncio.TimeoutError:
-                raise Hangup(parser.TOO_LARGE) from None
-            if not chunk:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            remaining -= len(chunk)
+        try:
+            while remaining > 0:
+                deadline.set(self.read_timeout, parser.TOO_LARGE)  # per chunk, as it arrives
+                chunk = await reader.read(min(remaining, SWALLOW_CHUNK))
+                if not chunk:
+                    raise asyncio.IncompleteReadError(b"", remaining)
+                remaining -= len(chunk)
+        finally:
+            deadline.clear()
 
 
 async def serve(ready=None, stop: asyncio.Event | None = None, **options) -> None:
