@@ -118,7 +118,8 @@ class DatabaseWorker:
         self._queue.put((seat, call, args, done))
 
     def stop(self) -> None:
-        self.submit(None, STOP, (), None)
+        if self._started:
+            self._queue.put((None, STOP, (), None))
 
     def join(self, timeout: float) -> None:
         if self._started:
@@ -145,8 +146,8 @@ class DatabaseWorker:
                 self.batch.commit()
                 connections.close_all()
                 return
-            if self.batch.owner is not None and seat is not self.batch.owner:
-                self.batch.commit()  # another client's command waits for this worker
+            if self.batch.owner is not None and (seat is not self.batch.owner or self.batch.remaining() == 0):
+                self.batch.commit()  # another client's command waits for this worker, or the batch is due
             try:
                 result, error = self._request(call, *args), None
             except BaseException as exc:  # noqa: BLE001 - the awaiting coroutine raises it, never hangs

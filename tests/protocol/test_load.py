@@ -128,3 +128,18 @@ def test_a_write_batch_holds_a_row_lock_for_a_bounded_time(start_server, table, 
     thread.join(10)
     assert finished["after"] < 1.0
     assert KeyValue.objects.get(key="k").value == "orm"
+
+
+def test_a_batch_commits_before_its_worker_runs_another_clients_command(start_server, table, on_mariadb):
+    """One database worker, two clients: the second client's command does not wait
+    --commit-interval for the first client's batch, nor run inside it."""
+    server = start_server(batch_size=100, commit_interval=30, db_workers=1)
+    writer, reader = server.client(), server.client()
+    writer.set("k", "batched", noreply=False)
+    assert not KeyValue.objects.exists()  # the batch is open
+    started = time.monotonic()
+    assert reader.get("k") == b"batched"  # committed first, then read: not the batch's own view
+    assert time.monotonic() - started < 1
+    assert KeyValue.objects.get(key="k").value == "batched"
+    writer.set("k", "again", noreply=False)  # a new batch on the same worker
+    assert KeyValue.objects.get(key="k").value == "batched"
