@@ -15,12 +15,13 @@ event loop) and ``db_only`` (every get is a SELECT on the --db-workers pool).
 Run (MariaDB; starts a private memcached and cache_serve on free loopback ports):
 
     CACHELAYER_DB=mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer_bench \\
-        .venv/bin/python bench/serve_load.py
+        .venv/bin/python bench/serve_load.py [--interval 0.5] [--seconds 10] [--connections 1000]
 
-Bounded: CONNECTIONS x (SECONDS / INTERVAL + 1) gets per policy, every read
+Bounded: connections x (seconds / interval + 1) gets per policy, every read
 under a timeout. Not part of the test suite.
 """
 
+import argparse
 import asyncio
 import multiprocessing
 import os
@@ -40,14 +41,13 @@ CONNECTIONS, PEERS, CLIENT_PROCESSES = 1000, 4, 2
 SECONDS, INTERVAL = 10.0, 0.5  # each connection: one get every INTERVAL s -> CONNECTIONS / INTERVAL gets/s
 KEYS, VALUE = 100, "x" * 64
 REPLY_TIMEOUT = 30  # seconds; a reply slower than this fails the run
-FILES = 4 * CONNECTIONS  # soft fd limit wanted: client sockets, server sockets, slack
 
 
-def raise_file_limit() -> None:
+def raise_file_limit(files: int) -> None:
     """Raise the soft fd limit (children inherit it): 1,000 sockets pass the usual 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < FILES:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (FILES if hard == resource.RLIM_INFINITY else min(FILES, hard), hard))
+    if soft != resource.RLIM_INFINITY and soft < files:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files if hard == resource.RLIM_INFINITY else min(files, hard), hard))
 
 
 async def _get(reader, writer, key: bytes) -> float:
@@ -60,20 +60,21 @@ async def _get(reader, writer, key: bytes) -> float:
     return time.perf_counter() - began
 
 
-async def _clients(port: int, sources: list[str], keys: list[bytes], seed: int, start, results) -> None:
+async def _clients(port: int, sources: list[str], keys: list[bytes], seed: int, pace: tuple, start, results) -> None:
+    seconds, interval = pace
     rng = random.Random(seed)
     streams = [await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)) for source in sources]
     results.put(("connected", len(streams)))
     await asyncio.to_thread(start.wait)
-    deadline = time.monotonic() + SECONDS
+    deadline = time.monotonic() + seconds
 
     async def paced(reader, writer):
         latencies = []
-        await asyncio.sleep(rng.random() * INTERVAL)
+        await asyncio.sleep(rng.random() * interval)
         while time.monotonic() < deadline:
             began = time.monotonic()
             latencies.append(await _get(reader, writer, rng.choice(keys)))
-            await asyncio.sleep(max(0.0, INTERVAL - (time.monotonic() - began)))
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
         return latencies
 
     paced_latencies = [x for each in await asyncio.gather(*(paced(*s) for s in streams)) for x in each]
@@ -112,13 +113,16 @@ def database_connections() -> int:
         return cursor.fetchone()[0]
 
 
-def load(port: int, pid: int, keys: list[bytes]) -> None:
+def load(port: int, pid: int, keys: list[bytes], options) -> None:
     """Run the paced phase and the burst against cache_serve on ``port``; print what they measured."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(CLIENT_PROCESSES + 1), context.Queue()
-    sources = [f"127.0.0.{2 + n % PEERS}" for n in range(CONNECTIONS)]
+    sources = [f"127.0.0.{2 + n % PEERS}" for n in range(options.connections)]
+    pace = (options.seconds, options.interval)
     processes = [
-        context.Process(target=_client_process, args=(port, sources[n::CLIENT_PROCESSES], keys, n, start, results))
+        context.Process(
+            target=_client_process, args=(port, sources[n::CLIENT_PROCESSES], keys, n, pace, start, results)
+        )
         for n in range(CLIENT_PROCESSES)
     ]
     for process in processes:
@@ -126,7 +130,7 @@ def load(port: int, pid: int, keys: list[bytes]) -> None:
     connected = sum(results.get(timeout=120)[1] for _ in processes)
     cpu = cpu_seconds(pid)
     start.wait(timeout=120)
-    start.wait(timeout=SECONDS + 120)
+    start.wait(timeout=options.seconds + 120)
     paced, burst = [], []
     for _ in processes:
         _, each_paced, each_burst = results.get(timeout=120)
@@ -138,13 +142,18 @@ def load(port: int, pid: int, keys: list[bytes]) -> None:
     for process in processes:
         process.join(60)
     print(f"  {connected} connections open: server threads {threads}, database connections {database}")
-    print(f"  paced ({CONNECTIONS / INTERVAL:.0f} gets/s for {SECONDS:.0f} s): {percentiles(paced)}")
-    print(f"  burst (all {CONNECTIONS} at once):       {percentiles(burst)}")
+    print(f"  paced ({connected / options.interval:.0f} gets/s for {options.seconds:.0f} s): {percentiles(paced)}")
+    print(f"  burst (all {connected} at once):       {percentiles(burst)}")
     print(f"  server CPU time per get: {cpu / (len(paced) + len(burst)) * 1e6:.0f} us")
 
 
 def main() -> None:
-    raise_file_limit()
+    arguments = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    arguments.add_argument("--connections", type=int, default=CONNECTIONS)
+    arguments.add_argument("--seconds", type=float, default=SECONDS, help="length of the paced phase")
+    arguments.add_argument("--interval", type=float, default=INTERVAL, help="seconds between a connection's gets")
+    options = arguments.parse_args()
+    raise_file_limit(4 * options.connections)
     memcached, memcached_port = start_memcached()
     os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}")
     import django
@@ -169,7 +178,9 @@ def main() -> None:
     keys = [f"load{i}" for i in range(KEYS)]
     KeyValue.objects.bulk_create([KeyValue(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
     port = free_port()
-    command = [sys.executable, "manage.py", "cache_serve", "--port", str(port), "--max-connections", str(CONNECTIONS + 24)]
+    command = [
+        sys.executable, "manage.py", "cache_serve", "--port", str(port), "--max-connections", str(options.connections + 24),
+    ]
     serve = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         wait_port(port, serve)
@@ -182,7 +193,7 @@ def main() -> None:
                 assert client.get_many(keys) == {key: VALUE.encode() for key in keys}  # a miss, a fill; then hits
             client.close()
             print(f"get_policy {get_policy}:")
-            load(port, serve.pid, [key.encode() for key in keys])
+            load(port, serve.pid, [key.encode() for key in keys], options)
     finally:
         serve.terminate()
         serve.wait(10)
