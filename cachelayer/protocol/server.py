@@ -54,8 +54,8 @@ class Server:
         self.batch_size, self.commit_interval = batch_size, commit_interval
         self.read_timeout = read_timeout
         self.stats = ServerStats()
-        self.flushes = DelayedFlushes()
         self.pool = WorkerPool(db_workers, batch_size, commit_interval)
+        self.flushes = DelayedFlushes(self.pool)
         self._server: asyncio.Server | None = None
         self._clients = Deadlines(self.idle_timeout, read_timeout)
         self._handlers: set[asyncio.Task] = set()
@@ -69,6 +69,7 @@ class Server:
         self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_LINE)
         self.port = self._server.sockets[0].getsockname()[1]
         self._clients.start()
+        self.flushes.start()
 
     async def close(self) -> None:
         """Stop listening, drop pending delayed flushes, hang up on every client

@@ -21,3 +21,16 @@ def test_bad_sizes_are_refused(text):
 def test_defaults_listen_on_loopback():
     options = Command().create_parser("manage.py", "cache_serve").parse_args([])
     assert (options.host, options.port, options.batch_size, options.item_size_max) == ("127.0.0.1", 11211, 1, 2**20)
+
+
+def test_connection_handling_defaults():
+    options = Command().create_parser("manage.py", "cache_serve").parse_args([])
+    assert (options.max_connections, options.max_peer_connections, options.idle_timeout, options.db_workers,
+            options.commit_interval) == (1024, 256, 300.0, 4, 0.5)
+
+
+@pytest.mark.parametrize("option", ["--db-workers", "--max-peer-connections", "--max-connections"])
+def test_counts_below_one_are_refused(option, capsys):
+    with pytest.raises(SystemExit):
+        Command().create_parser("manage.py", "cache_serve").parse_args([option, "0"])
+    assert "at least 1" in capsys.readouterr().err
