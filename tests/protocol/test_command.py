@@ -3,6 +3,7 @@
 import argparse
 
 import pytest
+from django.core.management import CommandError
 
 from cachelayer.management.commands.cache_serve import Command, size
 
@@ -30,7 +31,6 @@ def test_connection_handling_defaults():
 
 
 @pytest.mark.parametrize("option", ["--db-workers", "--max-peer-connections", "--max-connections"])
-def test_counts_below_one_are_refused(option, capsys):
-    with pytest.raises(SystemExit):
+def test_counts_below_one_are_refused(option):
+    with pytest.raises(CommandError, match=f"argument {option}: the number must be at least 1"):
         Command().create_parser("manage.py", "cache_serve").parse_args([option, "0"])
-    assert "at least 1" in capsys.readouterr().err
