@@ -166,11 +166,10 @@ class FollowerPosition(models.Model):
     log_file = models.CharField(max_length=255)
     log_pos = models.PositiveBigIntegerField()
     gtid = models.CharField(max_length=255, blank=True, help_text="GTID of the last transaction delivered.")
-    # Live status, refreshed about once a second while the follower runs.
+    # Live status, refreshed about once a second while the follower runs. Its lag is not
+    # here: readers measure it on the followed server (tasks/follow/health.py).
     events = models.PositiveBigIntegerField(default=0, help_text="Row images handled since the follower started.")
     events_per_second = models.FloatField(default=0)
-    lag_seconds = models.FloatField(null=True, blank=True)
-    lag_bytes = models.BigIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     started = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(null=True, blank=True)

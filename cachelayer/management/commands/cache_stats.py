@@ -62,14 +62,9 @@ class Command(ContainerCommand):
                     self.stdout.write(f"  {key}: {value}")
 
     def _followers(self, followers):
-        """Print each binlog follower's position, rate, lag and last error (cache_follow)."""
+        """Print each binlog follower's state, lag (measured on its server), rate and last error."""
         for row in followers:
-            lag = "-" if row["lag_seconds"] is None else f"{row['lag_seconds']} s"
-            behind = "-" if row["lag_bytes"] is None else f"{row['lag_bytes']} bytes"
-            self.stdout.write(
-                f"\nbinlog follower of {row['database']!r}: at {row['position']}, {row['events_per_second']} events/s, "
-                f"lag {lag} / {behind}, {row['events']} events, updated {row['updated'] or '-'}"
-            )
+            self.stdout.write(f"\nbinlog follower of {row['database']!r}: {progress.describe(row)}")
             if row["last_error"]:
                 self.stdout.write(f"  last error: {row['last_error']}")
 
