@@ -4,9 +4,8 @@ The event loop reads and writes sockets and answers the ``get`` commands
 the cache alone can answer, batched across clients (fastreads.py); every
 other command runs on the server's few database workers (worker.py). A
 command runs only once its line and its whole data block have arrived, so a
-client that stalls or goes away
-mid-command never causes a partial write, and holds nothing but its socket.
-No client can hold the server: one address gets at most
+client that stalls or goes away mid-command never causes a partial write,
+and holds nothing but its socket. No client can hold the server: one address gets at most
 ``max_peer_connections`` of the ``max_connections`` slots, a client silent
 for ``idle_timeout`` seconds is dropped, and a binary-protocol request is
 refused at once (memcached's binary "unknown command") instead of waiting
