@@ -135,9 +135,10 @@ class ServerProcess:
 
         return len(os.listdir(f"/proc/{self.process.pid}/task"))
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """Send SIGTERM (as a process manager does) and return the exit code."""
         self.process.terminate()
-        self.process.wait(START_TIMEOUT)
+        return self.process.wait(START_TIMEOUT)
 
 
 @pytest.fixture
@@ -151,4 +152,5 @@ def serve_process(backend):
 
     yield start
     for process in processes:
-        process.stop()
+        if process.process.poll() is None:
+            process.stop()

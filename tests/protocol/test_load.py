@@ -105,6 +105,12 @@ def test_500_clients_share_a_few_database_workers(serve_process, backend):
     assert server.threads() <= max(threads, 1 + 4 + 1)  # the loop, the workers, asyncio's own
     if database_name() == "mariadb":
         assert processlist() <= 4
+    assert server.stop() == 0  # SIGTERM: a clean stop, clients still connected
+    if database_name() == "mariadb":  # every worker closed its connection (the server drops it a moment later)
+        deadline = time.monotonic() + 5
+        while processlist() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processlist() == 0
     for sock in clients:
         sock.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 
 from django.core.management.base import BaseCommand
 
@@ -81,7 +82,13 @@ class Command(BaseCommand):
             self.stdout.write(f"cache_serve listening on {server.host}:{server.port}", ending="\n")
             self.stdout.flush()
 
-        try:
-            asyncio.run(serve(ready=ready, **settings))
-        except KeyboardInterrupt:
-            pass
+        asyncio.run(_until_signalled(ready, settings))
+
+
+async def _until_signalled(ready, settings: dict) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly: open batches commit, the
+    database workers close their connections (a process manager's stop is SIGTERM)."""
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await serve(ready=ready, stop=stop, **settings)
