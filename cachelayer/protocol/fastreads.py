@@ -1,11 +1,11 @@
 """cache_serve's reads served from the cache on the event loop, batched across clients.
 
 A ``get`` whose keys are all in the cache needs no database: it is answered
-on the event loop, with no hop to the connection's worker thread (about as
+on the event loop, with no hop to a database worker thread (about as
 long as the read itself). The ``get`` commands of every client that arrive
 in the same turn of the loop share one multi-get per container (one round
 trip per cache server). Whatever may need the database goes to the
-connection's worker thread as before, the whole command: a miss (row read,
+database workers as before, the whole command: a miss (row read,
 lease, fill), a container not loaded yet, a configuration version this
 process has not loaded, a cache server the outbox still owes, a policy that
 is not read-through, ``@@`` switching, or a connection whose write batch may
@@ -31,7 +31,7 @@ from cachelayer.repositories import _expired, _item
 
 logger = logging.getLogger("cachelayer")
 
-FALL_BACK = None  # the command goes to the worker thread
+FALL_BACK = None  # the command goes to a database worker
 
 
 class FastReads:

@@ -6,7 +6,7 @@ another container) and turns repository results and errors into replies.
 With an auth file it first answers nothing but a login (auth.py), then only
 what the user and the model allow: a container it may not read does not
 exist for it, a write to one it may only read is refused.
-Every call runs in the connection's worker thread: it may touch the database.
+Every call runs on a database worker thread (worker.py): it may touch the database.
 """
 
 from __future__ import annotations

@@ -113,3 +113,49 @@ def talk(sock: socket.socket, request: bytes, end: bytes = b"\r\n") -> bytes:
     """Send ``request`` on a raw socket and read the reply up to ``end``."""
     sock.sendall(request)
     return read_reply(sock, end)
+
+
+class ServerProcess:
+    """``manage.py cache_serve`` in a process of its own, on a free loopback port."""
+
+    def __init__(self, *options: str):
+        import subprocess
+        import sys
+
+        from tests.helpers import ROOT, environment
+
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "cache_serve", "--port", "0", *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+        )
+        line = self.process.stdout.readline()  # "cache_serve listening on 127.0.0.1:PORT"
+        if not line.startswith("cache_serve listening on "):
+            self.stop()
+            pytest.fail(f"cache_serve did not start: {line!r} {self.process.stderr.read()}")
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def threads(self) -> int:
+        """Return the number of threads the server process runs now."""
+        import os
+
+        return len(os.listdir(f"/proc/{self.process.pid}/task"))
+
+    def stop(self) -> int:
+        """Send SIGTERM (as a process manager does) and return the exit code."""
+        self.process.terminate()
+        return self.process.wait(START_TIMEOUT)
+
+
+@pytest.fixture
+def serve_process(backend):
+    """Return ``start(*options) -> ServerProcess``; every process stops at teardown."""
+    processes = []
+
+    def start(*options):
+        processes.append(ServerProcess(*options))
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        if process.process.poll() is None:
+            process.stop()

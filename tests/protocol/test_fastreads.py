@@ -1,5 +1,5 @@
 """cache_serve answers cache hits on its event loop, batched across clients;
-everything that may need the database still runs in the connection's worker."""
+everything that may need the database still runs on a database worker."""
 
 import socket
 import threading
@@ -7,23 +7,23 @@ import threading
 import pytest
 
 from cachelayer.adapters import get_adapter
-from cachelayer.protocol.worker import Worker
+from cachelayer.protocol.worker import Seat
 from tests.protocol.conftest import talk
 from tests.testapp.models import KeyValue
 
 
 @pytest.fixture
 def worker_calls(monkeypatch):
-    """Commands run in a worker thread (the slow path), by name."""
+    """Commands run on a database worker (the slow path), by name."""
     calls = []
-    real = Worker.run
+    real = Seat.run
 
     async def run(self, call, *args):
         if args:
             calls.append(args[0].name)
         return await real(self, call, *args)
 
-    monkeypatch.setattr(Worker, "run", run)
+    monkeypatch.setattr(Seat, "run", run)
     return calls
 
 
