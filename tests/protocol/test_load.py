@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import database_name
-from tests.layer.test_repository import make_container
+from tests.protocol.conftest import served_container
 from tests.protocol.conftest import read_reply, talk
 from tests.testapp.models import KeyValue
 
@@ -23,7 +23,7 @@ BINARY_GET = struct.pack(">BBHBBHIIQ", 0x80, 0x00, 1, 0, 0, 0, 1, 0xDEADBEEF, 0)
 
 @pytest.fixture
 def table(backend):
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
 
 
 def connect(port: int, source: str = "127.0.0.1") -> socket.socket:
@@ -93,7 +93,7 @@ def processlist() -> int:
 def test_500_clients_share_a_few_database_workers(serve_process, backend):
     """Every client reads SQL (db_only); the server still runs a bounded number of
     threads and database connections, and answers every client."""
-    make_container("default", KeyValue, "db_only", key_columns="key", value_columns="value")
+    served_container("default", KeyValue, "db_only", key_columns="key", value_columns="value")
     KeyValue.objects.create(key="k", value="v")
     server = serve_process()  # --db-workers 4 by default
     assert talk(connect(server.port), b"get k\r\n", b"END\r\n") == b"VALUE k 0 1\r\nv\r\nEND\r\n"
