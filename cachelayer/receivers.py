@@ -13,11 +13,8 @@ from __future__ import annotations
 from django.db import connections, models, transaction
 
 from cachelayer import adapters
-from cachelayer.adapters import get_adapter
-from cachelayer.core import conf
-from cachelayer.core.keys import KeySpace, config_key
-from cachelayer.engine import outbox, snapshots
-from cachelayer.engine.invalidation import record_model, record_rows
+from cachelayer.engine import snapshots
+from cachelayer.engine.invalidation import bump_configuration, record_model, record_rows
 from cachelayer.engine.registry import registry
 from cachelayer.models import Container
 
@@ -146,21 +143,6 @@ def settings_changed(*, setting, **kwargs):
 def configuration_changed(sender, instance, using=None, **kwargs):
     """Container / CachePolicy / ConfigOption saved or deleted: after commit,
     bump the configuration version on every cache so every process reloads."""
+    names = [instance.name] if isinstance(instance, Container) else []
     # A function, not a partial: Django logs a robust callback's __qualname__.
-    transaction.on_commit(lambda: _bump_configuration(instance, using), using=using, robust=True)
-
-
-def _bump_configuration(instance, using: str | None = None) -> None:
-    aliases = {conf.get("CACHE_ALIAS")}
-    aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
-    registry.mark_stale()
-    prefix = conf.get("KEY_PREFIX")
-    shared = [config_key(prefix)]
-    if isinstance(instance, Container):  # payloads left in a cache it moved away from die
-        shared.append(KeySpace(prefix, instance.name).gen)
-    for alias in aliases:
-        adapter = get_adapter(alias)
-        for key in shared:
-            failed = adapter.incr_everywhere(key)
-            if failed:
-                outbox.record(using, adapter, "", shared=[key], servers=failed)
+    transaction.on_commit(lambda: bump_configuration(using, names), using=using, robust=True)

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The test command: `bash scripts/test.sh [pytest args...]`.
+# The test command: `bash scripts/test.sh [--quick] [pytest args...]`.
 # Installs what is missing (venv, services), then runs the suite twice, once per
 # database, because Django's DATABASES is fixed for the life of a process.
+# --quick is the loop while coding: SQLite and LocMem only, no test marked slow
+# (CONTRIBUTING.md); without it, every test runs: the gate.
 # Exit status is non-zero if either run failed (no tests collected = failure).
 set -euo pipefail
+
+QUICK=0
+if [[ ${1:-} == --quick ]]; then QUICK=1; shift; fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -39,14 +44,16 @@ print(t - f - e - s, f + e, s)
 EOF
 }
 
-declare -A RC COUNTS EXTRA
+declare -A RC COUNTS EXTRA WALL
+RAN=()
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 overall=0
 
 run_suite() {  # NAME CACHELAYER_DB [pytest args...]
-    local name=$1 db=$2 xml="test-output/junit-$1.xml" rc
+    local name=$1 db=$2 xml="test-output/junit-$1.xml" rc started=$SECONDS
     shift 2
+    RAN+=("$name")
     echo "== database: $name =="
     rm -f "$xml"   # never read a previous run's counts
     # `|| rc=$?` keeps set -e from stopping here: the other database still runs.
@@ -60,6 +67,7 @@ run_suite() {  # NAME CACHELAYER_DB [pytest args...]
         echo "!! pytest ($name) timed out after $TEST_TIMEOUT s (CACHELAYER_TEST_TIMEOUT); stacks above"
     fi
     RC[$name]=$rc
+    WALL[$name]=$((SECONDS - started))
     local p=0 f=0 s=0
     if [[ -f $xml ]] && COUNTS[$name]="$(junit_counts "$xml" 2>/dev/null)"; then
         read -r p f s <<<"${COUNTS[$name]}"
@@ -77,13 +85,17 @@ run_suite() {  # NAME CACHELAYER_DB [pytest args...]
     TOTAL_FAILED=$((TOTAL_FAILED + f))
 }
 
-run_suite sqlite sqlite "$@"
-# CACHELAYER_TEST_MYSQL lets two checkouts run the suite side by side (Django
-# creates test_<NAME>, so each needs its own NAME).
-run_suite mysql "${CACHELAYER_TEST_MYSQL:-mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer}" "$@"
+if [[ $QUICK -eq 1 ]]; then
+    run_suite sqlite sqlite -m "not slow" --caches=locmem "$@"
+else
+    run_suite sqlite sqlite "$@"
+    # CACHELAYER_TEST_MYSQL lets two checkouts run the suite side by side (Django
+    # creates test_<NAME>, so each needs its own NAME).
+    run_suite mysql "${CACHELAYER_TEST_MYSQL:-mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer}" "$@"
+fi
 
 echo "== summary =="
-for name in sqlite mysql; do
+for name in "${RAN[@]}"; do
     rc=${RC[$name]}
     case $rc in
         0) verdict=pass ;;
@@ -93,10 +105,11 @@ for name in sqlite mysql; do
     esac
     if [[ -n ${COUNTS[$name]} ]]; then
         read -r p f s <<<"${COUNTS[$name]}"
-        echo "database $name: $verdict - $p passed, $f failed, $s skipped (pytest exit code $rc)${EXTRA[$name]:-}"
+        echo "database $name: $verdict - $p passed, $f failed, $s skipped in ${WALL[$name]} s (pytest exit code $rc)${EXTRA[$name]:-}"
     else
-        echo "database $name: $verdict - counts unavailable (pytest exit code $rc)${EXTRA[$name]:-}"
+        echo "database $name: $verdict - counts unavailable after ${WALL[$name]} s (pytest exit code $rc)${EXTRA[$name]:-}"
     fi
 done
+echo "wall time: $SECONDS s$([[ $QUICK -eq 1 ]] && echo " (--quick)")"
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
 exit "$overall"

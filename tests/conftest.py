@@ -3,7 +3,8 @@
 The database is fixed per process (CACHELAYER_DB; scripts/test.sh runs the
 suite once per database). Every test that uses the ``backend`` fixture (all
 of tests/layer/ does, automatically) runs once per cache, with test ids such
-as ``[mariadb-redis]``, and starts on an empty key space.
+as ``[mariadb-redis]``, and starts on an empty key space. ``cache_backend`` is
+the same matrix without the database.
 """
 
 import uuid
@@ -18,21 +19,57 @@ def database_name() -> str:
     return "sqlite" if django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else "mariadb"
 
 
+# Fixtures that start processes (cache servers, a MariaDB, a browser, a live server):
+# a test that uses one is ``slow``, whatever its file.
+SLOW_FIXTURES = {"start_servers", "binlog", "live_server"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--caches", default=None,
+        help="comma-separated caches to run (default: every one); the other caches' tests are deselected",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that start processes ``slow``; deselect the caches not asked for."""
+    wanted = config.getoption("caches")
+    kept, deselected = [], []
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        alias = item.callspec.params.get("cache_backend") if hasattr(item, "callspec") else None
+        (kept if alias is None or wanted is None or alias in wanted.split(",") else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 def pytest_generate_tests(metafunc):
-    if "backend" in metafunc.fixturenames:
+    if "cache_backend" in metafunc.fixturenames:  # backend requests it too
         marker = metafunc.definition.get_closest_marker("caches")  # @pytest.mark.caches("memcached")
         aliases = list(marker.args) if marker else CACHE_ALIASES
-        metafunc.parametrize("backend", aliases, indirect=True, ids=[f"{database_name()}-{c}" for c in aliases])
+        metafunc.parametrize("cache_backend", aliases, indirect=True, ids=[f"{database_name()}-{c}" for c in aliases])
 
 
 @pytest.fixture
-def backend(request, settings, transactional_db):
-    """Point cachelayer at one cache of the matrix, under a fresh key prefix."""
+def cache_backend(request, settings):
+    """Point cachelayer at one cache of the matrix, under a fresh key prefix.
+
+    No database: a test of the cache alone (the adapter contract) pays no flush,
+    and a query it makes by mistake fails instead of passing unnoticed."""
     settings.CACHELAYER = {"CACHE_ALIAS": request.param, "KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}"}
     from cachelayer.engine import stats
 
     stats.reset()
     yield request.param
+
+
+@pytest.fixture
+def backend(cache_backend, transactional_db):
+    """``cache_backend`` over a database whose writes really commit: cachelayer
+    invalidates in ``on_commit``, and other threads and processes see the rows."""
+    return cache_backend
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+pytestmark = pytest.mark.slow  # runs bench/ in a process of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -167,6 +167,7 @@ def test_bench_reports_throughput_hits_and_latency(countries):
     assert Country.objects.get(country="Japan").population == 125700000  # sets wrote the same values back
 
 
+@pytest.mark.slow  # one manage.py process per bad command line
 def test_bad_arguments_and_unknown_containers_fail_with_one_line(transactional_db):
     """Once (not per cache): each command line is a new process."""
     call_command("loaddata", "demo", verbosity=0)

@@ -23,6 +23,8 @@ from django.db import connection
 from demo_project.demo.models import Country
 from tests.faults.servers import ServerProcess, free_port
 
+pytestmark = pytest.mark.slow  # uvicorn and memcached in processes of their own
+
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 30  # seconds for uvicorn to answer
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import django
 import pytest
 
+pytestmark = pytest.mark.slow  # builds a wheel and installs it into a fresh venv
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
 # Source-tree leftovers that must never reach the build (a stale build/ would leak files).

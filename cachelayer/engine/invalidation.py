@@ -27,10 +27,11 @@ from cachelayer import signals
 from cachelayer.adapters import get_adapter
 from cachelayer.core import conf
 from cachelayer.core.codec import UNLISTED
-from cachelayer.core.keys import config_key
+from cachelayer.core.keys import KeySpace, config_key
 from cachelayer.engine import outbox, stats, transactions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import lineage, registry
+from cachelayer.models import Container
 
 logger = logging.getLogger("cachelayer")
 
@@ -237,3 +238,23 @@ def _count_and_signal(definition: Definition, keys, failed: bool) -> None:
         stats.incr(definition.name, "errors")
     stats.incr(definition.name, "invalidations", len(keys) if keys else 1)
     signals.cache_invalidated.send(sender=definition.model, container=definition.name, keys=keys)
+
+
+def bump_configuration(using: str | None, names=()) -> None:
+    """Bump the configuration version on every cache a container uses, and the
+    generation of each container named, so that every process reloads its
+    definitions (and payloads left in a cache a container moved away from die).
+
+    Run after the commit of a configuration edit: one bump covers any number
+    of containers (migrate creates them all at once)."""
+    aliases = {conf.get("CACHE_ALIAS")}
+    aliases.update(a or conf.get("CACHE_ALIAS") for a in Container.objects.values_list("cache_alias", flat=True))
+    registry.mark_stale()
+    prefix = conf.get("KEY_PREFIX")
+    shared = [config_key(prefix), *(KeySpace(prefix, name).gen for name in names)]
+    for alias in aliases:
+        adapter = get_adapter(alias)
+        for key in shared:
+            failed = adapter.incr_everywhere(key)
+            if failed:
+                outbox.record(using, adapter, "", shared=[key], servers=failed)

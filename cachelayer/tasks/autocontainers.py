@@ -13,12 +13,13 @@ that the model no longer declares is deleted.
 
 from __future__ import annotations
 
+
 from django.apps import apps
-from django.db import router
+from django.db import router, transaction
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
-from cachelayer.engine.invalidation import invalidate_container
+from cachelayer.engine.invalidation import bump_configuration, invalidate_container
 from cachelayer.engine.registry import container_name, registry
 from cachelayer.lists import through_sides
 from cachelayer.mixins import CachedModelMixin
@@ -68,31 +69,44 @@ def mapping_drift(container, mapping: dict) -> dict[str, str]:
     return {name: wanted for name, wanted in mapping.items() if split_columns(getattr(container, name)) != split_columns(wanted)}
 
 
+def content_types(models, using: str) -> dict:
+    """Return ``{model: ContentType}``, creating each app's missing content types
+    in one statement (right after a flush, none exist yet)."""
+    from django.contrib.contenttypes.management import create_contenttypes
+    from django.contrib.contenttypes.models import ContentType
+
+    for app_config in {apps.get_app_config(model._meta.app_label) for model in models}:
+        create_contenttypes(app_config, verbosity=0, using=using)
+    return ContentType.objects.db_manager(using).get_for_models(*models)
+
+
 def create_missing(using: str = "default", **kwargs) -> list[str]:
     """Create the containers that are missing, apply changed declarations and
     delete declared indexes no model declares any more; return their names.
 
-    Containers edited in the admin are left as they are.
+    Containers edited in the admin are left as they are. Missing containers
+    are created in one statement and announced in one configuration bump:
+    migrate, and every test database flush, runs this.
     """
-    from django.contrib.contenttypes.models import ContentType
-
     if not conf.get("AUTO_CONTAINERS") or not router.allow_migrate_model(using, Container):
         return []  # off, or the container table does not live in that database
-    touched = []
     declared = declared_containers()
     containers = Container.objects.using(using)
-    for name, (model, mapping) in declared.items():
-        container = containers.filter(name=name).first()
-        if container is None:
-            content_type = ContentType.objects.db_manager(using).get_for_model(model)
-            containers.create(name=name, content_type=content_type, declared=True, **mapping)
-        elif container.declared and mapping_drift(container, mapping):
-            for field, value in mapping_drift(container, mapping).items():
-                setattr(container, field, value)
-            container.save(using=using)  # every process reloads; the schema fingerprint moves
-        else:
-            continue
-        touched.append(name)
+    existing = containers.in_bulk(list(declared), field_name="name")
+    missing = [name for name in declared if name not in existing]
+    drifted = [c for name, c in existing.items() if c.declared and mapping_drift(c, declared[name][1])]
+    types = content_types({declared[name][0] for name in missing}, using)
+    containers.bulk_create([
+        Container(name=name, content_type=types[declared[name][0]], declared=True, **declared[name][1])
+        for name in missing
+    ])
+    for container in drifted:
+        for field, value in mapping_drift(container, declared[container.name][1]).items():
+            setattr(container, field, value)
+    containers.bulk_update(drifted, ["key_columns", "value_columns"])
+    touched = [*missing, *(container.name for container in drifted)]
+    if touched:  # every process reloads; the schema fingerprint of a changed mapping moves
+        transaction.on_commit(lambda: bump_configuration(using, touched), using=using, robust=True)
     for container in containers.filter(declared=True, name__contains="__by_").exclude(name__in=declared):
         container.delete()  # an index the model declared once
         touched.append(container.name)

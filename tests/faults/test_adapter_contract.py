@@ -19,9 +19,9 @@ MEMCACHED_CLIENTS = ["memcached", "pylibmc"]
 
 
 @pytest.fixture
-def adapter(backend):
+def adapter(cache_backend):
     """The backend's adapter with its servers clean (the outbox replay's job in the engine)."""
-    adapter = get_adapter(backend)
+    adapter = get_adapter(cache_backend)
     for server in adapter.servers:
         adapter.health.mark_clean(server, adapter.health.epoch(server))
     return adapter

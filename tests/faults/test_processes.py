@@ -20,6 +20,8 @@ from cachelayer.engine.registry import registry
 from tests.faults.conftest import write_report
 from tests.testapp.models import Item
 
+pytestmark = pytest.mark.slow  # worker processes and a consistency soak
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECKER_SECONDS = float(os.environ.get("CACHELAYER_CHECKER_SECONDS", "15"))
 CHECKER_WORKERS = 4

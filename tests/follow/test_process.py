@@ -19,7 +19,7 @@ from tests.follow.conftest import pytestmark_follow
 from tests.follow.mariadb import PLAIN_USER
 from tests.testapp.models import Item, Pair
 
-pytestmark = [*pytestmark_follow[:2], pytest.mark.caches("memcached")]
+pytestmark = [*pytestmark_follow[:2], pytest.mark.caches("memcached"), pytest.mark.slow]  # cache_follow processes
 
 POLL = 0.02  # seconds between two reads while waiting for the follower
 

@@ -11,7 +11,7 @@ from cachelayer.exceptions import MappingError
 from cachelayer.models import Container
 from tests.layer.threads import all_at_once, count_calls, paused_after
 from tests.protocol.conftest import start_server  # noqa: F401 (a fixture)
-from tests.testapp.models import Comment, Group, Member, Post, Topic
+from tests.testapp.models import Comment, Group, Item, Member, Post, Topic
 
 BY_POST = "testapp_comment__by_post"
 
@@ -353,6 +353,35 @@ def test_migrate_keeps_declared_indexes_in_step():
     assert set(touched) == {BY_POST, "testapp_comment__by_gone"}
     assert Container.objects.get(name=BY_POST).key_columns == "post"
     assert not Container.objects.filter(name="testapp_comment__by_gone").exists()
+
+
+def test_migrate_creates_the_missing_containers_in_one_statement_and_one_bump():
+    """migrate (and every flush of a test database) recreates all of them: not one query and
+    one configuration bump per container."""
+    from django.test.utils import CaptureQueriesContext
+
+    from cachelayer.adapters import get_adapter
+    from cachelayer.core import conf
+    from cachelayer.core.keys import config_key
+    from cachelayer.tasks import autocontainers
+
+    def configuration_version():
+        key = config_key(conf.get("KEY_PREFIX"))
+        return int(get_adapter(conf.get("CACHE_ALIAS")).fetch({None: [key]}).found[None][key])
+
+    declared = autocontainers.declared_containers()
+    assert len(declared) > 10
+    Container.objects.filter(name__in=declared).delete()
+    before = configuration_version()
+    with CaptureQueriesContext(connection) as queries:
+        touched = autocontainers.create_missing()
+    assert set(touched) == set(declared) and Container.objects.filter(name__in=declared).count() == len(declared)
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "cachelayer_container"')
+               or q["sql"].startswith("INSERT INTO `cachelayer_container`")]
+    assert len(inserts) == 1
+    assert len(queries.captured_queries) < 10
+    assert configuration_version() == before + 1
+    assert Item.cached.get(Item.objects.create(value=4).pk).value == 4  # every process reloads
 
 
 def test_check_says_index_and_warns_when_an_edited_index_drifts():

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from itertools import product
 
+import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished, request_started
 from django.db import IntegrityError, connection, transaction
@@ -53,6 +54,8 @@ from tests.testapp.models import (
     Team,
     Topic,
 )
+
+pytestmark = pytest.mark.slow  # 30 hypothesis write sequences per cache: most of a database half
 
 CODES = ("a", "b", "c")  # few keys, so that writes collide, move rows and reuse freed keys
 VALUES = st.integers(0, 3)

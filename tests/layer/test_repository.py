@@ -242,7 +242,7 @@ def test_mapping_edit_turns_old_payloads_into_misses():
 
 
 def test_policy_edit_from_another_process_is_seen_on_the_next_operation():
-    from cachelayer.receivers import _bump_configuration
+    from cachelayer.engine.invalidation import bump_configuration
 
     policy = CachePolicy.objects.create(policy_name="later", get_policy="disabled")
     container = Container.objects.create(
@@ -257,6 +257,6 @@ def test_policy_edit_from_another_process_is_seen_on_the_next_operation():
     # directly; only the configuration version that process bumps after commit.
     CachePolicy.objects.filter(pk=policy.pk).update(get_policy="db_only")
     cachelayer.engine.registry.registry.loaded = True  # keep this process's stale definitions
-    _bump_configuration(container)
+    bump_configuration(None, [container.name])
     cachelayer.engine.registry.registry.loaded = True
     assert repo.get("k") == "v"
