@@ -31,7 +31,7 @@ def create_rows() -> None:
     if Item.objects.count() == ROWS and Item.objects.filter(email=email_of(ROWS - 1)).exists():
         return
     Item.objects.all().delete()
-    joined = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    joined = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     Item.objects.bulk_create(
         [
             Item(

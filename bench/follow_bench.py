@@ -116,7 +116,7 @@ def latency(server: PrivateMariaDB, samples: int) -> dict:
             began = time.perf_counter()
             cursor.execute("UPDATE testapp_item SET value = value + 1 WHERE id = %s", (key,))
             with arrived:
-                arrived.wait_for(lambda: key in seen, timeout=5)
+                arrived.wait_for(lambda key=key: key in seen, timeout=5)
             if key in seen:
                 times.append((seen[key] - began) * 1000)
             time.sleep(0.002)

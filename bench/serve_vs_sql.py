@@ -201,7 +201,7 @@ def run(memcached_port: int) -> None:
         keys = [f"warm{i}" for i in range(LOAD_KEYS)]
         KeyValue.objects.bulk_create([KeyValue(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
         serve_client.get_many(keys)  # cached through cache_serve (miss, fill)
-        raw_client.set_many({key: VALUE for key in keys})
+        raw_client.set_many(dict.fromkeys(keys, VALUE))
         assert serve_client.get_many(keys) == {key: VALUE.encode() for key in keys}
         load = {"cache_serve": [], "memcached": []}
         for round_ in range(LOAD_ROUNDS):

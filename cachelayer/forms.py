@@ -59,7 +59,7 @@ class ContainerForm(forms.ModelForm):
 
     class Meta:
         model = Container
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 (the admin form edits every column of a container)
 
     class Media:
         js = ("cachelayer/container_form.js",)

@@ -133,7 +133,7 @@ class _CachedDescriptor:
         access = owner.__dict__.get("_cachelayer_access")
         if access is None:
             access = CachedAccess(owner)
-            setattr(owner, "_cachelayer_access", access)
+            owner._cachelayer_access = access
         return access
 
 

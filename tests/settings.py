@@ -8,7 +8,7 @@ import json
 import os
 
 from demo_project.env import BASE_DIR, cache_from_url, database_from_url
-from demo_project.settings import *  # noqa: F401,F403
+from demo_project.settings import *  # noqa: F403
 from demo_project.settings import DATABASES, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]

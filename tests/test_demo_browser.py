@@ -34,7 +34,7 @@ def text(browser, selector: str) -> str:
     return browser.find_element(By.CSS_SELECTOR, selector).text
 
 
-def test_country_page_toolbar_panel_and_edit(browser, demo_site):  # noqa: F811
+def test_country_page_toolbar_panel_and_edit(browser, demo_site):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -200,7 +200,7 @@ def test_equal_values_of_every_type_compare_equal(backend, settings, serializer)
     settings.CACHELAYER = {**settings.CACHELAYER, "SERIALIZER": serializer}
     for pk, price in [(1, "1.10"), (2, "-0.05")]:
         Typed.objects.create(
-            id=pk, when=datetime.datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc),
+            id=pk, when=datetime.datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=datetime.UTC),
             day=datetime.date(2024, 2, 29), at=datetime.time(12, 30, 1, 5), span=datetime.timedelta(days=1, microseconds=7),
             price=decimal.Decimal(price), ratio=0.1 + 0.2, uid=uuid.uuid4(), blob=b"\x00\xff",
             data=["a", 1, [2.5, None], True, {"b": {"$": "dt", "v": "x"}, "c": []}],
@@ -223,7 +223,7 @@ def test_same_ignores_what_a_serializer_changes_and_nothing_else():
     assert not inspection.same((1, [1, {"a": [2]}], b"y", float("nan"), decimal.Decimal("1.1")), row)
     assert not inspection.same((1, [1, {"a": [2]}], b"x", 0.0, decimal.Decimal("1.1")), row)
     naive = datetime.datetime(2024, 1, 1)
-    assert not inspection.same((naive,), (naive.replace(tzinfo=datetime.timezone.utc),))
+    assert not inspection.same((naive,), (naive.replace(tzinfo=datetime.UTC),))
 
 
 @pytest.mark.parametrize(

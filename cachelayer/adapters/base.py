@@ -20,7 +20,8 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Any, Hashable, NamedTuple
+from collections.abc import Hashable
+from typing import Any, NamedTuple
 
 from cachelayer.adapters import trips
 from cachelayer.adapters.breaker import Breaker

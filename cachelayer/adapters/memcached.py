@@ -197,7 +197,7 @@ class MemcachedAdapter(Adapter):
                         results[server] = exc
         finally:
             for server, pool, client in sent:
-                if isinstance(results.get(server, None), dict):
+                if isinstance(results.get(server), dict):
                     pool.release(client)
                 else:
                     client.close()

@@ -93,7 +93,7 @@ def config_key(prefix: str) -> str:
 class KeySpace:
     """The keys of one container: built once per definition, cheap per call."""
 
-    __slots__ = ("_data_head", "_ver_head", "_lease_head", "_stat_head", "gen", "config", "_room")
+    __slots__ = ("_data_head", "_lease_head", "_room", "_stat_head", "_ver_head", "config", "gen")
 
     def __init__(self, prefix: str, container_name: str):
         name = safe_part(container_name, room=64)

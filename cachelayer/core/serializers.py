@@ -18,7 +18,7 @@ import uuid
 
 from cachelayer.core import conf
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _EPOCHS = {"U": datetime.datetime(1970, 1, 1, tzinfo=_UTC), "N": datetime.datetime(1970, 1, 1)}
 _MICROSECOND = datetime.timedelta(microseconds=1)
 

@@ -21,6 +21,7 @@ from cachelayer.core.serializers import get_serializer
 from cachelayer.core.signing import get_signer
 from cachelayer.exceptions import OperationDisabled
 
+
 class Definition:
     """An immutable, ready-to-use view of one Container row."""
 

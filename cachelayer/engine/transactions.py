@@ -27,7 +27,7 @@ class Pending:
     callback that raised all the same.
     """
 
-    __slots__ = ("keys", "containers", "changes", "_deliver", "__qualname__", "__weakref__")
+    __slots__ = ("__qualname__", "__weakref__", "_deliver", "changes", "containers", "keys")
 
     def __init__(self, changes, deliver):
         self.keys: set[tuple[str, str]] = set()

@@ -38,7 +38,7 @@ class Restart(Exception):
 class State:
     """What the cache said about one key."""
 
-    __slots__ = ("key", "part", "gen", "ver", "row", "raw")
+    __slots__ = ("gen", "key", "part", "raw", "row", "ver")
 
     def __init__(self, key, part, gen, ver, row, raw):
         self.key, self.part, self.gen, self.ver, self.row, self.raw = key, part, gen, ver, row, raw
@@ -82,7 +82,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     versions_seen = {values[config] for values in found.values()}  # one per server
     alias = definition.cache_alias
     if reload:
-        if any([registry.observe(alias, int(version)) for version in versions_seen]):
+        if any(registry.observe(alias, int(version)) for version in versions_seen):
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart

@@ -83,7 +83,7 @@ class FastReads:
             wanted = list(dict.fromkeys(key for keys, _ in waiting for key in keys))
             try:
                 states = versions.fetch(definition, wanted, reload=False).states
-            except Exception as exc:  # noqa: BLE001 - a new configuration, a cache error: the worker decides
+            except Exception as exc:
                 logger.debug("cachelayer: cache_serve fast read falls back: %r", exc)
                 states = None
             cache_only = definition.policies["get_policy"] == Policy.CACHE_ONLY

@@ -44,9 +44,9 @@ RETRIEVAL = ("get", "gets")
 # "?" marks the fields a command may omit. noreply may follow where
 # NOREPLY says so.
 GRAMMAR = {
-    **{name: ("key", "flags", "exptime", "length") for name in STORAGE},
+    **dict.fromkeys(STORAGE, ("key", "flags", "exptime", "length")),
     "cas": ("key", "flags", "exptime", "length", "cas"),
-    **{name: ("*",) for name in RETRIEVAL},
+    **dict.fromkeys(RETRIEVAL, ("*",)),
     "delete": ("key", "?hold"),
     "incr": ("key", "delta"),
     "decr": ("key", "delta"),

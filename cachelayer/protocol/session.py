@@ -26,7 +26,12 @@ from cachelayer.engine import stats as container_stats
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
 from cachelayer.exceptions import (
-    AccessDenied, CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge,
+    AccessDenied,
+    CachelayerError,
+    ContainerNotFound,
+    MappingError,
+    NotNumeric,
+    ValueTooLarge,
 )
 from cachelayer.protocol import auth, parser
 from cachelayer.protocol.flushes import DelayedFlushes

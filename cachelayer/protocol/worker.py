@@ -150,7 +150,7 @@ class DatabaseWorker:
                 self.batch.commit()  # another client's command waits for this worker, or the batch is due
             try:
                 result, error = self._request(call, *args), None
-            except BaseException as exc:  # noqa: BLE001 - the awaiting coroutine raises it, never hangs
+            except BaseException as exc:
                 result, error = None, exc
             done(result, error)
 

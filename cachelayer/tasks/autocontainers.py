@@ -13,7 +13,6 @@ that the model no longer declares is deleted.
 
 from __future__ import annotations
 
-
 from django.apps import apps
 from django.db import router, transaction
 

@@ -48,7 +48,7 @@ class ServerProcess:
     def location(self) -> str:
         return f"127.0.0.1:{self.port}" if self.kind == "memcached" else f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

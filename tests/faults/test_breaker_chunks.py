@@ -32,7 +32,7 @@ def test_oversized_multi_gets_do_not_open_the_breaker(kind, start_servers, use_s
     def read():
         try:
             sizes.append(len(Item.cached.get_many(keys)))
-        except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+        except Exception as exc:
             errors.append(repr(exc))
         finally:
             connections.close_all()

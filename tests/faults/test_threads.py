@@ -48,7 +48,7 @@ def _load(ids, seconds: float):
                             transaction.on_commit(lambda: callbacks.append(1))
                     else:
                         Item.cached.get(pk)
-                except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+                except Exception as exc:
                     errors.append(repr(exc))
                 finally:
                     connections.close_all()
@@ -114,7 +114,7 @@ def test_more_threads_than_pooled_connections_wait_for_one(start_servers, use_se
         try:
             for _ in range(200):
                 values.append(Item.cached.get(pk).value)
-        except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+        except Exception as exc:
             errors.append(repr(exc))
         finally:
             connections.close_all()

@@ -45,7 +45,7 @@ class PrivateMariaDB:
         self.datadir = root / "data"
         self.process: subprocess.Popen | None = None
 
-    def install(self) -> "PrivateMariaDB":
+    def install(self) -> PrivateMariaDB:
         shutil.rmtree(self.root, ignore_errors=True)
         self.datadir.mkdir(parents=True)
         user = _as_mysql(self.datadir)
@@ -70,7 +70,7 @@ class PrivateMariaDB:
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
         ]
 
-    def start(self) -> "PrivateMariaDB":
+    def start(self) -> PrivateMariaDB:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

@@ -38,7 +38,7 @@ def test_aget_of_an_absent_key_raises_and_is_cached_negatively(django_assert_num
         wait(Item.cached.aget, 999)
 
 
-def test_aget_many_is_one_round_trip_and_one_query(fetch_calls, django_assert_num_queries):  # noqa: F811
+def test_aget_many_is_one_round_trip_and_one_query(fetch_calls, django_assert_num_queries):
     items = Item.objects.bulk_create([Item(value=i) for i in range(50)])
     keys = [item.pk for item in items]
     fetch_calls.clear()

@@ -74,7 +74,7 @@ class Spec:
         values = {name: parent_named(self.model, name, code) for name in self.parents}
         if not self.key:
             return values
-        return {self.key[0]: code, **{name: 1 for name in self.key[1:]}, **values}
+        return {self.key[0]: code, **dict.fromkeys(self.key[1:], 1), **values}
 
 
 def parent_named(model, name: str, code: str):

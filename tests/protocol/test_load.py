@@ -12,8 +12,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import database_name
-from tests.protocol.conftest import served_container
-from tests.protocol.conftest import read_reply, talk
+from tests.protocol.conftest import read_reply, served_container, talk
 from tests.testapp.models import KeyValue
 
 pytestmark = pytest.mark.caches("memcached")  # connection handling; one real cache is enough

@@ -105,7 +105,7 @@ class Command(ContainerCommand):
         self._report(definition.name, test, concurrency, len(items), workers, elapsed, before, after)
 
     def _report(self, name, test, concurrency, key_count, workers, elapsed, before, after):
-        latencies = sorted(l for w in workers for l in w.latencies)
+        latencies = sorted(latency for w in workers for latency in w.latencies)
         gets = sum(w.gets for w in workers)
         hits = after.get("hits", 0) - before.get("hits", 0)
         misses = after.get("misses", 0) - before.get("misses", 0)

@@ -63,7 +63,7 @@ class Stream:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cachelayer-binlog", daemon=True)
 
-    def start(self) -> "Stream":
+    def start(self) -> Stream:
         self._thread.start()
         return self
 

@@ -33,7 +33,7 @@ CHANGING_RULES = {"CASCADE", "SET NULL", "SET DEFAULT"}  # foreign key rules tha
 class Changes:
     """What one committed transaction outdates."""
 
-    __slots__ = ("keys", "generations", "rows", "reload")
+    __slots__ = ("generations", "keys", "reload", "rows")
 
     def __init__(self):
         self.keys = defaultdict(set)  # {definition: user keys}
@@ -71,7 +71,7 @@ class KeyMaker:
 class Cascade:
     """A foreign key from a child to this table whose rules change child rows."""
 
-    __slots__ = ("columns", "on_update", "on_delete", "reached")
+    __slots__ = ("columns", "on_delete", "on_update", "reached")
 
     def __init__(self, columns, on_update: bool, on_delete: bool, reached):
         self.columns, self.on_update, self.on_delete, self.reached = columns, on_update, on_delete, reached
@@ -115,9 +115,9 @@ class Table:
                 except (KeyError, ValueError, TypeError):
                     changes.generations.add(maker.definition)
             for cascade in self.cascades:
-                if deleting and cascade.on_delete or len(images) == 2 and cascade.on_update and any(
+                if (deleting and cascade.on_delete) or (len(images) == 2 and cascade.on_update and any(
                     images[0].get(column) != images[1].get(column) for column in cascade.columns
-                ):
+                )):
                     changes.generations.update(cascade.reached)
 
 
@@ -131,7 +131,7 @@ class Tables:
         self.schemas = sorted({schema for schema, _ in by_key})
 
     @classmethod
-    def build(cls, server: Server, registry, alias: str) -> "Tables":
+    def build(cls, server: Server, registry, alias: str) -> Tables:
         """Read the definitions of ``alias``'s server and its tables' columns and foreign keys."""
         here = server_of(alias)
         sources = defaultdict(list)  # table -> [(definition, the table's model)]
