@@ -45,7 +45,7 @@ def _stat_column(name: str, title: str, counts: dict):
         values = counts.get(container.name, {})
         return "error" if "error" in values else stats.display(name, values.get(name))
 
-    column.short_description = title
+    column.short_description = title  # type: ignore[attr-defined]  # the admin's column-title attribute on a function
     column.__name__ = f"stat_{name}"  # the cells' CSS class: field-stat_hits, ...
     return column
 
@@ -135,7 +135,7 @@ class ContainerAdmin(admin.ModelAdmin):
             "verb": action,
             "entries": entries,
             "queryset": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,  # type: ignore[attr-defined]  # django-stubs omit the submodule attribute
         }
         return TemplateResponse(request, "admin/cachelayer/container/action_confirmation.html", context)
 

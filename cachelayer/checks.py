@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.core.checks import Error, Info, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import DatabaseError
 
 from cachelayer.core import backends, conf, policies, sensitivity
@@ -157,7 +157,7 @@ def check_cached_models(app_configs=None, **kwargs):
 def check_containers(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
-    found = []
+    found: list[CheckMessage] = []
     try:
         rows = list(Container.objects.select_related("content_type", "policy"))
     except DatabaseError:

@@ -66,12 +66,12 @@ class ContainerForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["content_type"].queryset = installed_models()
+        self.fields["content_type"].queryset = installed_models()  # type: ignore[attr-defined]  # a ModelChoiceField; django-stubs: Field
         for name in self.COLUMN_LISTS:
-            self.fields[name].choices = field_choices(blank=False)
+            self.fields[name].choices = field_choices(blank=False)  # type: ignore[attr-defined]  # a ChoiceField; django-stubs: Field
             self.initial[name] = split_columns(getattr(self.instance, name))
         for name in self.SINGLE_COLUMNS:
-            self.fields[name].choices = field_choices(blank=True)
+            self.fields[name].choices = field_choices(blank=True)  # type: ignore[attr-defined]  # a ChoiceField; django-stubs: Field
 
     def _joined(self, name: str) -> str:
         """Join chosen columns, keeping the stored order when the choice did not change."""

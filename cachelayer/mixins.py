@@ -41,7 +41,7 @@ class CachedQuerySet(models.QuerySet):
             record_rows(self.db, self.model, before + list(after.values()))
             return count
 
-    update.alters_data = True
+    update.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def bulk_create(self, objs, *args, **kwargs):
         objs = super().bulk_create(objs, *args, **kwargs)
@@ -51,7 +51,7 @@ class CachedQuerySet(models.QuerySet):
             record_rows(self.db, self.model, [snapshots.loaded(obj) for obj in objs])
         return objs
 
-    bulk_create.alters_data = True
+    bulk_create.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         objs = list(objs)
@@ -64,7 +64,7 @@ class CachedQuerySet(models.QuerySet):
             record_rows(self.db, self.model, list(before.values()) + new)
         return count
 
-    bulk_update.alters_data = True
+    bulk_update.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
 
 def _names(model, names) -> set[str]:
@@ -170,7 +170,7 @@ class CachedModelMixin(models.Model):
         with transaction.atomic(using=using, savepoint=False) if own else nullcontext():
             return super().save(*args, **kwargs)
 
-    save.alters_data = True
+    save.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def cached_related(self, name: str) -> list:
         """Return the objects of a reverse foreign key or m2m relation through

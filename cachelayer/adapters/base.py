@@ -20,7 +20,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
 from cachelayer.adapters import trips
@@ -141,7 +141,7 @@ class Adapter(ABC):
         One server after another here; an adapter whose client can do better
         sends every request before it reads any answer (memcached.py).
         """
-        results = {}
+        results: dict[str, Any] = {}
         for server, keys in wanted.items():
             try:
                 results[server] = self._get_many(server, keys)
@@ -160,7 +160,7 @@ class Adapter(ABC):
         chunk = conf.get("CHUNK_KEYS")
         if all(len(keys) <= chunk for keys in wanted.values()):
             return self._get_many_servers(wanted)
-        results = {server: {} for server in wanted}
+        results: dict[str, Any] = {server: {} for server in wanted}
         for start in range(0, max(map(len, wanted.values())), chunk):
             part = {
                 server: keys[start:start + chunk] for server, keys in wanted.items()
@@ -204,6 +204,7 @@ class Adapter(ABC):
         routes of one server share one dict of every key found on it (no
         per-route copy: the caller looks keys up by name).
         """
+        found: dict[Route, dict[str, Any]]
         by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
         dirty = self.health.dirty
         for server, routes in by_server.items():
@@ -254,7 +255,7 @@ class Adapter(ABC):
             for start in range(0, len(keys), chunk):
                 self._guarded(server, self._delete_many, keys[start:start + chunk])
 
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]], read: list[str] = ()) -> tuple[list[Route], dict]:
+    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]], read: Sequence[str] = ()) -> tuple[list[Route], dict]:
         """Per route, add 1 to each existing counter and delete each payload.
 
         Counters are never created here: a new counter starts high anyway.
@@ -263,6 +264,7 @@ class Adapter(ABC):
         trip. Every server is tried; returns the routes that could not be
         delivered, and the values read.
         """
+        values: dict[str, Any]
         failed, values, chunk = [], {}, conf.get("CHUNK_KEYS")
         for server, routes in self._by_server(groups).items():
             for start in range(0, len(routes), chunk):  # CHUNK_KEYS routes a request (see _get_many_chunked)
@@ -339,6 +341,7 @@ class RouteMemo:
     (a new LOCATION builds a new adapter), so an answer never goes stale."""
 
     def __init__(self, servers: list[str]):
+        self._known: dict[Route, str]
         self.servers, self._known = servers, {}
 
     def server_of(self, route: Route) -> str:
@@ -358,6 +361,7 @@ def rendezvous(servers: list[str], route: Route) -> str:
     call, once per server for every key routed). Both memcached adapters use
     it, so a pool finds its keys on the same servers through either client.
     """
+    winner: Any  # None only until the first server scores
     best, winner = -1, None
     for server in servers:
         score = int.from_bytes(hashlib.blake2b(f"{server}-{route}".encode(), digest_size=8).digest(), "big")

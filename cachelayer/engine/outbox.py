@@ -34,10 +34,13 @@ import logging
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Collection
+from typing import Any
 
 from django.db import DatabaseError, connections, router
 
 from cachelayer.adapters import Adapter
+from cachelayer.adapters.base import Route
 from cachelayer.core import conf
 from cachelayer.exceptions import CacheUnavailable
 from cachelayer.models import OutboxEntry
@@ -98,6 +101,7 @@ def _keep(database: str, adapter: Adapter, container: str, entries: list, genera
     )
     keys = [entry for entry in entries if entry.route is not None]
     if generation and keys and keyed.count() + len(keys) > conf.get("OUTBOX_LIMIT"):
+        servers: Collection[str]
         servers = set(keyed.values_list("server", flat=True).distinct()) | {entry.server for entry in keys}
         servers = adapter.servers if "" in servers else sorted(servers)  # "": a row of the old shape
         # The bumps first: at every moment some row owes each server every key.
@@ -111,7 +115,7 @@ def _upsert(database: str, entries: list) -> None:
     """Insert ``entries``; one that exists (same cache, server and key) gets the new revision."""
     if not entries:
         return
-    targets = {"unique_fields": UNIQUE} if connections[database].features.supports_update_conflicts_with_target else {}
+    targets: dict[str, Any] = {"unique_fields": UNIQUE} if connections[database].features.supports_update_conflicts_with_target else {}
     unique = {(entry.cache_alias, entry.server, entry.key): entry for entry in entries}
     OutboxEntry.objects.using(database).bulk_create(
         unique.values(), update_conflicts=True, update_fields=["revision", "route", "counters", "payloads"], **targets
@@ -205,6 +209,7 @@ def _replay_database(adapter: Adapter, using: str, owed: set[str]) -> int:
 def _deliver(adapter: Adapter, entries: list, owed: set[str]) -> list:
     """Deliver a batch of entries (one round trip per server); return those
     delivered. The servers of the others join ``owed``."""
+    groups: defaultdict[Route, tuple[list[str], list[str]]]
     groups, by_route, shared = defaultdict(lambda: ([], [])), defaultdict(list), defaultdict(list)
     for entry in entries:
         if entry.route is None:

@@ -21,7 +21,7 @@ from cachelayer.exceptions import CacheUnavailable, IndexContainer, OperationDis
 
 logger = logging.getLogger("cachelayer")
 
-READ_MODES = {  # get policy -> how read() runs
+READ_MODES: dict[str, dict[str, bool]] = {  # get policy -> how read() runs
     Policy.CACHING: {"use_cache": True, "use_db": True},
     Policy.DB_ONLY: {"use_cache": False, "use_db": True},
     Policy.CACHE_ONLY: {"use_cache": True, "use_db": False},

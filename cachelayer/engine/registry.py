@@ -10,6 +10,7 @@ in every process on its next operation with no extra round trip.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.db import DatabaseError, router
 
@@ -52,13 +53,15 @@ class Registry:
             alias = router.db_for_read(Container)
             try:
                 with database.guarded(alias):
-                    options = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
+                    options: dict[Any, str] = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
                     rows = list(Container.objects.select_related("policy", "content_type"))
             except DatabaseError as exc:
                 if database.unreachable(alias):  # the definitions loaded before, if any, stay
                     raise DatabaseUnavailable(alias, exc) from exc
                 self.by_name, self.by_model, self.loaded = {}, {}, False  # not migrated yet: nothing is mapped
                 return
+            by_name: dict[str, Definition]
+            by_model: dict[str, list[Definition]]
             by_name, by_model = {}, {}
             for row in rows:
                 model = row.content_type.model_class()
@@ -71,6 +74,7 @@ class Registry:
                 except Exception:  # a broken row is reported by checks, never served
                     continue
                 by_name[row.name] = definition
+                assert model._meta.concrete_model is not None  # a content type's model is never abstract
                 by_model.setdefault(model._meta.concrete_model._meta.label_lower, []).append(definition)
             enabled = sorted(name for name, d in by_name.items() if d.enabled)
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)

@@ -66,7 +66,7 @@ def pending(using: str, new_changes, deliver) -> Pending | None:
         _alive.add(weakref.ref(current, _alive.discard))
         # First in the queue, robust: Django runs it before the callbacks that
         # were registered earlier, and a failure of it stops none of them.
-        connection.run_on_commit.insert(0, (set(connection.savepoint_ids), current, True))
+        connection.run_on_commit.insert(0, (set(connection.savepoint_ids), current, True))  # type: ignore[arg-type]  # django-stubs: Django 4.2+ queues (sids, func, robust)
     return current
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from cachelayer.adapters import Adapter
 from cachelayer.adapters.base import Fetched, Route, new_counter
@@ -66,12 +66,13 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     """
     keys = definition.keys
     config, gen_key, ver_of, data_of, part_of = keys.config, keys.gen, keys.ver, keys.data, keys.part
+    groups: dict[Route, list[str]]  # routed by user key
     parts, groups = {}, {}
     for key in user_keys:
         part = parts[key] = part_of(key)
         groups[key] = [config, gen_key, ver_of(part), data_of(part)]  # counters, then payload
     # The keys of one server share one dict: looked up by name, never copied per key.
-    found, unreachable = fetch_fresh(definition.adapter, groups, shared=True)
+    found, unreachable = cast("tuple[dict[str, dict[str, Any]], list[str]]", fetch_fresh(definition.adapter, groups, shared=True))
     missing = {}
     for key, values in found.items():
         names = groups[key]
@@ -122,7 +123,7 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
     process added first. Returns the keys whose counters the cache could not give
     (they leave ``found``)."""
     adapter, keys = definition.adapter, definition.keys
-    lost = {}
+    lost: dict[Route, list[str]] = {}
     try:
         for key, names in missing.items():
             for name in names:

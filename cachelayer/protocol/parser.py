@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from cachelayer.core.limits import MAX_KEY_LENGTH, UINT64
 
@@ -151,7 +152,7 @@ def parse(line: bytes) -> Command:
     # extra token that is not noreply.
     if not _required(fields) <= len(words) <= len(fields) + (name in NOREPLY):
         raise ProtocolError(ERROR)
-    values = {"noreply": noreply}
+    values: dict[str, Any] = {"noreply": noreply}
     for field, word in zip(fields, words):
         field = field.lstrip("?")
         if field == "key":

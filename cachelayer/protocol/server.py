@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import cast
 
 from cachelayer.protocol import auth, parser
 from cachelayer.protocol.deadlines import Deadline, Deadlines
@@ -75,6 +76,7 @@ class Server:
     async def close(self) -> None:
         """Stop listening, drop pending delayed flushes, hang up on every client
         (their batches commit), wait for them, and stop the database workers."""
+        assert self._server is not None  # start() ran
         self._server.close()
         self.flushes.close()
         self._clients.stop()
@@ -104,7 +106,7 @@ class Server:
         stats.incr("total_connections")
         self._peers[peer] += 1
         deadline = self._clients.add(writer)
-        self._handlers.add(asyncio.current_task())
+        self._handlers.add(cast(asyncio.Task, asyncio.current_task()))  # a handler runs in its own task
         seat = Seat(self.pool)
         try:
             await self._converse(reader, writer, deadline, seat, Session(self.stats, seat, self.flushes, self.credentials))

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 from django.db import DatabaseError
 
@@ -110,6 +111,7 @@ class Session:
 
     def _login(self, command: parser.Command, data: bytes | None) -> bytes:
         """Answer a client that has not logged in; counted as memcached counts them."""
+        assert self.credentials is not None  # only a session with credentials is not authenticated
         reply, self.user = auth.login(self.credentials, command, data)
         self.authenticated = self.user is not None
         if command.name == "set":
@@ -188,7 +190,7 @@ class Session:
         return self._get(command, data, with_cas=True)
 
     # --- storage ---------------------------------------------------------
-    def _store(self, command, data: bytes, call) -> object:
+    def _store(self, command, data: bytes, call) -> Any:
         self.server_stats.incr("cmd_set")
         try:
             text = data.decode("utf-8")

@@ -26,7 +26,7 @@ def check_follower(app_configs=None, databases=None, **kwargs):
                     if alias in connections}
     except DatabaseError:
         return []  # not migrated yet
-    unfollowed = {}
+    unfollowed: dict[str, list[str]] = {}
     for definitions in registry.by_model.values():
         for definition in definitions:
             alias = definition.db_alias()

@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from typing import cast
 
 import pymysql
 
@@ -47,7 +48,7 @@ class Follower:
         self.progress = Progress(alias, self.server_id)
         self.report = report or (lambda message: None)
         self.stopping = threading.Event()
-        self.totals = defaultdict(int)  # transactions, rows, keys, generations
+        self.totals: defaultdict[str, int] = defaultdict(int)  # transactions, rows, keys, generations
         self.tables: Tables | None = None
         self.delivered: Position | None = None
         self._changed = False  # a delivery since the last stored position outdated something
@@ -93,6 +94,7 @@ class Follower:
         try:
             if self.tables is None:
                 self.tables = self._build_tables()
+            assert self.delivered is not None  # run() set it before the loop
             stream = Stream(self.server.settings, self.server_id, self.delivered, self.tables,
                             blocking=not self.once, freeze=self.freeze).start()
         except (pymysql.Error, OSError) as exc:
@@ -157,11 +159,12 @@ class Follower:
             self.totals[name] += count
 
     def _bump_all(self) -> None:
-        for definition in self.tables.definitions:
+        for definition in cast(Tables, self.tables).definitions:
             invalidation.deliver_generation(definition, None)
-        self.totals["generations"] += len(self.tables.definitions)
+        self.totals["generations"] += len(cast(Tables, self.tables).definitions)
 
     def _save(self, idle: bool) -> None:
+        assert self.delivered is not None  # run() set it before the loop
         if self.progress.due(self._changed, idle) and self.progress.save(self.delivered):
             self._changed = False
 
@@ -174,6 +177,7 @@ class Follower:
         current = self.server.current()  # read before the bump: every later write is in the stream
         if stored is None:
             self._bump_all()
+            assert self.tables is not None  # run() built them before _start()
             self.report(f"no stored position for {self.alias!r}: bumped {len(self.tables.definitions)} "
                         f"container generation(s) and starting at {current}")
             return current
@@ -190,7 +194,7 @@ class Follower:
         self._bump_all()
         why = why or f"is no longer in the binary logs of {self.server.name} (purged?)"
         message = (f"the stored position {stored} {why}: bumped the generation of all "
-                   f"{len(self.tables.definitions)} container(s) and continuing at {current}")
+                   f"{len(cast(Tables, self.tables).definitions)} container(s) and continuing at {current}")
         self.progress.fail(message, log=False)
         self.report(message)
 
@@ -205,6 +209,7 @@ class Follower:
             except pymysql.Error as exc:
                 error = exc
             else:
+                assert self.delivered is not None  # run() set it before the loop
                 self._lost(self.delivered, current)
                 self.delivered = current
                 return

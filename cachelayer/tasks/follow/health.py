@@ -12,6 +12,8 @@ is older than ``STALE_AFTER``, down when its heartbeat stopped.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pymysql
 from django.utils import timezone
 from pymysqlreplication import BinLogStreamReader
@@ -32,7 +34,7 @@ UNKNOWN_VARIABLE = 1193  # ER_UNKNOWN_SYSTEM_VARIABLE: @@gtid_binlog_pos on MySQ
 
 def measure(row: dict) -> dict:
     """Return the state and lag of the follower whose FollowerPosition values are ``row``."""
-    found = {"state": UNKNOWN, "server_position": None, "lag_seconds": None, "lag_bytes": None, "lag_transactions": None}
+    found: dict[str, Any] = {"state": UNKNOWN, "server_position": None, "lag_seconds": None, "lag_bytes": None, "lag_transactions": None}
     try:
         server = Server(row["database"])
     except (FollowerError, KeyError) as exc:  # not MySQL/MariaDB, or an alias this project lacks

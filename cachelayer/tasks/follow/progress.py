@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
@@ -130,7 +131,7 @@ def status() -> list[dict]:
     from cachelayer.models import FollowerPosition
 
     try:
-        rows = list(FollowerPosition.objects.using(router.db_for_read(FollowerPosition)).values())
+        rows: list[Any] = list(FollowerPosition.objects.using(router.db_for_read(FollowerPosition)).values())
     except DatabaseError:
         return []
     if rows:  # the binlog client is needed only once a follower ran

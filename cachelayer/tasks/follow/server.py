@@ -8,6 +8,7 @@ queries never share a transaction with anything else.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import pymysql
 from django.db import connections
@@ -56,7 +57,7 @@ class Server:
         self.alias = alias
         self.settings = connection_settings(alias)
         self.name = f"{self.settings.get('host', self.settings.get('unix_socket'))}:{self.settings.get('port', '')}"
-        self._connection = None
+        self._connection: Any = None
 
     def query(self, sql: str, args=None) -> list[tuple]:
         """Run one query, reconnecting once if the connection was lost."""

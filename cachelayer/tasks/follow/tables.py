@@ -171,7 +171,7 @@ class Tables:
 
 def _cascades(foreign_keys, mapped) -> dict:
     """Return ``{parent table: [Cascade]}`` for the cascades that reach a mapped table."""
-    edges = defaultdict(dict)  # parent -> {(child, on update changes, on delete changes): parent columns}
+    edges: defaultdict[tuple, dict[tuple, set]] = defaultdict(dict)  # parent -> {(child, on update changes, on delete changes): parent columns}
     for child_schema, child, schema, parent, column, update_rule, delete_rule in foreign_keys:
         edge = ((child_schema, child), update_rule in CHANGING_RULES, delete_rule in CHANGING_RULES)
         edges[(schema, parent)].setdefault(edge, set()).add(column)
