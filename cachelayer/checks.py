@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Info, Tags, Warning, register
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 
 from cachelayer.core import backends, conf
 from cachelayer.core.mapping import index_note, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
+from cachelayer.engine import transactions
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
@@ -117,7 +118,8 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         return []
     found = []
     try:
-        rows = list(Container.objects.select_related("content_type"))
+        with transactions.probe(router.db_for_read(Container)):
+            rows = list(Container.objects.select_related("content_type"))
     except DatabaseError:
         return []  # not migrated yet
     declaring = {model._meta.label_lower: model for model in cached_models()}

@@ -14,8 +14,11 @@ from django.conf import settings as django_settings
 CACHE_ALIASES = ["locmem", "memcached", "redis"]
 
 
+DATABASE_NAMES = {"sqlite3": "sqlite", "mysql": "mariadb", "postgresql": "postgresql"}  # by Django backend
+
+
 def database_name() -> str:
-    return "sqlite" if django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else "mariadb"
+    return DATABASE_NAMES[django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]]
 
 
 def pytest_generate_tests(metafunc):

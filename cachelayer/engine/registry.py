@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 
 from cachelayer.engine.definitions import Definition
+from cachelayer.engine.transactions import probe
 from cachelayer.exceptions import ContainerNotFound
 from cachelayer.models import ConfigOption, Container
 
@@ -45,8 +46,9 @@ class Registry:
         """Read every container, policy and option (one query each)."""
         with self._lock:
             try:
-                options = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
-                rows = list(Container.objects.select_related("policy", "content_type"))
+                with probe(router.db_for_read(Container)):
+                    options = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
+                    rows = list(Container.objects.select_related("policy", "content_type"))
             except DatabaseError:  # tables not migrated yet: nothing is mapped
                 self.by_name, self.by_model, self.loaded = {}, {}, False
                 return

@@ -15,6 +15,7 @@ import time
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
+from cachelayer.engine import transactions
 from cachelayer.tasks.follow.position import Position, bytes_behind
 
 logger = logging.getLogger("cachelayer")
@@ -104,8 +105,10 @@ def status() -> list[dict]:
     """Return every follower's position and live status, as cache_stats and the admin show them."""
     from cachelayer.models import FollowerPosition
 
+    using = router.db_for_read(FollowerPosition)
     try:
-        rows = list(FollowerPosition.objects.using(router.db_for_read(FollowerPosition)).values())
+        with transactions.probe(using):
+            rows = list(FollowerPosition.objects.using(using).values())
     except DatabaseError:
         return []
     shown = []
