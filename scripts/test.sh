@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: `bash scripts/test.sh [pytest args...]`.
-# Installs what is missing (venv, services), then runs the suite twice, once per
-# database, because Django's DATABASES is fixed for the life of a process.
-# Exit status is non-zero if either run failed (no tests collected = failure).
+# Installs what is missing (venvs, services), then runs the suite once per
+# database (SQLite, MariaDB, PostgreSQL), because Django's DATABASES is fixed for
+# the life of a process, and the data-layer suite (tests/layer) once more per
+# database on Django 6.0 under the newest Python on the machine.
+# Exit status is non-zero if any run failed (no tests collected = failure).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,13 +42,15 @@ EOF
 }
 
 declare -A RC COUNTS EXTRA
+RUNS=()
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 overall=0
 
-run_suite() {  # NAME CACHELAYER_DB [pytest args...]
+run_suite() {  # NAME CACHELAYER_DB [pytest args...]; SUITE_PYTHON: the venv's interpreter
     local name=$1 db=$2 xml="test-output/junit-$1.xml" rc
     shift 2
+    RUNS+=("$name")
     echo "== database: $name =="
     rm -f "$xml"   # never read a previous run's counts
     # `|| rc=$?` keeps set -e from stopping here: the other database still runs.
@@ -55,7 +59,7 @@ run_suite() {  # NAME CACHELAYER_DB [pytest args...]
     # makes pytest's faulthandler print every thread's stack before dying;
     # --foreground keeps Ctrl-C working from a terminal.
     CACHELAYER_DB="$db" timeout --foreground -s ABRT -k 30 "$TEST_TIMEOUT" \
-        .venv/bin/python -m pytest --junitxml="$xml" "$@" || rc=$?
+        "${SUITE_PYTHON:-.venv/bin/python}" -m pytest --junitxml="$xml" "$@" || rc=$?
     if [[ $rc -eq 124 ]]; then
         echo "!! pytest ($name) timed out after $TEST_TIMEOUT s (CACHELAYER_TEST_TIMEOUT); stacks above"
     fi
@@ -81,9 +85,19 @@ run_suite sqlite sqlite "$@"
 # CACHELAYER_TEST_MYSQL lets two checkouts run the suite side by side (Django
 # creates test_<NAME>, so each needs its own NAME).
 run_suite mysql "${CACHELAYER_TEST_MYSQL:-mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer}" "$@"
+POSTGRES_URL="${CACHELAYER_TEST_POSTGRES:-postgresql://cachelayer:cachelayer@127.0.0.1:5432/cachelayer}"
+run_suite postgresql "$POSTGRES_URL" "$@"
+# Django 6.0 needs Python >= 3.12: the newest one the machine has (never downloaded).
+if DJ6_PYTHON="$(newest_python 3.12)"; then
+    ensure_venv .venv-dj6 requirements-dj6.txt "$DJ6_PYTHON"
+    SUITE_PYTHON=.venv-dj6/bin/python run_suite dj6-sqlite sqlite tests/layer "$@"
+    SUITE_PYTHON=.venv-dj6/bin/python run_suite dj6-postgresql "$POSTGRES_URL" tests/layer "$@"
+else
+    echo "!! no Python >= 3.12 on this machine (PATH, ~/.pyenv): the Django 6.0 pass did not run"
+fi
 
 echo "== summary =="
-for name in sqlite mysql; do
+for name in "${RUNS[@]}"; do
     rc=${RC[$name]}
     case $rc in
         0) verdict=pass ;;
