@@ -44,6 +44,13 @@ def on_mariadb():
         pytest.skip("MariaDB only: runs in the mariadb half of the matrix")
 
 
+@pytest.fixture
+def on_server_database():
+    """Skip on SQLite: the test needs a database server's row locks or isolation levels."""
+    if database_name() == "sqlite":
+        pytest.skip("MariaDB and PostgreSQL only: runs in their halves of the matrix")
+
+
 BINLOG_ALIAS = "binlog"  # tests/settings.py: the follower tests' private MariaDB
 
 
