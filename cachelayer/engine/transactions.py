@@ -142,8 +142,9 @@ def may_fill(using: str) -> bool:
 
 @contextmanager
 def probe(using: str):
-    """Run a read of cachelayer's own tables, which may not exist yet, so that
-    its failure leaves the caller's transaction usable.
+    """Run a read that may fail (cachelayer's own tables not migrated yet, a
+    server variable this server lacks) so that its failure leaves the
+    caller's transaction usable.
 
     PostgreSQL refuses every statement of a transaction after a failed one, so
     inside ``atomic`` (a migration's, say) the read gets a savepoint to roll
