@@ -120,6 +120,22 @@ def slap(port: int) -> float:
     return int(keys) / float(seconds)
 
 
+def create_database(database: dict) -> dict:
+    """Create the MariaDB/MySQL database of ``database`` (a DATABASES entry) when missing;
+    return mysqlclient's connect arguments for it."""
+    import MySQLdb
+
+    if not database["ENGINE"].endswith("mysql"):
+        sys.exit("set CACHELAYER_DB=mysql://... (the benchmark runs against MariaDB/MySQL)")
+    connect = {
+        "host": database["HOST"], "port": int(database["PORT"] or 3306), "user": database["USER"],
+        "password": database["PASSWORD"],
+    }
+    with MySQLdb.connect(**connect) as server:
+        server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{database['NAME']}` CHARACTER SET utf8mb4")
+    return {**connect, "database": database["NAME"]}
+
+
 def main():
     memcached, memcached_port = start_memcached()
     try:
@@ -143,21 +159,12 @@ def run(memcached_port: int) -> None:
     from cachelayer.models import Container
     from tests.testapp.models import KeyValue
 
-    database = settings.DATABASES["default"]
-    if not database["ENGINE"].endswith("mysql"):
-        sys.exit("set CACHELAYER_DB=mysql://... (the comparison is against MariaDB/MySQL)")
-    connect = {
-        "host": database["HOST"], "port": int(database["PORT"] or 3306), "user": database["USER"],
-        "password": database["PASSWORD"],
-    }
-    with MySQLdb.connect(**connect) as server:
-        server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{database['NAME']}` CHARACTER SET utf8mb4")
-    connect["database"] = database["NAME"]
+    connect = create_database(settings.DATABASES["default"])
     call_command("migrate", run_syncdb=True, verbosity=0)
     Container.objects.filter(name="default").delete()
     container = Container.objects.create(
         name="default", content_type=ContentType.objects.get_for_model(KeyValue), key_columns="key",
-        value_columns="value", flags_column="flags", cas_column="cas", expire_time_column="expires",
+        value_columns="value", flags_column="flags", cas_column="cas", expire_time_column="expires", exposed=True,
     )
     KeyValue.objects.update_or_create(key=KEY, defaults={"value": VALUE})
     port = free_port()

@@ -32,6 +32,7 @@ STAT_COLUMNS = (  # (statistic, column title)
     ("invalidations", "invalidations"),
     ("lease_waits", "lease waits"),
     ("errors", "errors"),
+    ("rejected", "rejected payloads"),
     (stats.LAST_FLUSH, "last flush"),
 )
 STATS_PAGE_COLUMNS = (*STAT_COLUMNS, (stats.LAST_INSPECTION, "last inspection"))  # cache_inspect's last run
@@ -172,11 +173,13 @@ class ContainerAdmin(admin.ModelAdmin):
     @admin.action(permissions=["flush"], description="Flush selected containers")
     def flush_containers(self, request, queryset):
         if request.POST.get("post") != "yes":
-            entries = [_flush_entry(c, definition) for c, definition in self._definitions(request, queryset)]
+            entries = [_flush_entry(c, definition, request.user) for c, definition in self._definitions(request, queryset)]
             return self._confirm(request, queryset, "flush", entries)
         truncate = set(request.POST.getlist("truncate"))
         for container, definition in self._definitions(request, queryset):
             try:
+                if str(container.pk) in truncate:
+                    flushing.check_truncate_permission(definition, request.user)
                 deleted = flushing.flush(definition, truncate=str(container.pk) in truncate)
             except CachelayerError as exc:
                 self.message_user(request, f"Container {definition.name}: {exc}", messages.ERROR)
@@ -197,13 +200,16 @@ def _warm_entry(definition) -> dict:
     }
 
 
-def _flush_entry(container, definition) -> dict:
+def _flush_entry(container, definition, user) -> dict:
+    """Offer the Truncate box only under a policy that allows it, to a user who may delete the rows."""
     try:
         truncates = flushing.may_truncate(definition)
     except OperationDisabled as exc:
         return {"name": definition.name, "effect": f"refused: {exc}"}
     entry = {"name": definition.name, "pk": container.pk, "effect": "bump the generation: every cached key becomes a miss; rows untouched"}
-    if truncates:
+    if truncates and not user.has_perm(flushing.truncate_permission(definition)):
+        entry["effect"] += f" (truncating the table would need {flushing.truncate_permission(definition)})"
+    elif truncates:
         entry["truncate"] = (
             f"also DELETE all {warming.row_count(definition)} rows of table {definition.model._meta.db_table} "
             f"(flush_policy {definition.policies['flush_policy']}); this cannot be undone"

@@ -9,25 +9,30 @@ cachelayer.I010  a container is an index container: its key columns are not uniq
 cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not invalidate
 cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
+cachelayer.E030  an exposed container maps a model holding credentials or sessions beyond what
+                 PROTOCOL_SENSITIVE_ALLOWED permits (database check)
 """
 
 from __future__ import annotations
+
+import re
 
 from django.conf import settings
 from django.core.checks import Error, Info, Tags, Warning, register
 from django.db import DatabaseError, router
 
-from cachelayer.core import backends, conf
+from cachelayer.core import backends, conf, policies, sensitivity
 from cachelayer.core.mapping import index_note, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
-from cachelayer.engine import transactions
+from cachelayer.engine import database
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
 
-POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT")
+POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT",
+                    "POOL_TIMEOUT")
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
-POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS")
+POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_KEYS")
 
 
 def _settings_errors(user) -> list[Error]:
@@ -49,8 +54,16 @@ def _settings_errors(user) -> list[Error]:
         errors.append(Error("CACHELAYER['MAX_ITEM_SIZE'] must be None or a positive integer (bytes).", id="cachelayer.E002"))
     if value["SERIALIZER"] not in SERIALIZERS:
         errors.append(Error("CACHELAYER['SERIALIZER'] must be one of " + ", ".join(SERIALIZERS), id="cachelayer.E002"))
+    fallbacks = value["PAYLOAD_KEY_FALLBACKS"]
+    secrets = [value["PAYLOAD_KEY"], *fallbacks] if isinstance(fallbacks, (list, tuple)) else [None]
+    if value["PAYLOAD_KEY"] is not None and not all(isinstance(s, (str, bytes)) and s for s in secrets):
+        errors.append(Error(
+            "CACHELAYER['PAYLOAD_KEY'] must be None (derived from SECRET_KEY) or a non-empty string or bytes, "
+            "and PAYLOAD_KEY_FALLBACKS a list of them.", id="cachelayer.E002",
+        ))
     if not isinstance(value["KEY_PREFIX"], str) or not value["KEY_PREFIX"] or len(value["KEY_PREFIX"]) > 64:
         errors.append(Error("CACHELAYER['KEY_PREFIX'] must be a non-empty string of at most 64 characters.", id="cachelayer.E002"))
+    errors += _protocol_errors(value)
     alias = value["CACHE_ALIAS"]
     if alias not in settings.CACHES:
         errors.append(Error(f"CACHELAYER['CACHE_ALIAS'] = {alias!r} is not in CACHES.", id="cachelayer.E003"))
@@ -62,6 +75,35 @@ def _settings_errors(user) -> list[Error]:
                 id="cachelayer.E003",
             )
         )
+    return errors
+
+
+def _protocol_errors(value) -> list[Error]:
+    """Check the cache_serve settings' shapes (a typo here must not widen access)."""
+    errors = []
+    if value["PROTOCOL_AUTH_FILE"] is not None and not isinstance(value["PROTOCOL_AUTH_FILE"], str):
+        errors.append(Error("CACHELAYER['PROTOCOL_AUTH_FILE'] must be None or a path.", id="cachelayer.E002"))
+    access = value["PROTOCOL_ACCESS"]
+    if not isinstance(access, dict) or not all(
+        isinstance(rules, dict) and all(level in sensitivity.GRANTS for level in rules.values())
+        for rules in access.values()
+    ):
+        errors.append(Error(
+            "CACHELAYER['PROTOCOL_ACCESS'] must map usernames to {container name or '*': 'read' | 'write'}.",
+            id="cachelayer.E002",
+        ))
+    allowed = value["PROTOCOL_SENSITIVE_ALLOWED"]
+    if not isinstance(allowed, dict) or not all(level in sensitivity.GRANTS for level in allowed.values()):
+        errors.append(Error(
+            "CACHELAYER['PROTOCOL_SENSITIVE_ALLOWED'] must map model labels to 'read' or 'write'.",
+            hint="e.g. {'auth.User': 'read'}", id="cachelayer.E002",
+        ))
+    if not isinstance(value["PROTOCOL_SENSITIVE_MODELS"], (list, tuple)):
+        errors.append(Error("CACHELAYER['PROTOCOL_SENSITIVE_MODELS'] must be a list of model labels.", id="cachelayer.E002"))
+    try:
+        re.compile(value["PROTOCOL_SENSITIVE_FIELDS"])
+    except (TypeError, re.error):
+        errors.append(Error("CACHELAYER['PROTOCOL_SENSITIVE_FIELDS'] must be a regular expression.", id="cachelayer.E002"))
     return errors
 
 
@@ -118,14 +160,15 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         return []
     found = []
     try:
-        with transactions.probe(router.db_for_read(Container)):
-            rows = list(Container.objects.select_related("content_type"))
+        with database.guarded(router.db_for_read(Container)):
+            rows = list(Container.objects.select_related("content_type", "policy"))
     except DatabaseError:
         return []  # not migrated yet
     declaring = {model._meta.label_lower: model for model in cached_models()}
     mapped = {row.content_type.model_class() for row in rows} - {None} - set(declaring.values())
     found += check_managers(sorted(mapped, key=lambda model: model._meta.label))
     found += _drift_warnings(rows)
+    found += _exposure_errors(rows)
     for row in rows:
         for field, messages in validate_container(row).items():
             for message in messages:
@@ -137,6 +180,27 @@ def check_containers(app_configs=None, databases=None, **kwargs):
             note = index_note(model, row.key_columns)
             if note:
                 found.append(Info(f"Container {row.name!r} is an {note}", obj=row, id="cachelayer.I010"))
+    return found
+
+
+def _exposure_errors(rows) -> list[Error]:
+    """Report exposed containers of sensitive models that the admin would now refuse (rows saved before)."""
+    found = []
+    for row in rows:
+        model = row.content_type.model_class()
+        if model is None:
+            continue
+        for field, messages in sensitivity.exposure_errors(model, row.exposed, policies.of(row.policy)).items():
+            found += [
+                Error(
+                    f"Container {row.name!r}: {field}: {message}",
+                    hint="Unexpose it, or give it a cache_only flush policy (and a cache_only set/delete "
+                    "policy where only reads are allowed); cache_serve refuses it meanwhile.",
+                    obj=row,
+                    id="cachelayer.E030",
+                )
+                for message in messages
+            ]
     return found
 
 

@@ -2,7 +2,7 @@
 
 Every command fails with one line and a non-zero exit code: 2 for bad
 arguments, 1 for anything else (unknown container, disabled operation, a
-key not found). ``@@name.key`` picks the container of one key, as in the
+key not found, a database or cache that cannot be reached). ``@@name.key`` picks the container of one key, as in the
 InnoDB memcached plugin; ``.`` is the ``table_map_delimiter`` config option.
 """
 
@@ -11,17 +11,20 @@ from __future__ import annotations
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, router
 from tqdm import tqdm
 
 from cachelayer.core.keys import CONTAINER_MARK, split_container_key
+from cachelayer.engine import database
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
-from cachelayer.exceptions import CachelayerError
+from cachelayer.exceptions import CachelayerError, DatabaseUnavailable
 from cachelayer.models import ConfigOption
 
 
 class ContainerCommand(BaseCommand):
-    """Base of the cache_* commands: cachelayer errors become one-line CommandErrors."""
+    """Base of the cache_* commands: cachelayer errors, and a database that cannot
+    be reached, become one-line CommandErrors (exit status 1, no traceback)."""
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -33,6 +36,11 @@ class ContainerCommand(BaseCommand):
             return super().execute(*args, **options)
         except CachelayerError as exc:
             raise CommandError(str(exc)) from exc
+        except OperationalError as exc:  # a query of the command's own, not through the registry
+            alias = router.db_for_read(ConfigOption)
+            if database.unreachable(alias):
+                raise CommandError(str(DatabaseUnavailable(alias, exc))) from exc
+            raise
 
 
 def _fail(parser, message: str):

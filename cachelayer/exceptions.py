@@ -1,5 +1,7 @@
 """Errors cachelayer raises; all derive from CachelayerError."""
 
+from django.db import OperationalError
+
 
 class CachelayerError(Exception):
     """Base class of every cachelayer error."""
@@ -7,6 +9,21 @@ class CachelayerError(Exception):
 
 class CacheUnavailable(CachelayerError):
     """The cache did not answer (timeout, refused connection, server error)."""
+
+
+class DatabaseUnavailable(CachelayerError, OperationalError):
+    """The database cannot be reached (not: cachelayer's tables are missing).
+
+    An OperationalError too, so code that handles the database's own errors handles it.
+    """
+
+    def __init__(self, alias: str, error: Exception):
+        self.alias = alias
+        super().__init__(f"database {alias!r} cannot be reached: {error}")
+
+
+class ForgedPayload(CachelayerError):
+    """A cached payload failed authentication: forged, moved, or signed with another key (a miss)."""
 
 
 class ContainerNotFound(CachelayerError, LookupError):
@@ -62,3 +79,11 @@ class ValueTooLarge(CachelayerError, ValueError):
 
 class FollowerError(CachelayerError):
     """cache_follow cannot follow this server (a setting or a grant is missing, the server is gone)."""
+
+
+class AccessDenied(CachelayerError):
+    """A cache_serve client may not do this to this container (read-only access, a sensitive model)."""
+
+
+class ServeConfigurationError(CachelayerError):
+    """cache_serve cannot start safely as configured (an unreadable auth file, an open bind without one)."""

@@ -11,6 +11,7 @@ from django.db import models
 from cachelayer.core import policies
 from cachelayer.core.mapping import validate_container
 from cachelayer.core.policies import Policy
+from cachelayer.core.sensitivity import exposure_errors
 
 
 def _policy_field(default: str, help_text: str):
@@ -81,7 +82,10 @@ class Container(models.Model):
     )
     cache_alias = models.CharField(max_length=64, blank=True, help_text="Blank = CACHELAYER CACHE_ALIAS.")
     enabled = models.BooleanField(default=True)
-    exposed = models.BooleanField(default=True, help_text="Reachable through cache_serve.")
+    exposed = models.BooleanField(
+        default=False,
+        help_text="Reachable through cache_serve (off by default: nothing is served unless someone says so).",
+    )
     declared = models.BooleanField(
         default=False,
         editable=False,
@@ -101,6 +105,11 @@ class Container(models.Model):
 
     def clean(self):
         errors = validate_container(self)
+        model = self.content_type.model_class() if self.content_type_id else None
+        if model is not None:
+            policy = self.policy if self.policy_id else None
+            for field, messages in exposure_errors(model, self.exposed, policies.of(policy)).items():
+                errors.setdefault(field, []).extend(messages)
         if errors:
             raise ValidationError(errors)
 
@@ -132,16 +141,23 @@ class OutboxEntry(models.Model):
     """An invalidation the cache did not take, kept until it is replayed.
 
     Stored as cache keys, not container keys, so a replay needs no container
-    definition (it works after the container was edited or deleted).
+    definition (it works after the container was edited or deleted). One row
+    per (cache, server, counter key) at most: a second write to a key during
+    an outage updates the row (its ``revision``) instead of adding one.
     """
 
     cache_alias = models.CharField(max_length=100)
+    # The server owed; blank: wherever the route (or, for a shared key, every server) is now.
+    server = models.CharField(max_length=255, blank=True)
     container = models.CharField(max_length=255, blank=True, help_text="Blank for a configuration change.")
-    # [[route, [counter keys to bump], [payload keys to delete]], ...]
-    groups = models.JSONField(default=list)
-    # shared keys (generation, configuration version) to bump, on `servers` (empty = all)
-    shared = models.JSONField(default=list)
-    servers = models.JSONField(default=list)
+    # The counter bumped (a row version, or a shared key: generation, configuration version).
+    key = models.CharField(max_length=250)
+    # The user key that routes a row version's keys; null for a shared key.
+    route = models.JSONField(null=True)
+    counters = models.JSONField(default=list)
+    payloads = models.JSONField(default=list)  # payload keys to delete with it
+    # Random, new on every write of the row: a replay deletes only what it delivered.
+    revision = models.BigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -149,6 +165,9 @@ class OutboxEntry(models.Model):
         verbose_name_plural = "outbox"
         ordering = ["id"]
         indexes = [models.Index(fields=["cache_alias", "id"], name="cachelayer_outbox_alias")]
+        constraints = [
+            models.UniqueConstraint(fields=["cache_alias", "server", "key"], name="cachelayer_outbox_one_per_key"),
+        ]
 
     def __str__(self):
         return f"{self.container or 'configuration'} on {self.cache_alias} ({self.created:%Y-%m-%d %H:%M:%S})"
@@ -166,11 +185,10 @@ class FollowerPosition(models.Model):
     log_file = models.CharField(max_length=255)
     log_pos = models.PositiveBigIntegerField()
     gtid = models.CharField(max_length=255, blank=True, help_text="GTID of the last transaction delivered.")
-    # Live status, refreshed about once a second while the follower runs.
+    # Live status, refreshed about once a second while the follower runs. Its lag is not
+    # here: readers measure it on the followed server (tasks/follow/health.py).
     events = models.PositiveBigIntegerField(default=0, help_text="Row images handled since the follower started.")
     events_per_second = models.FloatField(default=0)
-    lag_seconds = models.FloatField(null=True, blank=True)
-    lag_bytes = models.BigIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     started = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(null=True, blank=True)

@@ -10,8 +10,6 @@ deferred attribute: after a delete that would query a row that is gone.
 
 from __future__ import annotations
 
-from functools import partial
-
 from django.db import connections, models, transaction
 
 from cachelayer import adapters
@@ -138,16 +136,18 @@ def _links(through, model) -> list:
 
 
 def settings_changed(*, setting, **kwargs):
-    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER."""
+    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER / SECRET_KEY."""
     if setting in ("CACHELAYER", "CACHES"):
         adapters.reset()
-        registry.clear()
+    if setting in ("CACHELAYER", "CACHES", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        registry.clear()  # definitions hold the payload signer, keyed from these
 
 
 def configuration_changed(sender, instance, using=None, **kwargs):
     """Container / CachePolicy / ConfigOption saved or deleted: after commit,
     bump the configuration version on every cache so every process reloads."""
-    transaction.on_commit(partial(_bump_configuration, instance, using), using=using, robust=True)
+    # A function, not a partial: Django logs a robust callback's __qualname__.
+    transaction.on_commit(lambda: _bump_configuration(instance, using), using=using, robust=True)
 
 
 def _bump_configuration(instance, using: str | None = None) -> None:

@@ -149,6 +149,23 @@ def test_flush_action_outdates_and_spells_out_truncation(admin_client, countries
     assert not Country.objects.exists()
 
 
+def test_truncating_needs_the_models_delete_permission(client, countries):
+    countries.policy = CachePolicy.objects.create(policy_name="truncating", flush_policy="caching")
+    countries.save()
+    client.force_login(_staff("view_container", "flush_container"))
+    page = _action(client, "flush_containers", countries).content.decode()
+    assert "truncating the table would need demo.delete_country" in page and 'name="truncate"' not in page
+    page = _action(client, "flush_containers", countries, post="yes", truncate=[countries.pk]).content.decode()
+    assert "it needs the permission demo.delete_country, which &#x27;staff&#x27; does not have" in page
+    assert Country.objects.count() == 10  # nothing deleted (and the cache left as it was)
+    user = User.objects.get(username="staff")
+    user.user_permissions.add(Permission.objects.get(codename="delete_country"))
+    client.force_login(User.objects.get(pk=user.pk))  # a fresh user: no permission cache
+    assert 'name="truncate"' in _action(client, "flush_containers", countries).content.decode()
+    page = _action(client, "flush_containers", countries, post="yes", truncate=[countries.pk]).content.decode()
+    assert "10 rows deleted from demo_country" in page and not Country.objects.exists()
+
+
 def test_an_admin_edit_reaches_another_process(admin_client, countries, backend):
     """Edit a policy in the admin: a running process obeys it on its next read.
 

@@ -16,7 +16,7 @@ def test_defaults_pass(settings):
 @pytest.mark.parametrize(
     ("name", "value"),
     [("SOCKET_TIMEOUT", 0), ("BREAKER_THRESHOLD", 0), ("BREAKER_COOLDOWN", -1), ("MAX_ITEM_SIZE", 0),
-     ("MAX_ITEM_SIZE", "1m"), ("SERIALIZER", "yaml"), ("TIMEOUT", -5)],
+     ("MAX_ITEM_SIZE", "1m"), ("SERIALIZER", "yaml"), ("TIMEOUT", -5), ("PAYLOAD_KEY", ""), ("PAYLOAD_KEY", 5)],
 )
 def test_bad_values_are_named(settings, name, value):
     errors = setting_errors(settings, **{name: value})
@@ -29,3 +29,4 @@ def test_unknown_setting(settings):
 
 def test_good_values_pass(settings):
     assert setting_errors(settings, SOCKET_TIMEOUT=0.1, BREAKER_THRESHOLD=1, MAX_ITEM_SIZE=512 * 1024) == []
+    assert setting_errors(settings, PAYLOAD_KEY="k", PAYLOAD_KEY_FALLBACKS=["old", b"older"]) == []

@@ -6,6 +6,7 @@ import time
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -92,14 +93,32 @@ def test_flush_outdates_every_key_and_keeps_rows(countries, django_assert_num_qu
 
 
 def test_truncate_needs_a_policy_that_allows_it(countries):
+    User.objects.create_superuser("operator")
     with pytest.raises(CommandError, match="flush_policy is cache_only; truncating needs db_only or caching"):
-        run("cache_flush", "demo_country", truncate=True, interactive=False)
+        run("cache_flush", "demo_country", truncate=True, user="operator", interactive=False)
     _use_policy(countries, flush_policy="caching")
     Country.cached.get("Japan")
-    assert "10 rows deleted from demo_country" in run("cache_flush", "demo_country", truncate=True, interactive=False)
+    assert "10 rows deleted from demo_country" in run(
+        "cache_flush", "demo_country", truncate=True, user="operator", interactive=False
+    )
     assert not Country.objects.exists()
     with pytest.raises(Country.DoesNotExist):
         Country.cached.get("Japan")
+
+
+def test_truncate_needs_a_user_with_the_models_delete_permission(countries):
+    _use_policy(countries, flush_policy="caching")
+    with pytest.raises(CommandError, match="name the user it runs for with --user"):
+        run("cache_flush", "demo_country", truncate=True, interactive=False)
+    with pytest.raises(CommandError, match="--user 'ghost': no such user"):
+        run("cache_flush", "demo_country", truncate=True, user="ghost", interactive=False)
+    staff = User.objects.create_user("staff", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=["view_container", "flush_container"]))
+    with pytest.raises(CommandError, match="needs the permission demo.delete_country, which 'staff' does not have"):
+        run("cache_flush", "demo_country", truncate=True, user="staff", interactive=False)
+    assert Country.objects.count() == 10
+    staff.user_permissions.add(Permission.objects.get(codename="delete_country"))
+    assert "10 rows deleted" in run("cache_flush", "demo_country", truncate=True, user="staff", interactive=False)
 
 
 def test_get_set_delete_honour_containers_and_policies(countries, capsys):
@@ -132,7 +151,7 @@ def test_stats_shows_counters_and_server_stats(countries, backend):
     Country.cached.get("Japan")
     Country.cached.get("Japan")
     text = run("cache_stats")
-    assert re.search(r"^demo_country\s+1\s+1\s+1\s+\d+\s+0\s+0\s+0\s+50\.0%", text, re.M)
+    assert re.search(r"^demo_country\s+1\s+1\s+1\s+\d+\s+0\s+0\s+0\s+0\s+50\.0%", text, re.M)
     assert {"locmem": "curr_items", "memcached": "curr_items", "redis": "redis_version"}[backend] in text
     document = json.loads(run("cache_stats", "--json"))
     assert document["containers"]["demo_country"]["hit_ratio"] == 0.5
@@ -158,7 +177,8 @@ def test_bad_arguments_and_unknown_containers_fail_with_one_line(transactional_d
     unknown = manage("cache_warm", "nosuch")
     assert unknown.returncode == 1 and unknown.stderr == "CommandError: container 'nosuch' does not exist\n"
     _use_policy(Container.objects.get(name="demo_country"), flush_policy="db_only")
-    declined = manage("cache_flush", "demo_country", "--truncate", stdin="no\n")
+    User.objects.create_superuser("operator")
+    declined = manage("cache_flush", "demo_country", "--truncate", "--user", "operator", stdin="no\n")
     assert "DELETE every row of demo_country (10 rows, container demo_country)" in declined.stdout
     assert declined.returncode == 1 and declined.stderr == "CommandError: flush cancelled\n"
     assert Country.objects.count() == 10

@@ -4,6 +4,7 @@ import datetime
 import decimal
 import json
 import math
+import pickle
 import uuid
 from fractions import Fraction
 from io import StringIO
@@ -232,3 +233,16 @@ def test_same_ignores_what_a_serializer_changes_and_nothing_else():
 )
 def test_nines_never_round_up_to_a_clean_record(ratio, text):
     assert inspection.nines(ratio) == text
+
+
+def test_a_planted_pickle_is_not_run_by_an_inspection(items, backend, tmp_path):
+    from cachelayer.adapters import get_adapter
+    from cachelayer.engine.registry import registry
+    from tests.layer.test_bad_input import CreatesFile
+
+    definition, marker = registry.for_cached_model(Item), tmp_path / "ran"
+    get_adapter(backend).store({None: {definition.keys.data("3"): pickle.dumps(CreatesFile(marker))}}, 0)
+    output, error = inspect_command("testapp_item")
+    assert not marker.exists()
+    assert "5 rows checked (all rows), 4 cached, 0 stale" in output  # a miss (not cached), never a value
+    assert error is None, error

@@ -51,6 +51,9 @@ class Adapter(ABC):
 
     #: what the client raises when a server is unreachable or misbehaves
     failures: tuple[type[BaseException], ...] = ()
+    #: what it raises when this process has no free connection (checked before
+    #: ``failures``): a cache failure for the call, but the breaker does not count it
+    congestion: tuple[type[BaseException], ...] = ()
     #: largest payload the backend stores (memcached's item size limit)
     default_max_item_size: int | None = None
 
@@ -111,6 +114,8 @@ class Adapter(ABC):
         trips.add()
         try:
             result = call(server, *args)
+        except self.congestion as exc:
+            raise CacheUnavailable(f"cache {self.breakers[server].name}: {exc}") from exc
         except self.failures as exc:
             raise self._failed(server, exc) from exc
         self.breakers[server].success()
@@ -139,8 +144,34 @@ class Adapter(ABC):
         for server, keys in wanted.items():
             try:
                 results[server] = self._get_many(server, keys)
-            except self.failures as exc:
+            except self.congestion + self.failures as exc:
                 results[server] = exc
+        return results
+
+    def _get_many_chunked(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        """``_get_many_servers`` in rounds of at most CHUNK_KEYS keys a server.
+
+        One huge request (a get_many of 200,000 rows) would stall its
+        connection past the socket timeout (the server stops reading while
+        its unread reply fills the socket) and open the breaker for every
+        read of the process: the breaker judges servers, not requests.
+        """
+        chunk = conf.get("CHUNK_KEYS")
+        if all(len(keys) <= chunk for keys in wanted.values()):
+            return self._get_many_servers(wanted)
+        results = {server: {} for server in wanted}
+        for start in range(0, max(map(len, wanted.values())), chunk):
+            part = {
+                server: keys[start:start + chunk] for server, keys in wanted.items()
+                if len(keys) > start and isinstance(results[server], dict)
+            }
+            if start:
+                trips.add(len(part))
+            for server, answer in self._get_many_servers(part).items():
+                if isinstance(answer, BaseException):
+                    results[server] = answer
+                else:
+                    results[server].update(answer)
         return results
 
     def _by_server(self, routes) -> dict[str, list]:
@@ -187,10 +218,11 @@ class Adapter(ABC):
         if not wanted:
             return Fetched(found, unreachable)
         trips.add(len(wanted))
-        for server, answer in self._get_many_servers(wanted).items():
+        for server, answer in self._get_many_chunked(wanted).items():
             routes = by_server[server]
             if isinstance(answer, BaseException):
-                self._failed(server, answer)
+                if not isinstance(answer, self.congestion):
+                    self._failed(server, answer)
                 unreachable.extend(routes)
                 continue
             self.breakers[server].success()
@@ -203,9 +235,11 @@ class Adapter(ABC):
 
     def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
         """Store the values of every route (timeout in seconds, 0 = no expiry)."""
+        chunk = conf.get("CHUNK_KEYS")
         for server, routes in self._by_server(groups).items():
-            mapping = {key: value for route in routes for key, value in groups[route].items()}
-            self._guarded(server, self._set_many, mapping, timeout)
+            items = [item for route in routes for item in groups[route].items()]
+            for start in range(0, len(items), chunk):
+                self._guarded(server, self._set_many, dict(items[start:start + chunk]), timeout)
 
     def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
@@ -213,8 +247,11 @@ class Adapter(ABC):
 
     def delete(self, groups: dict[Route, list[str]]) -> None:
         """Delete the keys of every route (absent keys are fine)."""
+        chunk = conf.get("CHUNK_KEYS")
         for server, routes in self._by_server(groups).items():
-            self._guarded(server, self._delete_many, [key for route in routes for key in groups[route]])
+            keys = [key for route in routes for key in groups[route]]
+            for start in range(0, len(keys), chunk):
+                self._guarded(server, self._delete_many, keys[start:start + chunk])
 
     def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]], read: list[str] = ()) -> tuple[list[Route], dict]:
         """Per route, add 1 to each existing counter and delete each payload.
@@ -225,16 +262,18 @@ class Adapter(ABC):
         trip. Every server is tried; returns the routes that could not be
         delivered, and the values read.
         """
-        failed, values = [], {}
+        failed, values, chunk = [], {}, conf.get("CHUNK_KEYS")
         for server, routes in self._by_server(groups).items():
-            counters = [key for route in routes for key in groups[route][0]]
-            payloads = [key for route in routes for key in groups[route][1]]
-            try:
-                found = self._guarded(server, self._invalidate, counters, payloads, [] if values else list(read))
-            except CacheUnavailable:
-                failed.extend(routes)
-                continue
-            values = values or found
+            for start in range(0, len(routes), chunk):  # CHUNK_KEYS routes a request (see _get_many_chunked)
+                part = routes[start:start + chunk]
+                counters = [key for route in part for key in groups[route][0]]
+                payloads = [key for route in part for key in groups[route][1]]
+                try:
+                    found = self._guarded(server, self._invalidate, counters, payloads, [] if values else list(read))
+                except CacheUnavailable:
+                    failed.extend(routes[start:])
+                    break
+                values = values or found
         return failed, values
 
     def incr_everywhere(self, key: str, servers: list[str] | None = None) -> list[str]:
@@ -268,7 +307,7 @@ class Adapter(ABC):
         for server in self.servers:
             try:
                 stats[server] = self._stats(server)
-            except self.failures as exc:
+            except self.congestion + self.failures as exc:
                 stats[server] = {"error": repr(exc)}
         return stats
 

@@ -4,19 +4,81 @@ Django closes its memcached clients on every request_finished, so each
 request would pay a new TCP connect; this adapter keeps its own pooled,
 long-lived client per server. Servers are chosen by rendezvous hashing of
 the route, so the keys of one read share a server and one round trip.
+
+pymemcache's pool raises ``RuntimeError`` for a borrower past its
+``max_pool_size`` (more threads than connections): here a borrower waits for
+a connection instead, at most ``POOL_TIMEOUT`` seconds, then the call is a
+cache failure (the read goes to the database, the invalidation to the outbox).
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 
 from pymemcache.client.base import PooledClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
+from pymemcache.pool import ObjectPool
 
 from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
 from cachelayer.core import conf
 
 RECV_SIZE = 64 * 1024
+DEFAULT_POOL_SIZE = 64  # connections per server and process, unless OPTIONS["max_pool_size"] says otherwise
+
+
+class PoolTimeout(Exception):
+    """Every pooled connection to a server stayed busy for POOL_TIMEOUT seconds."""
+
+
+class WaitingPool(ObjectPool):
+    """pymemcache's ObjectPool, except that a borrower past ``max_size`` waits
+    (up to ``wait`` seconds) for a connection to come back instead of raising."""
+
+    def __init__(self, obj_creator, *, wait: float, **kwargs):
+        super().__init__(obj_creator, lock_generator=threading.Condition, **kwargs)
+        self.wait, self._waiting = wait, 0
+
+    def _has_room(self) -> bool:
+        return bool(self._free_objs) or len(self._used_objs) < self.max_size
+
+    def get(self):
+        with self._lock:  # a Condition over an RLock: ObjectPool.get takes it again
+            if not self._has_room():
+                self._waiting += 1
+                try:
+                    if not self._lock.wait_for(self._has_room, self.wait):
+                        raise PoolTimeout(f"all {self.max_size} connections busy for {self.wait} s")
+                finally:
+                    self._waiting -= 1
+            return super().get()
+
+    def release(self, obj, silent=True) -> None:
+        super().release(obj, silent)
+        self._wake()
+
+    def destroy(self, obj, silent=True) -> None:
+        super().destroy(obj, silent)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiting:
+            with self._lock:
+                self._lock.notify()
+
+
+class WaitingClient(PooledClient):
+    """A PooledClient whose pool is a WaitingPool."""
+
+    def __init__(self, server, *, pool_timeout: float, **kwargs):
+        super().__init__(server, **kwargs)
+        self.client_pool = WaitingPool(
+            self._create_client,
+            wait=pool_timeout,
+            after_remove=lambda client: client.close(),
+            max_size=kwargs.get("max_pool_size"),
+            idle_timeout=kwargs.get("pool_idle_timeout", 0),
+        )
 
 
 def _get_command(keys: list[str]) -> bytes:
@@ -31,7 +93,7 @@ def _read_values(sock) -> dict[str, bytes]:
     line in Python (~2 us a value, ~0.6 here); values here are raw bytes, as
     the adapter's clients store them (no serde, flags unused). Requests go
     out on pymemcache's pooled connections (``client.sock``, connected with
-    its ``_connect``), so timeouts and pool limits stay pymemcache's.
+    its ``_connect``), so timeouts and pool limits stay the pool's.
     """
     buf, pos, found = sock.recv(RECV_SIZE), 0, {}
     while True:
@@ -77,6 +139,7 @@ def _recv(sock) -> bytes:
 
 class MemcachedAdapter(Adapter):
     failures = (MemcacheError, OSError, socket.timeout)
+    congestion = (PoolTimeout,)
     # memcached's default item size limit (-I 1m) less room for the key and item header
     default_max_item_size = 1024 * 1024 - 512
 
@@ -90,9 +153,11 @@ class MemcachedAdapter(Adapter):
             "timeout": options.get("timeout") or default_timeout,
             "no_delay": True,
             "default_noreply": False,
-            "max_pool_size": options.get("max_pool_size", 64),
+            "max_pool_size": options.get("max_pool_size", DEFAULT_POOL_SIZE),
+            "pool_idle_timeout": options.get("pool_idle_timeout", 0),
+            "pool_timeout": conf.get("POOL_TIMEOUT"),
         }
-        self.clients = {server: PooledClient(server, **self._client_options) for server in servers}
+        self.clients = {server: WaitingClient(server, **self._client_options) for server in servers}
         self._routes = RouteMemo(servers)
 
     def server_of(self, route: Route) -> str:
@@ -112,7 +177,11 @@ class MemcachedAdapter(Adapter):
         try:
             for server, keys in wanted.items():
                 pool = self.clients[server].client_pool
-                client = pool.get()
+                try:
+                    client = pool.get()
+                except PoolTimeout as exc:
+                    results[server] = exc
+                    continue
                 sent.append((server, pool, client))
                 try:
                     if client.sock is None:
@@ -190,7 +259,7 @@ class MemcachedAdapter(Adapter):
 
     def _drop_connections(self, server):
         # A new pool: connections other threads hold keep working (or fail) on their own.
-        self.clients[server] = PooledClient(server, **self._client_options)
+        self.clients[server] = WaitingClient(server, **self._client_options)
 
     def _ping(self, server):
         self.clients[server].version()

@@ -26,6 +26,25 @@ from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, 
 from cachelayer.core import conf
 
 
+class _RawClient(pylibmc.Client):
+    """A pylibmc client that never unpickles.
+
+    pylibmc unpickles any value whose memcached flags say "pickled" inside
+    ``get``, before cachelayer's payload check (core/signing.py) could refuse
+    it; a value planted in memcached with that flag would run code. cachelayer
+    stores bytes and integers only: a pickled value comes back as its bytes,
+    and fails the check like any other forged payload.
+    """
+
+    def deserialize(self, value, flags):
+        if flags & _FLAG_PICKLE:
+            return value
+        return super().deserialize(value, flags)
+
+
+_FLAG_PICKLE = 1  # pylibmc's (and python-memcached's) flag for a pickled value
+
+
 class PyLibMCAdapter(Adapter):
     failures = (pylibmc.Error, OSError, socket.timeout)
     # memcached's default item size limit (-I 1m) less room for the key and item header
@@ -52,7 +71,7 @@ class PyLibMCAdapter(Adapter):
         self._threads = ThreadPoolExecutor(len(servers), "cachelayer-pylibmc") if len(servers) > 1 else None
 
     def _new_master(self, server: str) -> pylibmc.Client:
-        return pylibmc.Client([server], binary=self._binary, behaviors=self._behaviors)
+        return _RawClient([server], binary=self._binary, behaviors=self._behaviors)
 
     @contextmanager
     def _client(self, server: str):

@@ -14,6 +14,13 @@ observability records and pool locking (~20 us of CPU a command, a third of
 a hit; the 95/5 mix spent ~50 us more CPU per operation on Redis than on
 memcached). Connections still come from redis-py's pool factory, with its
 options and parser (hiredis).
+
+The free list follows the thread count: a thread that finds it empty makes
+one more connection, and a connection that failed goes back disconnected
+(it reconnects on its next command), so the pool's count of connections made
+is the most threads that ever used it at once. Past a ``max_connections``
+the CACHES entry sets, redis-py raises ``MaxConnectionsError``: a cache
+failure for that call that the breaker does not count.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import os
 
 from django_redis.pool import get_connection_factory
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 from redis.retry import Retry
 
 from cachelayer.adapters.base import Adapter
@@ -61,6 +68,7 @@ def _primary(location) -> str:
 
 class RedisAdapter(Adapter):
     failures = (RedisError, OSError)
+    congestion = (MaxConnectionsError,)
 
     def __init__(self, alias: str, params: dict):
         url = _primary(params["LOCATION"])
@@ -79,7 +87,7 @@ class RedisAdapter(Adapter):
         """Send ``commands`` (argument tuples) in one write; return their replies.
 
         A connection that failed, or whose replies were not all read, is
-        dropped, never reused.
+        disconnected before it goes back (its next command reconnects).
         """
         if self._pid != os.getpid():  # forked: the parent's sockets are not ours
             self._free, self._pid = [], os.getpid()
@@ -93,7 +101,8 @@ class RedisAdapter(Adapter):
         except BaseException:
             connection.disconnect()
             raise
-        self._free.append(connection)
+        finally:
+            self._free.append(connection)
         return replies
 
     def _get_many(self, server, keys):
@@ -137,6 +146,7 @@ class RedisAdapter(Adapter):
         stale, self._free = self._free, []
         for connection in stale:
             connection.disconnect()
+        self._free.extend(stale)  # kept, disconnected: new ones would count against max_connections
         self.client.connection_pool.disconnect(inuse_connections=False)
 
     def _ping(self, server):

@@ -23,15 +23,32 @@ DEFAULTS = {
     "LEASE_TIMEOUT": 2.0,
     # Seconds between two looks at the cache while waiting for a lease holder.
     "LEASE_POLL_INTERVAL": 0.005,
-    # "pickle" (fast) or "json" (for caches shared with untrusted writers).
+    # "pickle" (fast) or "json". Either way payloads carry a MAC checked
+    # before they are decoded (core/signing.py): a forged one is a miss.
     "SERIALIZER": "pickle",
+    # Secret the payload MACs are keyed from; None = derived from SECRET_KEY.
+    "PAYLOAD_KEY": None,
+    # Older secrets still accepted on read while a rotation's payloads expire;
+    # with PAYLOAD_KEY None, SECRET_KEY_FALLBACKS serve instead.
+    "PAYLOAD_KEY_FALLBACKS": [],
     # Socket and connect timeout (s) of cachelayer's own cache connections,
     # used when the CACHES entry sets none (memcached "timeout" /
     # "connect_timeout", django-redis SOCKET_TIMEOUT / SOCKET_CONNECT_TIMEOUT).
     "SOCKET_TIMEOUT": 0.5,
+    # Seconds a call waits for a free pooled connection when every one of a
+    # server's is busy (more threads than OPTIONS["max_pool_size"], memcached);
+    # then the call is a cache failure that the breaker does not count.
+    "POOL_TIMEOUT": 0.5,
     # Largest payload stored (bytes); None = the backend's limit (memcached:
     # 1 MiB less 512 bytes of headroom). Larger rows are served uncached.
     "MAX_ITEM_SIZE": None,
+    # Outbox rows kept per container (one per undelivered key and server);
+    # past it, the container's generation is bumped instead.
+    "OUTBOX_LIMIT": 1000,
+    # Most keys one request to a cache server carries: larger multi-gets,
+    # fills and invalidations are split, so that no single request can stall
+    # past the socket timeout and open the breaker for the whole process.
+    "CHUNK_KEYS": 1000,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.
@@ -48,6 +65,21 @@ DEFAULTS = {
     "INDEX_MAX_ROWS": 1000,
     # Create a container for every CachedModelMixin model after migrate.
     "AUTO_CONTAINERS": True,
+    # cache_serve's credentials file (memcached -Y format: username:password
+    # lines); None = no authentication, allowed on a loopback address only.
+    "PROTOCOL_AUTH_FILE": None,
+    # {username: {container name or "*": "read" | "write"}}: what an
+    # authenticated user may do; a user not named may read and write every
+    # exposed container, a user named may do only what is listed.
+    "PROTOCOL_ACCESS": {},
+    # Models that hold credentials or sessions, by label (besides any model
+    # with a field that PROTOCOL_SENSITIVE_FIELDS matches).
+    "PROTOCOL_SENSITIVE_MODELS": ["auth.User", "sessions.Session"],
+    # Regular expression searched in each field's name and class name.
+    "PROTOCOL_SENSITIVE_FIELDS": r"passw|passphrase|secret|token|credential|(api|private|session|auth|access|signing)_?key",
+    # {model label: "read" | "write"}: sensitive models that may be exposed
+    # anyway (read-only, or with writes); none may be flushed to the database.
+    "PROTOCOL_SENSITIVE_ALLOWED": {},
 }
 
 _cache: dict | None = None
@@ -59,6 +91,13 @@ def get(name: str):
     if _cache is None:
         _cache = {**DEFAULTS, **getattr(django_settings, "CACHELAYER", {})}
     return _cache[name]
+
+
+def payload_secrets() -> list:
+    """Return the secret payloads are signed with, then those still accepted on read."""
+    if get("PAYLOAD_KEY") is None:
+        return [django_settings.SECRET_KEY, *getattr(django_settings, "SECRET_KEY_FALLBACKS", [])]
+    return [get("PAYLOAD_KEY"), *get("PAYLOAD_KEY_FALLBACKS")]
 
 
 def user_settings() -> dict:

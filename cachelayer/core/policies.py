@@ -41,6 +41,11 @@ DEFAULTS = {
 }
 
 
+def of(policy) -> dict[str, str]:
+    """Return the four policies of a CachePolicy row, or the defaults for None (a container with none)."""
+    return {name: getattr(policy, name) if policy is not None else default for name, default in DEFAULTS.items()}
+
+
 def normalize(value: str) -> str:
     """Return the canonical policy value for ``value`` (accepting innodb_only)."""
     value = ALIASES.get(value, value)

@@ -13,11 +13,12 @@ import hashlib
 from django.db import router
 
 from cachelayer.adapters import Adapter, get_adapter
-from cachelayer.core import conf, policies
+from cachelayer.core import conf, policies, sensitivity
 from cachelayer.core.codec import KeyCodec
 from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
 from cachelayer.core.serializers import get_serializer
+from cachelayer.core.signing import get_signer
 from cachelayer.exceptions import OperationDisabled
 
 class Definition:
@@ -44,17 +45,18 @@ class Definition:
         wanted = {meta.pk, *self.key_fields, *self.value_fields, *special}
         self.stored = [f.attname for f in meta.concrete_fields if self.whole_row or f in wanted]
         self.positions = {attname: i for i, attname in enumerate(self.stored)}
-        self.policies = {
-            name: getattr(row.policy, name) if row.policy_id else default
-            for name, default in policies.DEFAULTS.items()
-        }
+        self.policies = policies.of(row.policy if row.policy_id else None)
         self.timeout = conf.get("TIMEOUT") if row.timeout is None else row.timeout
         self.cache_alias = row.cache_alias or conf.get("CACHE_ALIAS")
         self.enabled, self.exposed = row.enabled, row.exposed
+        # What cache_serve may do here at most (core/sensitivity.py), and whether it holds credentials.
+        self.protocol_access = sensitivity.protocol_access(model)
+        self.sensitive = sensitivity.reason(model) is not None
         self.separator, self.delimiter = separator, delimiter
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
         self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
+        self.signer = get_signer()
         self.schema = hashlib.blake2b(
             repr(
                 (

@@ -11,11 +11,15 @@ outdates that container's generation.
 
 Nothing touches the cache before the commit, so a rollback leaves it
 untouched; what the cache does not take after the commit is kept in the
-outbox (outbox.py).
+outbox (outbox.py). Delivery never raises into the writer, whose
+transaction has committed: whatever goes wrong (a bug, a client error no
+adapter translates), it is logged and the generation of every container the
+changes name is bumped through the outbox.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -27,6 +31,8 @@ from cachelayer.core.keys import config_key
 from cachelayer.engine import outbox, stats, transactions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import lineage, registry
+
+logger = logging.getLogger("cachelayer")
 
 
 @dataclass
@@ -124,6 +130,28 @@ def invalidate_container(using: str | None, definition: Definition) -> None:
 
 
 def deliver(changes: Changes, using: str | None = None) -> None:
+    """Outdate what ``changes`` names now; never raises (see the module's docstring)."""
+    try:
+        _deliver(changes, using)
+    except Exception:
+        logger.exception("cachelayer: delivering invalidations failed; the outbox outdates their containers")
+        _keep_generations(changes, using)
+
+
+def _keep_generations(changes: Changes, using: str | None) -> None:
+    """Put a generation bump of every container ``changes`` may touch in the
+    outbox (its servers are marked dirty: no read uses them until the replay)."""
+    try:
+        named = {registry.by_name[name] for name in (*changes.keys, *changes.containers) if name in registry.by_name}
+        for model in [model for model, _ in changes.rows.values()] + list(changes.whole_models.values()):
+            named.update(registry.sharing_rows(model))
+        for definition in named:
+            outbox.record(using, definition.adapter, definition.name, shared=[definition.keys.gen])
+    except Exception:
+        logger.exception("cachelayer: could not keep undelivered invalidations of %s", changes)
+
+
+def _deliver(changes: Changes, using: str | None) -> None:
     """Outdate what ``changes`` names now: one round trip per cache server.
 
     The configuration version travels in the same round trip; when it shows
@@ -184,7 +212,7 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
         for definition, groups in owed.items():
             lost = {route: groups[route] for route in groups if route in failed}
             if lost:
-                outbox.record(using, adapter, definition.name, groups=lost)
+                outbox.record(using, adapter, definition.name, groups=lost, generation=definition.keys.gen)
             _count_and_signal(definition, part[definition], failed=bool(lost))
     return versions_seen
 

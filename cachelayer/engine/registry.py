@@ -13,9 +13,9 @@ import threading
 
 from django.db import DatabaseError, router
 
+from cachelayer.engine import database
 from cachelayer.engine.definitions import Definition
-from cachelayer.engine.transactions import probe
-from cachelayer.exceptions import ContainerNotFound
+from cachelayer.exceptions import ContainerNotFound, DatabaseUnavailable
 from cachelayer.models import ConfigOption, Container
 
 KNOWN_VERSIONS_LIMIT = 1000  # seen configuration versions kept before a forced reload
@@ -43,14 +43,21 @@ class Registry:
         self._sharing: dict[str, list[Definition]] = {}
 
     def load(self) -> None:
-        """Read every container, policy and option (one query each)."""
+        """Read every container, policy and option (one query each).
+
+        Raises DatabaseUnavailable when the database cannot be reached; missing
+        tables (before ``migrate``) leave nothing mapped.
+        """
         with self._lock:
+            alias = router.db_for_read(Container)
             try:
-                with probe(router.db_for_read(Container)):
+                with database.guarded(alias):
                     options = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
                     rows = list(Container.objects.select_related("policy", "content_type"))
-            except DatabaseError:  # tables not migrated yet: nothing is mapped
-                self.by_name, self.by_model, self.loaded = {}, {}, False
+            except DatabaseError as exc:
+                if database.unreachable(alias):  # the definitions loaded before, if any, stay
+                    raise DatabaseUnavailable(alias, exc) from exc
+                self.by_name, self.by_model, self.loaded = {}, {}, False  # not migrated yet: nothing is mapped
                 return
             by_name, by_model = {}, {}
             for row in rows:

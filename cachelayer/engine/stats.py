@@ -25,7 +25,7 @@ from cachelayer.exceptions import CacheUnavailable
 
 logger = logging.getLogger("cachelayer")
 
-COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors", "too_large")
+COUNTERS = ("hits", "misses", "fills", "invalidations", "lease_waits", "errors", "too_large", "rejected")
 LAST_FLUSH = "last_flush"  # unix time of the last flush (see flushing.py)
 LAST_INSPECTION = "last_inspection"  # the last inspection's summary, as JSON (see tasks/inspection.py)
 

@@ -15,21 +15,28 @@ lookup to know that nothing bypasses the cache (the hit path).
 from __future__ import annotations
 
 import weakref
-from contextlib import contextmanager
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections
+
+from cachelayer.engine import database
 
 
 class Pending:
-    """What the current transaction wrote; called once, at its commit."""
+    """What the current transaction wrote; called once, at its commit.
 
-    __slots__ = ("keys", "containers", "changes", "_deliver", "__weakref__")
+    ``deliver`` never raises (invalidation.py keeps in the outbox what it
+    could not deliver); the ``__qualname__`` is for Django's log of a robust
+    callback that raised all the same.
+    """
+
+    __slots__ = ("keys", "containers", "changes", "_deliver", "__qualname__", "__weakref__")
 
     def __init__(self, changes, deliver):
         self.keys: set[tuple[str, str]] = set()
         self.containers: set[str] = set()
         self.changes = changes
         self._deliver = deliver
+        self.__qualname__ = "cachelayer invalidation"
 
     def __call__(self):
         self._deliver(self.changes)
@@ -97,7 +104,7 @@ def _server_isolation(connection) -> str:
         with connection.cursor() as cursor:
             for sql in fallible:
                 try:
-                    with probe(connection.alias):
+                    with database.guarded(connection.alias):
                         cursor.execute(sql)
                     break
                 except DatabaseError:
@@ -139,19 +146,3 @@ def may_fill(using: str) -> bool:
     connection = connections[using]
     return not connection.in_atomic_block or isolation_level(connection) == "read committed"
 
-
-@contextmanager
-def probe(using: str):
-    """Run a read that may fail (cachelayer's own tables not migrated yet, a
-    server variable this server lacks) so that its failure leaves the
-    caller's transaction usable.
-
-    PostgreSQL refuses every statement of a transaction after a failed one, so
-    inside ``atomic`` (a migration's, say) the read gets a savepoint to roll
-    back to; the caller catches the DatabaseError outside this block.
-    """
-    if connections[using].in_atomic_block:
-        with transaction.atomic(using=using):
-            yield
-    else:
-        yield

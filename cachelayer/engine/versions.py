@@ -20,7 +20,7 @@ from cachelayer.core import conf
 from cachelayer.engine import outbox, stats
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
-from cachelayer.exceptions import CacheUnavailable
+from cachelayer.exceptions import CacheUnavailable, ForgedPayload
 
 logger = logging.getLogger("cachelayer")
 
@@ -28,6 +28,7 @@ ABSENT = object()  # the row does not exist (cached as a negative entry)
 MISSING = object()  # the cache holds no usable payload
 
 _warned_too_large: set[str] = set()  # containers already logged (once per process)
+_warned_rejected: set[str] = set()  # the same, for payloads that failed authentication
 
 
 class Restart(Exception):
@@ -59,7 +60,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     (from a time-based base) and raises Restart when the configuration
     version shows the definitions are out of date. A payload counts only
     when its generation, version and schema equal the current ones; one that
-    cannot be decoded is a miss. ``reload=False`` raises Restart on a new
+    cannot be decoded, or whose MAC fails (core/signing.py), is a miss. ``reload=False`` raises Restart on a new
     configuration version without loading it (a caller that must not query
     the database, such as cache_serve's event loop).
     """
@@ -85,7 +86,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
-    loads, schema = definition.serializer.loads, definition.schema
+    loads, unsign, schema = definition.serializer.loads, definition.signer.open, definition.schema
     states = {}
     for key, values in found.items():
         ver_key, data_key = groups[key][2:]
@@ -93,7 +94,9 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
         row = MISSING
         if raw is not None:
             try:
-                p_gen, p_ver, p_schema, data = loads(raw)
+                p_gen, p_ver, p_schema, data = loads(unsign(data_key, raw))
+            except ForgedPayload:
+                _rejected(definition, key)  # never decoded: a miss, overwritten by the fill
             except Exception:
                 pass  # corrupt or foreign: a miss, overwritten by the fill
             else:
@@ -150,8 +153,9 @@ def revalidate(definition: Definition) -> bool:
 
 
 def payload(definition: Definition, state: State, row) -> bytes:
-    """Encode a row (or ABSENT) for the version ``state`` was read at."""
-    return definition.serializer.dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
+    """Encode and sign a row (or ABSENT) for the version ``state`` was read at."""
+    body = definition.serializer.dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
+    return definition.signer.sign(definition.keys.data(state.part), body)
 
 
 def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:
@@ -174,6 +178,17 @@ def fill(definition: Definition, states: list[State], rows: dict, max_size: int 
         definition.adapter.store(groups, definition.timeout)
         stats.incr(definition.name, "fills", len(groups))
     return too_large
+
+
+def _rejected(definition: Definition, key: str) -> None:
+    stats.incr(definition.name, "rejected")
+    if definition.name not in _warned_rejected:
+        _warned_rejected.add(definition.name)
+        logger.warning(
+            "cachelayer: %s %r: a cached payload failed authentication (forged, or signed with a key this "
+            "process does not accept: see PAYLOAD_KEY); served from the database, counted as 'rejected'",
+            definition.name, key,
+        )
 
 
 def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:

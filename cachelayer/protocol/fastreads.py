@@ -1,11 +1,11 @@
 """cache_serve's reads served from the cache on the event loop, batched across clients.
 
 A ``get`` whose keys are all in the cache needs no database: it is answered
-on the event loop, with no hop to the connection's worker thread (about as
+on the event loop, with no hop to a database worker thread (about as
 long as the read itself). The ``get`` commands of every client that arrive
 in the same turn of the loop share one multi-get per container (one round
 trip per cache server). Whatever may need the database goes to the
-connection's worker thread as before, the whole command: a miss (row read,
+database workers as before, the whole command: a miss (row read,
 lease, fill), a container not loaded yet, a configuration version this
 process has not loaded, a cache server the outbox still owes, a policy that
 is not read-through, ``@@`` switching, or a connection whose write batch may
@@ -21,6 +21,7 @@ import logging
 
 from cachelayer.core.keys import CONTAINER_MARK
 from cachelayer.core.policies import Policy
+from cachelayer.core.sensitivity import NONE
 from cachelayer.engine import reads, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import ContainerNotFound
@@ -30,7 +31,7 @@ from cachelayer.repositories import _expired, _item
 
 logger = logging.getLogger("cachelayer")
 
-FALL_BACK = None  # the command goes to the worker thread
+FALL_BACK = None  # the command goes to a database worker
 
 
 class FastReads:
@@ -64,7 +65,7 @@ class FastReads:
             definition = registry.default() if name is None else registry.by_name.get(name)
         except ContainerNotFound:
             return None
-        if definition is None or not definition.enabled or not definition.exposed or definition.is_index:
+        if definition is None or not definition.enabled or session.access(definition) == NONE or definition.is_index:
             return None  # (an index's payloads are lists: the worker's repository answers with their pks)
         if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
             return None

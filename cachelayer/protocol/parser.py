@@ -7,6 +7,7 @@ memcached client, libmemcached's tools included, can talk to cache_serve.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from cachelayer.core.limits import MAX_KEY_LENGTH, UINT64
@@ -29,6 +30,12 @@ LINE_TOO_LONG = b"CLIENT_ERROR line too long\r\n"
 TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
 TOO_MANY_CONNECTIONS = b"ERROR Too many open connections\r\n"
 BAD_DELETE = b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+
+BINARY_REQUEST = 0x80  # the first byte of every binary-protocol request (protocol_binary.h)
+BINARY_HEADER = struct.Struct(">BBHBBHIIQ")  # magic, opcode, key length, extras, type, status, body, opaque, cas
+BINARY_RESPONSE = 0x81
+BINARY_UNKNOWN_COMMAND = 0x81  # PROTOCOL_BINARY_RESPONSE_UNKNOWN_COMMAND
+ASCII_ONLY = b"cache_serve speaks the ASCII protocol only"
 
 STORAGE = ("set", "add", "replace", "append", "prepend")
 RETRIEVAL = ("get", "gets")
@@ -172,6 +179,18 @@ def value(key: str, flags: int, data: bytes, cas: int | None = None) -> bytes:
     """Return one ``VALUE`` block of a get (``cas`` for gets)."""
     header = f"VALUE {key} {flags} {len(data)}" + ("" if cas is None else f" {cas}")
     return header.encode("utf-8") + b"\r\n" + data + b"\r\n"
+
+
+def binary_refusal(header: bytes) -> bytes:
+    """Return the binary-protocol "unknown command" response to a request ``header``.
+
+    A binary client then reports an error instead of waiting for a reply that
+    an ASCII server would never send; the stream cannot be resynchronised after it.
+    """
+    opcode, opaque = header[1], BINARY_HEADER.unpack(header)[7]
+    return BINARY_HEADER.pack(
+        BINARY_RESPONSE, opcode, 0, 0, 0, BINARY_UNKNOWN_COMMAND, len(ASCII_ONLY), opaque, 0
+    ) + ASCII_ONLY
 
 
 def stats(values: dict) -> bytes:

@@ -3,7 +3,10 @@
 A session holds the connection's current container (``get @@name`` switches
 it, as in the InnoDB plugin; ``@@name<delimiter>key`` addresses one key in
 another container) and turns repository results and errors into replies.
-Every call runs in the connection's worker thread: it may touch the database.
+With an auth file it first answers nothing but a login (auth.py), then only
+what the user and the model allow: a container it may not read does not
+exist for it, a write to one it may only read is refused.
+Every call runs on a database worker thread (worker.py): it may touch the database.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from collections import Counter
 from django.db import DatabaseError
 
 from cachelayer.core.keys import split_container_key
+from cachelayer.core.policies import touches_database
+from cachelayer.core.sensitivity import NONE, READ, WRITE
 from cachelayer.engine import stats as container_stats
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
-from cachelayer.exceptions import CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge
-from cachelayer.protocol import parser
+from cachelayer.exceptions import (
+    AccessDenied, CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge,
+)
+from cachelayer.protocol import auth, parser
 from cachelayer.protocol.flushes import DelayedFlushes
 from cachelayer.repositories import Repository
 from cachelayer.tasks.follow import progress as follower_progress
@@ -59,7 +66,7 @@ class ServerStats:
                 "curr_connections", "total_connections", "rejected_connections", "cmd_get", "cmd_set",
                 "cmd_flush", "cmd_touch", "get_hits", "get_misses", "delete_hits", "delete_misses",
                 "incr_hits", "incr_misses", "decr_hits", "decr_misses", "cas_hits", "cas_misses",
-                "cas_badval", "touch_hits", "touch_misses",
+                "cas_badval", "touch_hits", "touch_misses", "auth_cmds", "auth_errors",
             )},
         }
 
@@ -67,21 +74,28 @@ class ServerStats:
 class Session:
     """The state of one client connection and the handler of each command."""
 
-    def __init__(self, server_stats: ServerStats, batch, flushes: DelayedFlushes):
+    def __init__(
+        self, server_stats: ServerStats, batch, flushes: DelayedFlushes, credentials: auth.Credentials | None = None,
+    ):
         self.server_stats = server_stats
         self.batch = batch
         self.flushes = flushes
         self.container: str | None = None  # None = the default container
+        self.credentials = credentials
+        self.user: str | None = None  # the username it logged in with
+        self.authenticated = credentials is None
 
     def execute(self, command: parser.Command, data: bytes | None = None) -> bytes:
         """Return the reply to one command (an error reply rather than an exception)."""
+        if not self.authenticated:
+            return self._login(command, data)
         try:
             return getattr(self, f"_{command.name}")(command, data)
         except NotNumeric:
             return NON_NUMERIC
         except ValueTooLarge:  # a cache_only payload over the cache's item limit
             return parser.TOO_LARGE
-        except (ContainerNotFound, MappingError) as exc:
+        except (ContainerNotFound, MappingError, AccessDenied) as exc:
             return parser.client_error(str(exc))
         except (CachelayerError, DatabaseError) as exc:
             return parser.server_error(str(exc))
@@ -89,23 +103,41 @@ class Session:
             logger.exception("cachelayer: cache_serve failed on %r", command)
             return parser.server_error(f"{type(exc).__name__}: {exc}")
 
+    def _login(self, command: parser.Command, data: bytes | None) -> bytes:
+        """Answer a client that has not logged in; counted as memcached counts them."""
+        reply, self.user = auth.login(self.credentials, command, data)
+        self.authenticated = self.user is not None
+        if command.name == "set":
+            self.server_stats.incr("auth_cmds")
+            self.server_stats.incr("auth_errors", not self.authenticated)
+        return reply
+
     # --- addressing ------------------------------------------------------
-    def _definition(self, name: str | None) -> Definition:
+    def access(self, definition: Definition) -> str:
+        """Return what this client may do to a container: NONE, READ or WRITE."""
+        if not self.authenticated or not definition.exposed:
+            return NONE
+        return auth.weakest(definition.protocol_access, auth.access(self.user, definition.name))
+
+    def _definition(self, name: str | None, need: str = READ) -> Definition:
         definition = resolve(name)
-        if not definition.exposed:
+        granted = self.access(definition)
+        if granted == NONE:
             raise ContainerNotFound(f"container {definition.name!r} is not exposed")
+        if need == WRITE and granted != WRITE:
+            raise AccessDenied(f"container {definition.name!r} is read-only for this client")
         return definition
 
-    def _address(self, key: str) -> tuple[Definition, str | None]:
+    def _address(self, key: str, need: str = READ) -> tuple[Definition, str | None]:
         """Return the container and the user key of a protocol key (key None: ``@@name`` alone)."""
         parsed = split_container_key(key, resolve(None).delimiter)
         if parsed is None:
-            return self._definition(self.container), key
+            return self._definition(self.container, need), key
         name, user_key = parsed
-        return self._definition(name), user_key
+        return self._definition(name, need), user_key
 
     def _target(self, key: str) -> tuple[Definition, Repository, str]:
-        definition, user_key = self._address(key)
+        definition, user_key = self._address(key, WRITE)
         if user_key is None:
             raise ContainerNotFound(f"{key!r} names a container, not a key")
         return definition, Repository(definition.name), user_key
@@ -206,7 +238,12 @@ class Session:
         """Flush the current container now, or after ``delay`` seconds; either replaces
         a pending delayed flush of it, as memcached's single flush time does."""
         self.server_stats.incr("cmd_flush")
-        definition = self._definition(self.container)
+        definition = self._definition(self.container, WRITE)
+        if definition.sensitive and touches_database(definition.policies["flush_policy"]):
+            raise AccessDenied(
+                f"container {definition.name!r} holds credentials: flush_all never deletes its rows "
+                "(give it a cache_only flush policy)"
+            )
         if not command.delay:
             self.flushes.cancel(definition.name)
             self.batch.write(definition.db_alias(), Repository(definition.name).flush)

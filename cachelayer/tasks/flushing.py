@@ -3,10 +3,14 @@
 A flush is O(1): the container generation moves, so every payload becomes a
 miss. Truncating also deletes every row, and only when the container's flush
 policy touches the database (db_only or caching): a table is never emptied
-under a policy that did not ask for it.
+under a policy that did not ask for it, and only by a user who may delete the
+model's rows (``truncate_permission``): the flush permission alone outdates
+the cache, it deletes nothing.
 """
 
 from __future__ import annotations
+
+from django.contrib.auth import get_permission_codename
 
 from cachelayer.core.policies import touches_database
 from cachelayer.engine import stats
@@ -31,6 +35,21 @@ def check_truncate(definition: Definition) -> None:
         raise CachelayerError(
             f"container {definition.name!r}: flush_policy is {definition.policies['flush_policy']}; "
             "truncating needs db_only or caching"
+        )
+
+
+def truncate_permission(definition: Definition) -> str:
+    """Return the permission truncating needs: the model's own delete permission."""
+    opts = definition.model._meta
+    return f"{opts.app_label}.{get_permission_codename('delete', opts)}"
+
+
+def check_truncate_permission(definition: Definition, user) -> None:
+    """Raise CachelayerError unless ``user`` may delete the container's rows."""
+    if not (user.is_active and user.has_perm(truncate_permission(definition))):
+        raise CachelayerError(
+            f"container {definition.name!r}: truncating deletes every row of {definition.model._meta.db_table}; "
+            f"it needs the permission {truncate_permission(definition)}, which {user.get_username()!r} does not have"
         )
 
 

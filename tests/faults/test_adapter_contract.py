@@ -128,7 +128,7 @@ def test_an_outbox_entry_for_a_server_no_longer_in_the_pool_is_dropped(start_ser
 
     (server,) = start_servers("memcached")
     adapter = use_servers([server])
-    OutboxEntry.objects.create(cache_alias=adapter.alias, shared=["g"], servers=["127.0.0.1:1"])
+    OutboxEntry.objects.create(cache_alias=adapter.alias, server="127.0.0.1:1", key="g", counters=["g"])
     adapter.health.mark_dirty(server.location)
     with caplog.at_level("ERROR", logger="cachelayer"):
         assert outbox.replay_owed(adapter) is True

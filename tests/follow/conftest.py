@@ -13,6 +13,7 @@ from django.db import connections
 from cachelayer.engine.registry import registry
 from cachelayer.models import Container
 from tests.conftest import BINLOG_ALIAS, database_name
+from tests.follow.mariadb import PASSWORD, USER
 from tests.helpers import ROOT, environment
 
 ON_MARIADB = database_name() == "mariadb"
@@ -23,6 +24,7 @@ pytestmark_follow = [
     pytest.mark.caches("memcached", "redis"),  # the follower runs in another process: LocMem is not shared
 ]
 FOLLOW_TIMEOUT = 60  # seconds one `cache_follow --once` may take
+POSITIONS_DB = "cl_positions"  # cachelayer's own tables on the followed server itself
 
 
 def url(alias: str) -> str:
@@ -71,3 +73,17 @@ def followed(binlog):
     """A Binlog whose follower already ran once (a position is stored; nothing is bumped at start)."""
     binlog.follow()
     return binlog
+
+
+@pytest.fixture(scope="session")
+def positions_database(binlog_server) -> str:
+    """Return a CACHELAYER_DB for a database of the binlog server holding cachelayer's tables.
+
+    A follower run with it stores its position in the binlog it follows, as
+    on a one-server deployment (the suite's ``default`` lives elsewhere).
+    """
+    binlog_server.sql(f"DROP DATABASE IF EXISTS {POSITIONS_DB}; CREATE DATABASE {POSITIONS_DB}")
+    url = f"mysql://{USER}:{PASSWORD}@127.0.0.1:{binlog_server.port}/{POSITIONS_DB}"
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"],
+                   env={**environment(), "CACHELAYER_DB": url}, check=True, capture_output=True, timeout=FOLLOW_TIMEOUT)
+    return url

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-USER, PASSWORD = "cachelayer", "cachelayer"  # every privilege
+USER, PASSWORD = "cachelayer", "cachelayer"  # every privilege (and GRANT, for the tests that make users)
 PLAIN_USER = "noreplica"  # every privilege on test databases, no REPLICATION grant
 START_TIMEOUT = 60  # seconds for mariadbd to accept connections
 STOP_TIMEOUT = 30
@@ -23,7 +23,7 @@ SERVER_ID = 71
 
 INIT_SQL = f"""
 CREATE USER IF NOT EXISTS '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';
-GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS '{PLAIN_USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';
 GRANT ALL PRIVILEGES ON `test\\_%`.* TO '{PLAIN_USER}'@'127.0.0.1';
 """

@@ -168,3 +168,19 @@ def test_a_parent_table_row_outdates_the_multi_table_children_that_cache_it(foll
     followed.sql(f"UPDATE testapp_restaurant SET seats = 11 WHERE place_ptr_id = {restaurant.pk}")
     followed.follow()
     assert cached(Restaurant, restaurant.pk).seats == 11
+
+
+def test_rows_of_another_schema_are_ignored(followed, django_assert_num_queries):
+    """REPLICATION SLAVE is server-wide: the stream carries every schema's rows,
+    and a table of the same name elsewhere must not outdate (or cost) anything."""
+    followed.server.sql(f"CREATE DATABASE IF NOT EXISTS cl_other; DROP TABLE IF EXISTS cl_other.testapp_item;"
+                        f"CREATE TABLE cl_other.testapp_item LIKE `{followed.database}`.testapp_item")
+    items(1, 2)
+    followed.follow()  # (the DDL names the table: bumped, conservatively, before the cache is warmed)
+    assert cached_values(1, 2) == [1, 2]
+    followed.server.sql("INSERT INTO cl_other.testapp_item (id, value) VALUES (1, 10), (2, 20);"
+                        "UPDATE cl_other.testapp_item SET value = 30; DELETE FROM cl_other.testapp_item WHERE id = 2")
+    done = followed.follow()
+    assert "0 row events" in done.stdout and "0 keys" in done.stdout
+    with django_assert_num_queries(0, connection=connections["binlog"]):
+        assert cached_values(1, 2) == [1, 2]  # still hits

@@ -2,13 +2,14 @@
 the cache's item limit, corrupt or foreign payloads, and the JSON serializer
 that executes nothing on load."""
 
+import logging
 import pickle
 
 import pytest
 
 import cachelayer
 from cachelayer.adapters import get_adapter
-from cachelayer.engine import stats
+from cachelayer.engine import stats, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import ValueTooLarge
 from demo_project.demo.models import DemoTest
@@ -82,3 +83,64 @@ def test_the_json_serializer_executes_nothing_on_load(backend, settings, django_
     plant(backend, str(item.pk), pickle.dumps(Exploit()))
     assert Item.cached.get(item.pk).value == 3
     assert EXECUTED == []
+
+
+class CreatesFile:
+    """A pickle that creates a file when it is loaded: the proof that code ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "x"))
+
+
+def test_a_planted_pickle_never_runs_and_the_read_answers_from_the_database(
+    backend, tmp_path, caplog, monkeypatch, django_assert_num_queries
+):
+    caplog.set_level(logging.WARNING, logger="cachelayer")
+    monkeypatch.setattr(versions, "_warned_rejected", set())  # as in a fresh process
+    item = Item.objects.create(value=7)
+    Item.cached.get(item.pk)  # filled: the key holds a real payload
+    marker = tmp_path / "ran"
+    exploit = pickle.dumps(CreatesFile(marker))
+    definition = registry.for_cached_model(Item)
+    genuine = get_adapter(backend).fetch({None: [definition.keys.data(str(item.pk))]}).found[None]
+    tag = next(iter(genuine.values()))[:16]  # a genuine MAC, for another body
+    for raw in (exploit, tag + exploit, bytes(16) + exploit):
+        plant(backend, str(item.pk), raw)
+        with django_assert_num_queries(1):
+            assert Item.cached.get(item.pk).value == 7
+        assert not marker.exists()
+    assert stats.snapshot()["testapp_item"]["rejected"] >= 3  # each one seen (the lease holder looks twice)
+    warnings = [r for r in caplog.records if "failed authentication" in r.getMessage()]
+    assert len(warnings) == 1  # once per container and process, not per read
+    with django_assert_num_queries(0):
+        assert Item.cached.get(item.pk).value == 7  # the fill replaced it
+
+
+def test_a_payload_moved_to_another_key_is_rejected(backend, django_assert_num_queries):
+    first, second = Item.objects.create(value=1), Item.objects.create(value=2)
+    Item.cached.get_many([first.pk, second.pk])
+    definition = registry.for_cached_model(Item)
+    adapter, keys = get_adapter(backend), definition.keys
+    names = [keys.ver(str(first.pk)), keys.data(str(first.pk))]
+    ver, moved = (adapter.fetch({None: names}).found[None][name] for name in names)
+    plant(backend, str(second.pk), moved)
+    adapter.store({None: {keys.ver(str(second.pk)): ver}}, 0)  # the version too: only the MAC tells them apart
+    with django_assert_num_queries(1):
+        assert Item.cached.get(second.pk).value == 2
+
+
+def test_a_rotated_key_keeps_old_payloads_while_it_is_a_fallback(backend, settings, django_assert_num_queries):
+    settings.CACHELAYER = {**settings.CACHELAYER, "PAYLOAD_KEY": "old"}
+    item = Item.objects.create(value=5)
+    Item.cached.get(item.pk)
+    settings.CACHELAYER = {**settings.CACHELAYER, "PAYLOAD_KEY": "new", "PAYLOAD_KEY_FALLBACKS": ["old"]}
+    Item.cached.get_many([0])  # reload definitions after the settings change
+    with django_assert_num_queries(0):
+        assert Item.cached.get(item.pk).value == 5
+    settings.CACHELAYER = {**settings.CACHELAYER, "PAYLOAD_KEY": "newer", "PAYLOAD_KEY_FALLBACKS": []}
+    Item.cached.get_many([0])
+    with django_assert_num_queries(1):
+        assert Item.cached.get(item.pk).value == 5

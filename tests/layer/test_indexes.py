@@ -309,7 +309,9 @@ def test_repository_get_joins_the_primary_keys(posts, django_assert_num_queries)
 
 def test_cache_serve_get_on_an_index(posts, start_server):
     first, _ = posts
-    Container.objects.filter(name=BY_POST).update(exposed=True)
+    container = Container.objects.get(name=BY_POST)
+    container.exposed = True  # auto-created containers are not exposed; save() tells every process
+    container.save()
     client = start_server().client()
     expected = "|".join(str(pk) for pk in database_list(post=first)).encode()
     assert client.get(f"@@{BY_POST}.{first.pk}") == expected

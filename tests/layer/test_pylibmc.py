@@ -4,11 +4,16 @@ The full matrix runs on pymemcache (the default); the adapter contract
 (tests/faults/test_adapter_contract.py) and this smoke run on pylibmc.
 """
 
+import pickle
+
 import pytest
 from django.db import transaction
+from pymemcache.client.base import Client
 
 from cachelayer.adapters import get_adapter
 from cachelayer.adapters.pylibmc import PyLibMCAdapter
+from cachelayer.engine.registry import registry
+from tests.layer.test_bad_input import CreatesFile
 from tests.testapp.models import Item, Slugged
 
 pytestmark = pytest.mark.caches("pylibmc")
@@ -50,3 +55,16 @@ def test_get_many_and_a_hashed_key(django_assert_num_queries):
     Slugged.cached.get(slug.slug)
     with django_assert_num_queries(0):
         assert Slugged.cached.get(slug.slug).pk == slug.pk
+
+
+def test_a_value_planted_with_the_pickle_flag_is_never_unpickled(backend, tmp_path, django_assert_num_queries):
+    item = Item.objects.create(value=4)
+    Item.cached.get(item.pk)
+    definition = registry.for_cached_model(Item)
+    marker = tmp_path / "ran"
+    host, port = get_adapter(backend).servers[0].rsplit(":", 1)
+    planter = Client((host, int(port)))
+    planter.set(definition.keys.data(str(item.pk)), pickle.dumps(CreatesFile(marker)), flags=1)  # pylibmc: pickled
+    with django_assert_num_queries(1):
+        assert Item.cached.get(item.pk).value == 4
+    assert not marker.exists()

@@ -156,3 +156,31 @@ def test_a_save_outside_a_transaction_is_one_invalidation_round_trip(cache_calls
     item.value = 2
     item.save()
     assert cache_calls == ["_invalidate"]
+
+
+def test_a_delivery_that_raises_reaches_neither_the_writer_nor_the_later_callbacks(django_assert_num_queries):
+    """A bug during delivery (here a cache_invalidated receiver that raises) is
+    logged; the containers' generations go through the outbox, and the
+    transaction's other on_commit callbacks run."""
+    from cachelayer import signals
+    from cachelayer.models import OutboxEntry
+
+    def broken(**kwargs):
+        raise ZeroDivisionError("a receiver's bug")
+
+    item = Item.objects.create(value=1)
+    Item.cached.get(item.pk)
+    ran = []
+    signals.cache_invalidated.connect(broken, dispatch_uid="test.broken")
+    try:
+        with transaction.atomic():
+            Item.objects.filter(pk=item.pk).update(value=2)
+            transaction.on_commit(lambda: ran.append("later"))
+    finally:
+        signals.cache_invalidated.disconnect(dispatch_uid="test.broken")
+    assert ran == ["later"]
+    assert OutboxEntry.objects.filter(container="testapp_item", route__isnull=True).exists()  # its generation
+    assert Item.cached.get(item.pk).value == 2  # replays the outbox first
+    assert not OutboxEntry.objects.exists()
+    with django_assert_num_queries(0):
+        assert Item.cached.get(item.pk).value == 2

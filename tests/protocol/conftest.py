@@ -54,6 +54,11 @@ class ServerThread:
         return sock
 
 
+def served_container(name, model, policy="caching", **mapping):
+    """Create a container cache_serve serves (containers are not exposed by default)."""
+    return make_container(name, model, policy, exposed=True, **mapping)
+
+
 @pytest.fixture
 def start_server(backend):
     """Return ``start(**options) -> ServerThread``; every server stops at teardown."""
@@ -76,7 +81,7 @@ def server(start_server):
 @pytest.fixture(params=["caching", "db_only", "cache_only"])
 def policy(request, backend):
     """The default container (KeyValue, every memcached column mapped) under each store policy."""
-    make_container(
+    served_container(
         "default", KeyValue, request.param, key_columns="key", value_columns="value",
         flags_column="flags", cas_column="cas", expire_time_column="expires",
     )
@@ -86,8 +91,8 @@ def policy(request, backend):
 @pytest.fixture
 def demo(backend):
     """innodb_memcache's demo container 'aaa' (DemoTest), next to the default one."""
-    make_container("default", KeyValue, key_columns="key", value_columns="value", cas_column="cas")
-    make_container(
+    served_container("default", KeyValue, key_columns="key", value_columns="value", cas_column="cas")
+    served_container(
         "aaa", DemoTest, key_columns="c1", value_columns="c2", flags_column="c3", cas_column="c4",
         expire_time_column="c5",
     )
@@ -108,3 +113,49 @@ def talk(sock: socket.socket, request: bytes, end: bytes = b"\r\n") -> bytes:
     """Send ``request`` on a raw socket and read the reply up to ``end``."""
     sock.sendall(request)
     return read_reply(sock, end)
+
+
+class ServerProcess:
+    """``manage.py cache_serve`` in a process of its own, on a free loopback port."""
+
+    def __init__(self, *options: str):
+        import subprocess
+        import sys
+
+        from tests.helpers import ROOT, environment
+
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "cache_serve", "--port", "0", *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+        )
+        line = self.process.stdout.readline()  # "cache_serve listening on 127.0.0.1:PORT"
+        if not line.startswith("cache_serve listening on "):
+            self.stop()
+            pytest.fail(f"cache_serve did not start: {line!r} {self.process.stderr.read()}")
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def threads(self) -> int:
+        """Return the number of threads the server process runs now."""
+        import os
+
+        return len(os.listdir(f"/proc/{self.process.pid}/task"))
+
+    def stop(self) -> int:
+        """Send SIGTERM (as a process manager does) and return the exit code."""
+        self.process.terminate()
+        return self.process.wait(START_TIMEOUT)
+
+
+@pytest.fixture
+def serve_process(backend):
+    """Return ``start(*options) -> ServerProcess``; every process stops at teardown."""
+    processes = []
+
+    def start(*options):
+        processes.append(ServerProcess(*options))
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        if process.process.poll() is None:
+            process.stop()

@@ -10,8 +10,7 @@ import cachelayer
 from cachelayer.models import Container
 from demo_project.demo.models import Country, DemoTest
 from tests.conftest import database_name
-from tests.layer.test_repository import make_container
-from tests.protocol.conftest import read_reply, talk
+from tests.protocol.conftest import read_reply, served_container, talk
 from tests.testapp.models import KeyValue
 
 
@@ -115,7 +114,7 @@ def test_delayed_flush_all(server, policy):
 def test_delayed_flush_all_keeps_one_pending_flush(server, backend):
     """As memcached's single flush time: a later flush_all replaces a pending one,
     and thousands of delayed flushes cost one thread, not one each."""
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     client, sock = server.client(), server.socket()
     client.set("a", "1", noreply=False)
     assert talk(sock, b"version\r\n").startswith(b"VERSION")  # both connections' workers exist
@@ -146,7 +145,7 @@ def test_delayed_flush_all_keeps_one_pending_flush(server, backend):
 
 
 def test_protocol_writes_and_orm_writes_meet(server, backend):
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     client = server.client()
     client.set("k", "from-protocol", noreply=False)
     row = KeyValue.objects.get(key="k")
@@ -196,7 +195,7 @@ def test_stats_containers_lists_exposed_containers_only(server, demo):
 
 
 def test_multi_column_values(server, backend):
-    make_container("default", Country, key_columns="country", value_columns="population|area_sq_km|drive_side")
+    served_container("default", Country, key_columns="country", value_columns="population|area_sq_km|drive_side")
     client = server.client()
     assert client.add("Narnia", "1000|50|L", noreply=False) is True
     row = Country.objects.get(country="Narnia")
@@ -209,7 +208,7 @@ def test_multi_column_values(server, backend):
 
 @pytest.mark.parametrize("operation", ["get", "set", "delete", "flush"])
 def test_disabled_policy_is_a_server_error_naming_the_operation(server, backend, operation):
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     from cachelayer.models import CachePolicy
 
     CachePolicy.objects.filter(policy_name="default_policy").update(**{f"{operation}_policy": "disabled"})
@@ -225,14 +224,14 @@ def test_disabled_policy_is_a_server_error_naming_the_operation(server, backend,
 def test_no_write_batches_on_sqlite(start_server, backend):
     if database_name() != "sqlite":
         pytest.skip("SQLite only: MariaDB batches (below)")
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=3, commit_interval=30).client()
     client.set("a", "1", noreply=False)
     assert KeyValue.objects.get(key="a").value == "1"  # committed at once
 
 
 def test_write_batches_commit_every_n_writes(start_server, backend, on_server_database):
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=3, commit_interval=30).client()
     client.set("a", "1", noreply=False)
     client.set("b", "2", noreply=False)
@@ -243,7 +242,7 @@ def test_write_batches_commit_every_n_writes(start_server, backend, on_server_da
 
 
 def test_write_batches_commit_after_the_interval(start_server, backend, on_server_database):
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=100, commit_interval=0.3).client()
     client.set("a", "1", noreply=False)
     deadline = time.monotonic() + 5
@@ -253,7 +252,7 @@ def test_write_batches_commit_after_the_interval(start_server, backend, on_serve
 
 
 def test_batched_write_invalidates_on_commit(start_server, backend, on_server_database):
-    make_container("default", KeyValue, key_columns="key", value_columns="value")
+    served_container("default", KeyValue, key_columns="key", value_columns="value")
     KeyValue.objects.create(key="k", value="old")
     server = start_server(batch_size=2, commit_interval=30)
     reader, writer = server.client(), server.client()

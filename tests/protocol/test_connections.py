@@ -4,8 +4,7 @@ and its clients carry on: the next command fails once at most."""
 import pytest
 from django.db import connection, connections
 
-from tests.layer.test_repository import make_container
-from tests.protocol.conftest import talk
+from tests.protocol.conftest import served_container, talk
 from tests.testapp.models import KeyValue
 
 VALUE = b"VALUE k 0 1\r\nv\r\nEND\r\n"
@@ -27,7 +26,7 @@ def kill(ids) -> None:
 @pytest.fixture
 def killed(start_server, backend, on_mariadb):
     """``killed(batch_size)`` -> a raw client whose worker's database connection was just killed."""
-    make_container("default", KeyValue, "db_only", key_columns="key", value_columns="value")  # every get reads SQL
+    served_container("default", KeyValue, "db_only", key_columns="key", value_columns="value")  # every get reads SQL
     KeyValue.objects.create(key="k", value="v")
 
     def start(batch_size: int = 1):

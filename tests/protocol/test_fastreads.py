@@ -1,5 +1,5 @@
 """cache_serve answers cache hits on its event loop, batched across clients;
-everything that may need the database still runs in the connection's worker."""
+everything that may need the database still runs on a database worker."""
 
 import socket
 import threading
@@ -7,23 +7,23 @@ import threading
 import pytest
 
 from cachelayer.adapters import get_adapter
-from cachelayer.protocol.worker import Worker
+from cachelayer.protocol.worker import Seat
 from tests.protocol.conftest import talk
 from tests.testapp.models import KeyValue
 
 
 @pytest.fixture
 def worker_calls(monkeypatch):
-    """Commands run in a worker thread (the slow path), by name."""
+    """Commands run on a database worker (the slow path), by name."""
     calls = []
-    real = Worker.run
+    real = Seat.run
 
     async def run(self, call, *args):
         if args:
             calls.append(args[0].name)
         return await real(self, call, *args)
 
-    monkeypatch.setattr(Worker, "run", run)
+    monkeypatch.setattr(Seat, "run", run)
     return calls
 
 
@@ -101,3 +101,21 @@ def test_switching_and_write_batches_take_the_worker(start_server, policy, worke
     worker_calls.clear()
     batched.get("k")
     assert worker_calls == ["get"]
+
+
+def test_a_planted_pickle_is_not_run_by_a_fast_read(server, policy, tmp_path):
+    import pickle
+
+    from cachelayer.engine.registry import registry
+    from tests.layer.test_bad_input import CreatesFile
+
+    if policy == "db_only":
+        pytest.skip("db_only reads no payload")
+    client = server.client()
+    client.set("k", "v", noreply=False)
+    assert client.get("k") == b"v"  # filled (or stored: cache_only)
+    definition, marker = registry.by_name["default"], tmp_path / "ran"
+    get_adapter(definition.cache_alias).store({"k": {definition.keys.data("k"): pickle.dumps(CreatesFile(marker))}}, 0)
+    expected = {"caching": b"v", "cache_only": None}[policy]  # cache_only: the cache was the store
+    assert client.get("k") == expected
+    assert not marker.exists()

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.layer.test_repository import make_container
+from tests.protocol.conftest import served_container
 from tests.testapp.models import KeyValue
 
 pytestmark = pytest.mark.caches("memcached")
@@ -20,7 +20,7 @@ def tool(name: str) -> str:
 
 @pytest.fixture
 def table(backend):
-    make_container(
+    served_container(
         "default", KeyValue, "caching", key_columns="key", value_columns="value",
         flags_column="flags", cas_column="cas", expire_time_column="expires",
     )

@@ -6,8 +6,7 @@ import time
 import pytest
 
 from cachelayer.protocol import parser
-from tests.layer.test_repository import make_container
-from tests.protocol.conftest import read_reply, talk
+from tests.protocol.conftest import read_reply, served_container, talk
 from tests.testapp.models import KeyValue
 
 STALL = 0.5  # the servers below give up on a stalled command after this many seconds
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.caches("locmem")  # protocol handling; the cache does n
 
 @pytest.fixture
 def table(backend):
-    make_container("default", KeyValue, key_columns="key", value_columns="value", flags_column="flags")
+    served_container("default", KeyValue, key_columns="key", value_columns="value", flags_column="flags")
 
 
 @pytest.mark.parametrize("line, reply", [
@@ -60,7 +59,7 @@ def test_oversized_value_is_swallowed(start_server, table):
 
 @pytest.mark.caches("memcached")
 def test_value_over_the_cache_item_limit_under_cache_only(start_server, backend):
-    make_container("default", KeyValue, "cache_only", key_columns="key", value_columns="value")
+    served_container("default", KeyValue, "cache_only", key_columns="key", value_columns="value")
     sock = start_server(item_size_max=2 * 2**20).socket()
     value = b"x" * (2**20 - 100)  # under --item-size-max, over memcached's item once encoded
     assert talk(sock, b"set big 0 0 %d\r\n" % len(value) + value + b"\r\n") == parser.TOO_LARGE

@@ -2,6 +2,8 @@
 
 import json
 
+from django.core.management.base import CommandError
+
 from cachelayer.adapters import get_adapter
 from cachelayer.cli import ContainerCommand
 from cachelayer.core import conf
@@ -32,7 +34,8 @@ class Command(ContainerCommand):
     help = (
         "Print every container's counters, summed over all processes (hits, misses, hit ratio, "
         "fills, invalidations, lease waits, errors, last flush), then each cache server's own "
-        "statistics (memcached `stats`, Redis `INFO`), like memstat. --json prints everything as JSON."
+        "statistics (memcached `stats`, Redis `INFO`), like memstat. --json prints everything as JSON. "
+        "Exits 1 when a cache server or the database cannot be reached."
     )
 
     def add_arguments(self, parser):
@@ -49,7 +52,14 @@ class Command(ContainerCommand):
             self.stdout.write(json.dumps(
                 {"containers": counters, "servers": servers, "followers": followers}, indent=2, sort_keys=True, default=str
             ))
-            return
+        else:
+            self._print(names, counters, followers, servers, verbosity)
+        down = [f"{alias!r} server {server}" for alias, by_server in servers.items() for server, values in by_server.items()
+                if "error" in values]
+        if down:  # what could be read is printed; the exit status says it is not everything
+            raise CommandError(f"cache {', '.join(down)} cannot be reached: counters and statistics are incomplete")
+
+    def _print(self, names, counters, followers, servers, verbosity):
         self._table(names, counters)
         self._followers(followers)
         for alias, by_server in servers.items():
@@ -62,14 +72,9 @@ class Command(ContainerCommand):
                     self.stdout.write(f"  {key}: {value}")
 
     def _followers(self, followers):
-        """Print each binlog follower's position, rate, lag and last error (cache_follow)."""
+        """Print each binlog follower's state, lag (measured on its server), rate and last error."""
         for row in followers:
-            lag = "-" if row["lag_seconds"] is None else f"{row['lag_seconds']} s"
-            behind = "-" if row["lag_bytes"] is None else f"{row['lag_bytes']} bytes"
-            self.stdout.write(
-                f"\nbinlog follower of {row['database']!r}: at {row['position']}, {row['events_per_second']} events/s, "
-                f"lag {lag} / {behind}, {row['events']} events, updated {row['updated'] or '-'}"
-            )
+            self.stdout.write(f"\nbinlog follower of {row['database']!r}: {progress.describe(row)}")
             if row["last_error"]:
                 self.stdout.write(f"  last error: {row['last_error']}")
 

@@ -11,7 +11,8 @@ cascades invalidate too. Modules, lowest first:
     server     the followed server: settings, preflight checks, binlog list
     tables     which tables are watched and how a row becomes keys
     stream     the reader thread: binlog events -> committed transactions
-    progress   the stored position and the live status (FollowerPosition)
+    health     how far behind the server a follower is, measured on the server
+    progress   the stored position, the heartbeat and the live status (FollowerPosition)
     follower   the loop: deliver, store the position, reconnect, reload
     checks     the system check for a server nobody follows
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError, connections, router
 
-from cachelayer.engine import transactions
+from cachelayer.engine import database
 from cachelayer.tasks.follow.aliases import server_of
 
 
@@ -23,7 +23,7 @@ def check_follower(app_configs=None, databases=None, **kwargs):
         return []
     try:
         registry.load()
-        with transactions.probe(router.db_for_read(FollowerPosition)):
+        with database.guarded(router.db_for_read(FollowerPosition)):
             followed = {server_of(alias) for alias in FollowerPosition.objects.values_list("database", flat=True)
                         if alias in connections}
     except DatabaseError:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import zlib
 from collections import defaultdict
 
 import pymysql
@@ -24,7 +23,7 @@ from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CacheUnavailable, FollowerError
 from cachelayer.tasks.follow.position import Position
 from cachelayer.tasks.follow.progress import Progress
-from cachelayer.tasks.follow.server import ACCESS_DENIED, Server
+from cachelayer.tasks.follow.server import ACCESS_DENIED, Server, default_server_id
 from cachelayer.tasks.follow.stream import End, Failed, Stream, Transaction
 from cachelayer.tasks.follow.tables import Tables
 
@@ -35,11 +34,6 @@ RECONNECT_ATTEMPTS = 40  # consecutive failed attempts before giving up (about 3
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds before the first retry, and at most
 POSITION_LOST = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the position is not in the binlog
 RELOAD = object()  # the stream must start again with a new Tables snapshot
-
-
-def default_server_id(alias: str) -> int:
-    """Return a stable replica server id for ``alias`` (away from the small ids servers use)."""
-    return 1_000_000 + zlib.crc32(alias.encode()) % 1_000_000_000
 
 
 class Follower:
@@ -56,7 +50,7 @@ class Follower:
         self.totals = defaultdict(int)  # transactions, rows, keys, generations
         self.tables: Tables | None = None
         self.delivered: Position | None = None
-        self.last_timestamp: int | None = None
+        self._changed = False  # a delivery since the last stored position outdated something
         self._progressed = False
         self._seen: set[str] = set()
         self._followed: dict = {}  # the definitions the current Tables snapshot was built from
@@ -74,7 +68,7 @@ class Follower:
         self._config_changed()  # registers the configuration version seen now (no stream to restart yet)
         self.tables = self._build_tables()
         self.delivered = self._start()
-        self.progress.save(self.delivered, self.server)
+        self.progress.save(self.delivered)
         failures = 0
         try:
             while not self.stopping.is_set():
@@ -89,7 +83,7 @@ class Follower:
                     self._recover(outcome.error, failures)
                 else:
                     failures = 0
-            self.progress.save(self.delivered, self.server, self.last_timestamp, final=True)
+            self.progress.save(self.delivered, final=True)
         finally:
             self.server.close()
         return self.delivered
@@ -154,7 +148,8 @@ class Follower:
                 keys=defaultdict(set, {definition.name: changed for definition, changed in owed.items()}),
                 containers={definition.name for definition in generations},
             ))
-        self.delivered, self.last_timestamp = transactions[-1].end, transactions[-1].timestamp
+        self.delivered = transactions[-1].end
+        self._changed = self._changed or bool(owed or generations)
         self.progress.events += rows
         self._progressed = True
         for name, count in (("transactions", len(transactions)), ("rows", rows), ("generations", len(generations)),
@@ -167,8 +162,8 @@ class Follower:
         self.totals["generations"] += len(self.tables.definitions)
 
     def _save(self, idle: bool) -> None:
-        if self.delivered != self.progress.saved and self.progress.due(idle):
-            self.progress.save(self.delivered, self.server, self.last_timestamp)
+        if self.progress.due(self._changed, idle) and self.progress.save(self.delivered):
+            self._changed = False
 
     # --- where to start, and recovery -------------------------------------
     def _start(self) -> Position:

@@ -7,6 +7,8 @@ queries never share a transaction with anything else.
 
 from __future__ import annotations
 
+import zlib
+
 import pymysql
 from django.db import connections
 
@@ -23,6 +25,11 @@ REPLICATION_CLIENT = {"REPLICATION CLIENT", "BINLOG MONITOR", "SUPER"}
 REPLICATION_SLAVE = {"REPLICATION SLAVE"}
 
 
+def default_server_id(alias: str) -> int:
+    """Return a stable replica server id for ``alias`` (away from the small ids servers use)."""
+    return 1_000_000 + zlib.crc32(alias.encode()) % 1_000_000_000
+
+
 def connection_settings(alias: str) -> dict:
     """Return PyMySQL connection arguments for the server of DATABASES[alias]."""
     params = connections.settings[alias]
@@ -30,7 +37,7 @@ def connection_settings(alias: str) -> dict:
     host = params.get("HOST") or "localhost"
     settings = {
         "user": params.get("USER") or options.get("user", ""),
-        "passwd": params.get("PASSWORD") or options.get("password", ""),
+        "password": params.get("PASSWORD") or options.get("password", ""),
         "connect_timeout": CONNECT_TIMEOUT,
     }
     if host.startswith("/"):

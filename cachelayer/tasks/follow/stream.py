@@ -36,10 +36,10 @@ logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)  # its metadata 
 class Transaction:
     """A committed transaction: what it outdates and where it ends."""
 
-    __slots__ = ("changes", "end", "timestamp")
+    __slots__ = ("changes", "end")
 
-    def __init__(self, changes: Changes, end: Position, timestamp: int):
-        self.changes, self.end, self.timestamp = changes, end, timestamp
+    def __init__(self, changes: Changes, end: Position):
+        self.changes, self.end = changes, end
 
 
 class End:
@@ -134,7 +134,7 @@ class Stream:
                 elif not isinstance(event, XidEvent):
                     continue  # RotateEvent: the reader follows it
                 end = Position(reader.log_file, reader.log_pos, gtid)
-                if not self._put(Transaction(changes, end, event.timestamp)):
+                if not self._put(Transaction(changes, end)):
                     return
                 changes = Changes()
         finally:
