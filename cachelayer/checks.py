@@ -19,11 +19,12 @@ import re
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 
 from cachelayer.core import backends, conf, policies, sensitivity
 from cachelayer.core.mapping import index_note, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
+from cachelayer.engine import database
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
@@ -159,7 +160,8 @@ def check_containers(app_configs=None, databases=None, **kwargs):
         return []
     found: list[CheckMessage] = []
     try:
-        rows = list(Container.objects.select_related("content_type", "policy"))
+        with database.guarded(router.db_for_read(Container)):
+            rows = list(Container.objects.select_related("content_type", "policy"))
     except DatabaseError:
         return []  # not migrated yet
     declaring = {model._meta.label_lower: model for model in cached_models()}

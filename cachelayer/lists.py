@@ -74,10 +74,15 @@ def _by_primary_key(model):
 
 
 def through_sides(relation) -> tuple:
-    """Return ``(through model, source column, target column)`` of an m2m field or its reverse."""
-    m2m = relation if relation.concrete else relation.field
+    """Return ``(through model, source column, target column)`` of an m2m field or its reverse.
+
+    The reverse side is told by its class: Django 6.0 no longer counts a
+    ManyToManyField as ``concrete`` (it has no column of its own).
+    """
+    reverse = isinstance(relation, models.ForeignObjectRel)
+    m2m = relation.field if reverse else relation
     source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
-    return (m2m.remote_field.through, source, target) if relation.concrete else (m2m.remote_field.through, target, source)
+    return (m2m.remote_field.through, target, source) if reverse else (m2m.remote_field.through, source, target)
 
 
 def cached_related(instance, name: str) -> list:

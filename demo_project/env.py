@@ -13,7 +13,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DB_FORMS = "'sqlite', 'sqlite:///PATH' or 'mysql://USER[:PASSWORD]@HOST[:PORT]/NAME'"
+DB_FORMS = (
+    "'sqlite', 'sqlite:///PATH', 'mysql://USER[:PASSWORD]@HOST[:PORT]/NAME' "
+    "or 'postgresql://USER[:PASSWORD]@HOST[:PORT]/NAME'"
+)
+# Per URL scheme: Django's backend, the default port, the user when the URL names none.
+SERVER_DATABASES = {
+    "mysql": ("django.db.backends.mysql", 3306, "root"),
+    "mariadb": ("django.db.backends.mysql", 3306, "root"),
+    "postgresql": ("django.db.backends.postgresql", 5432, "postgres"),
+    "postgres": ("django.db.backends.postgresql", 5432, "postgres"),
+}
 CACHE_FORMS = (
     "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]', 'pylibmc://HOST:PORT[,HOST:PORT...]' "
     "or 'redis://HOST:PORT[/DB]'"
@@ -32,22 +42,27 @@ def database_from_url(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme == "sqlite" and parts.path:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path}
-    if parts.scheme in ("mysql", "mariadb") and parts.hostname and parts.path.strip("/"):
+    if parts.scheme in SERVER_DATABASES and parts.hostname and parts.path.strip("/"):
+        engine, default_port, default_user = SERVER_DATABASES[parts.scheme]
         try:
-            port = parts.port or 3306
+            port = parts.port or default_port
         except ValueError:
             port = None
         if port:
-            return {
-                "ENGINE": "django.db.backends.mysql",
-                "NAME": parts.path.strip("/"),
-                "USER": unquote(parts.username or "root"),
+            name = parts.path.strip("/")
+            entry = {
+                "ENGINE": engine,
+                "NAME": name,
+                "USER": unquote(parts.username or default_user),
                 "PASSWORD": unquote(parts.password or ""),
                 "HOST": parts.hostname,
                 "PORT": str(port),
-                "OPTIONS": {"charset": "utf8mb4"},
-                "TEST": {"NAME": "test_" + parts.path.strip("/"), "CHARSET": "utf8mb4"},
+                "OPTIONS": {},
+                "TEST": {"NAME": "test_" + name},
             }
+            if engine.endswith("mysql"):
+                entry["OPTIONS"]["charset"] = entry["TEST"]["CHARSET"] = "utf8mb4"
+            return entry
     raise EnvError(f"CACHELAYER_DB={url!r} is not understood; use {DB_FORMS}")
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Shared helpers for scripts/*.sh: sourced, never run.
 #   apt_install PKG...   install Debian packages (apt-get update at most once per run)
-#   ensure_venv [V [R]]  venv V (.venv) with requirements R (requirements.txt) installed (skipped when unchanged)
+#   ensure_venv [V [R [PY]]]  venv V (.venv) with requirements R (requirements.txt) installed (skipped when unchanged),
+#                        made with interpreter PY (python3)
+#   newest_python MIN    print the newest CPython >= MIN on PATH or in ~/.pyenv (fails when none)
 #   ensure_chromium      Debian's chromium + chromium-driver (the admin browser test)
 # Strict mode here too, so that `source scripts/lib.sh; ensure_...` from a plain
 # shell stops at the first error instead of carrying on half-provisioned.
@@ -64,11 +66,24 @@ _ensure_build_deps() {
     if (( ${#need[@]} )); then apt_install "${need[@]}"; fi
 }
 
-ensure_venv() {  # [VENV [REQUIREMENTS]]: default .venv and requirements.txt
+newest_python() {  # MIN (e.g. 3.12)
+    local candidate version found=()
+    for candidate in "$HOME"/.pyenv/versions/*/bin/python3 $(compgen -c python3. | sort -u); do
+        [[ ${candidate##*/} =~ ^python3(\.[0-9]+)?$ ]] || continue   # not python3.X-config
+        version="$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" || continue
+        if [[ "$(printf '%s\n' "$1" "$version" | sort -V | head -n 1)" == "$1" ]]; then
+            found+=("$version $(command -v "$candidate")")
+        fi
+    done
+    (( ${#found[@]} )) || return 1
+    printf '%s\n' "${found[@]}" | sort -V | tail -n 1 | cut -d' ' -f2
+}
+
+ensure_venv() {  # [VENV [REQUIREMENTS [PYTHON]]]: default .venv, requirements.txt, python3
     local root="$CACHELAYER_ROOT" venv="$CACHELAYER_ROOT/${1:-.venv}"
-    local requirements="$CACHELAYER_ROOT/${2:-requirements.txt}"
+    local requirements="$CACHELAYER_ROOT/${2:-requirements.txt}" python="${3:-python3}"
     local stamp="$venv/.requirements.sha" want have=""
-    command -v python3 >/dev/null 2>&1 || apt_install python3
+    command -v "$python" >/dev/null 2>&1 || apt_install python3
     # A venv whose interpreter vanished (e.g. python upgraded) is useless: rebuild it.
     if [[ -d "$venv" ]] && ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
         log "-- $venv is broken, recreating it"
@@ -77,11 +92,11 @@ ensure_venv() {  # [VENV [REQUIREMENTS]]: default .venv and requirements.txt
     if [[ ! -x "$venv/bin/python" || ! -x "$venv/bin/pip" ]]; then
         log "-- creating $venv"
         rm -rf "$venv"
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
             # Debian's python3 needs python3-venv for ensurepip.
             rm -rf "$venv"
             apt_install python3-venv
-            python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+            "$python" -m venv "$venv" || die "$python -m venv $venv failed"
         fi
     fi
     # The stamp covers every requirements file (bench/requirements.txt includes the app's).

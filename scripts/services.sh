@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the servers the test suite talks to, each on loopback only:
 #   memcached 127.0.0.1:11211, Redis 127.0.0.1:6379, MariaDB 127.0.0.1:3306
-#   (+ MariaDB user cachelayer/cachelayer and database cachelayer),
+#   (+ MariaDB user cachelayer/cachelayer and database cachelayer), PostgreSQL
+#   127.0.0.1:5432 (+ role cachelayer/cachelayer with CREATEDB and database cachelayer),
 #   and libmemcached-tools (memccapable, memcslap) for the cache_serve tests.
 # Each one is reused if it already answers, else started, else installed and
 # started. Idempotent; the all-reused path takes well under a second.
@@ -257,6 +258,76 @@ ensure_mariadb_user() {
     echo "mariadb user cachelayer@127.0.0.1, database cachelayer: created"
 }
 
+# --- PostgreSQL ---------------------------------------------------------------
+
+# Debian's cluster tools (postgresql-common) manage the clusters the package makes.
+_start_postgresql() {
+    local ver name
+    _is_root || die "root is needed to start PostgreSQL (its files belong to the postgres user)"
+    read -r ver name _ < <(pg_lsclusters -h 2>/dev/null | head -n 1) || true
+    if [[ -z ${ver:-} ]]; then
+        ver="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+        name=main
+        log "-- creating PostgreSQL cluster $ver/$name"
+        pg_createcluster "$ver" "$name" >&2 || die "pg_createcluster $ver $name failed"
+    fi
+    PG_LOG="/var/log/postgresql/postgresql-$ver-$name.log"
+    # Port and bind forced to loopback for this start, whatever the cluster's config says.
+    pg_ctlcluster -o "-c listen_addresses=127.0.0.1 -c port=5432" "$ver" "$name" start >&2 \
+        || die "pg_ctlcluster $ver $name start failed; see $PG_LOG"
+}
+
+ensure_postgresql() {
+    local how
+    PG_LOG=/var/log/postgresql
+    if port_open 5432; then
+        how=reused
+    else
+        if command -v pg_ctlcluster >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+            how=started
+        else
+            apt_install postgresql
+            how=installed+started
+            sleep 1   # the package may have started it itself (systemd hosts)
+        fi
+        port_open 5432 || _start_postgresql
+        wait_port postgresql 5432 "$PG_LOG"
+    fi
+    echo "postgresql 127.0.0.1:5432: $how"
+}
+
+# psql as a superuser: postgres over TCP where the server trusts loopback, else
+# the postgres OS user over the unix socket (Debian's peer authentication).
+_pg_admin() {  # PSQL ARGS...
+    if psql -h 127.0.0.1 -p 5432 -U postgres -w -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+        psql -h 127.0.0.1 -p 5432 -U postgres -w -d postgres -v ON_ERROR_STOP=1 -Aqt "$@"
+    elif _is_root && id -u postgres >/dev/null 2>&1; then
+        runuser -u postgres -- psql -p 5432 -d postgres -v ON_ERROR_STOP=1 -Aqt "$@"
+    else
+        die "could not reach PostgreSQL as a superuser (postgres over 127.0.0.1, nor the postgres OS user) to create role cachelayer"
+    fi
+}
+
+# The suite connects as cachelayer/cachelayer over TCP; Django's test runner
+# creates test_<NAME>, hence CREATEDB. Only this role and database are touched.
+ensure_postgresql_user() {
+    command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+    local as_user=(env PGPASSWORD=cachelayer PGCONNECT_TIMEOUT=5 psql -h 127.0.0.1 -p 5432 -U cachelayer -w -d cachelayer -Atc 'select 1')
+    if "${as_user[@]}" >/dev/null 2>&1; then
+        echo "postgresql role cachelayer, database cachelayer: reused"
+        return 0
+    fi
+    # ALTER ROLE too: a pre-existing role with another password gets fixed.
+    _pg_admin -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cachelayer') THEN CREATE ROLE cachelayer; END IF; END \$\$" \
+        -c "ALTER ROLE cachelayer LOGIN CREATEDB PASSWORD 'cachelayer'"
+    if [[ -z "$(_pg_admin -c "SELECT 1 FROM pg_database WHERE datname = 'cachelayer'")" ]]; then
+        _pg_admin -c "CREATE DATABASE cachelayer OWNER cachelayer"
+    fi
+    "${as_user[@]}" >/dev/null \
+        || die "role cachelayer still cannot connect to 127.0.0.1:5432 after creating it (pg_hba.conf must allow password logins from 127.0.0.1)"
+    echo "postgresql role cachelayer, database cachelayer: created"
+}
+
 # --- libmemcached-tools -------------------------------------------------------
 # memccapable and memcslap talk to cache_serve in tests/protocol/ as real peers.
 
@@ -276,6 +347,8 @@ ensure_services() {
     ensure_redis
     ensure_mariadb
     ensure_mariadb_user
+    ensure_postgresql
+    ensure_postgresql_user
     ensure_libmemcached_tools
 }
 

@@ -15,8 +15,11 @@ from django.conf import settings as django_settings
 CACHE_ALIASES = ["locmem", "memcached", "redis"]
 
 
+DATABASE_NAMES = {"sqlite3": "sqlite", "mysql": "mariadb", "postgresql": "postgresql"}  # by Django backend
+
+
 def database_name() -> str:
-    return "sqlite" if django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else "mariadb"
+    return DATABASE_NAMES[django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]]
 
 
 # Fixtures that start processes (cache servers, a MariaDB, a browser, a live server):
@@ -76,6 +79,13 @@ def backend(cache_backend, transactional_db):
 def on_mariadb():
     if database_name() != "mariadb":
         pytest.skip("MariaDB only: runs in the mariadb half of the matrix")
+
+
+@pytest.fixture
+def on_server_database():
+    """Skip on SQLite: the test needs a database server's row locks or isolation levels."""
+    if database_name() == "sqlite":
+        pytest.skip("MariaDB and PostgreSQL only: runs in their halves of the matrix")
 
 
 BINLOG_ALIAS = "binlog"  # tests/settings.py: the follower tests' private MariaDB

@@ -14,12 +14,13 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def database_url() -> str:
-    """Return a CACHELAYER_DB value naming the test database this process uses."""
+def database_url(name: str | None = None) -> str:
+    """Return a CACHELAYER_DB value naming the test database this process uses (or database ``name`` there)."""
     params = connection.settings_dict
+    name = name or params["NAME"]
     if connection.vendor == "sqlite":
-        return f"sqlite:///{params['NAME']}"
-    return f"mysql://{params['USER']}:{params['PASSWORD']}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
+        return f"sqlite:///{name}"
+    return f"{connection.vendor}://{params['USER']}:{params['PASSWORD']}@{params['HOST']}:{params['PORT']}/{name}"
 
 
 def environment(**cachelayer) -> dict:
@@ -32,11 +33,12 @@ def environment(**cachelayer) -> dict:
     }
 
 
-def manage(*args, stdin: str = "", **cachelayer) -> subprocess.CompletedProcess:
-    """Run ``manage.py ARGS`` in a new process; return its exit code and output."""
+def manage(*args, stdin: str = "", env: dict | None = None, **cachelayer) -> subprocess.CompletedProcess:
+    """Run ``manage.py ARGS`` in a new process (``env`` over the test's environment);
+    return its exit code and output."""
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
-        input=stdin, capture_output=True, text=True, env=environment(**cachelayer), timeout=60,
+        input=stdin, capture_output=True, text=True, env={**environment(**cachelayer), **(env or {})}, timeout=60,
     )
 
 

@@ -40,18 +40,24 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA synchronous=OFF",
     }
 else:
-    # The same test database, seen under REPEATABLE READ (transaction-rule tests).
-    DATABASES["repeatable_read"] = {
-        **DATABASES["default"],
-        "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": "repeatable read"},
-        "TEST": {"MIRROR": "default"},
-    }
-    # The same again, with isolation_level None: the server's own default (REPEATABLE READ).
-    DATABASES["server_default"] = {
-        **DATABASES["default"],
-        "OPTIONS": {**DATABASES["default"]["OPTIONS"], "isolation_level": None},
-        "TEST": {"MIRROR": "default"},
-    }
+    # The same test database seen under REPEATABLE READ, and under the server's own default
+    # (isolation_level absent on PostgreSQL, None on MariaDB), which is REPEATABLE READ on
+    # MariaDB and which this connection sets so on PostgreSQL (libpq's options: the shared
+    # server's configuration is never changed). Transaction-rule tests read through them.
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        from psycopg import IsolationLevel
+
+        _isolations = {
+            "repeatable_read": {"isolation_level": IsolationLevel.REPEATABLE_READ},
+            "server_default": {"options": "-c default_transaction_isolation=repeatable\\ read"},
+        }
+    else:
+        _isolations = {
+            "repeatable_read": {**DATABASES["default"]["OPTIONS"], "isolation_level": "repeatable read"},
+            "server_default": {**DATABASES["default"]["OPTIONS"], "isolation_level": None},
+        }
+    for _alias, _options in _isolations.items():
+        DATABASES[_alias] = {**DATABASES["default"], "OPTIONS": _options, "TEST": {"MIRROR": "default"}}
     # The follower tests' own MariaDB with a row binlog (tests/follow/mariadb.py), started by
     # tests/conftest.py only when a collected test uses this alias. The port is chosen once and
     # inherited by child processes; CACHELAYER_TEST_BINLOG_DB names the test database there.

@@ -46,10 +46,10 @@ def test_warm_fills_in_chunks_and_can_run_again(countries, django_assert_num_que
     assert "0 rows warmed, 10 already cached" in run("cache_warm", "--all")
 
 
-def test_warm_stores_the_versions_read_before_the_database_read(countries, on_mariadb):
+def test_warm_stores_the_versions_read_before_the_database_read(countries, on_server_database):
     """A write that commits right after the warm's row query is never hidden by the warm's fill.
 
-    (MariaDB only: SQLite steps through rows lazily, so the write would land inside the read.)
+    (MariaDB and PostgreSQL: SQLite steps through rows lazily, so the write would land inside the read.)
     """
     definition = registry.get("demo_country")
     written = []

@@ -22,6 +22,7 @@ from django.db import connection
 
 from demo_project.demo.models import Country
 from tests.faults.servers import ServerProcess, free_port
+from tests.helpers import database_url
 
 pytestmark = pytest.mark.slow  # uvicorn and memcached in processes of their own
 
@@ -37,18 +38,18 @@ def memcached():
 
 
 @pytest.fixture
-def site(on_mariadb, transactional_db, settings, memcached):
+def site(on_server_database, transactional_db, settings, memcached):
     """The demo under uvicorn; this process reads and writes through the same cache and key prefix."""
     settings.CACHES = {**settings.CACHES, "shared": {
         "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": memcached.location}}
     settings.CACHELAYER = {"CACHE_ALIAS": "shared"}  # the demo's KEY_PREFIX: the default
     call_command("loaddata", "demo", verbosity=0)
-    db, port = connection.settings_dict, free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "demo_project.settings",
         "DJANGO_DEBUG": "0",
-        "CACHELAYER_DB": f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}",
+        "CACHELAYER_DB": database_url(),
         "CACHELAYER_CACHE": f"memcached://{memcached.location}",
         "PYTHONPATH": str(ROOT),
     }

@@ -11,6 +11,8 @@ def test_database_urls():
     assert (mysql["USER"], mysql["PASSWORD"], mysql["HOST"], mysql["PORT"], mysql["NAME"]) == (
         "u", "p@ss", "db.local", "3307", "app",
     )
+    pg = database_from_url("postgresql://u:p@db.local/app")
+    assert (pg["ENGINE"], pg["PORT"], pg["TEST"]["NAME"]) == ("django.db.backends.postgresql", "5432", "test_app")
 
 
 def test_cache_urls():
@@ -22,7 +24,7 @@ def test_cache_urls():
     assert (libmc["BACKEND"].endswith("PyLibMCCache"), libmc["LOCATION"]) == (True, ["127.0.0.1:11211"])
 
 
-@pytest.mark.parametrize("url", ["postgres://x/y", "mysql://host", "mysql://h:port/db", ""])
+@pytest.mark.parametrize("url", ["oracle://x/y", "postgresql://host", "mysql://host", "mysql://h:port/db", ""])
 def test_bad_database_url_says_what_is_accepted(url):
     with pytest.raises(EnvError, match="CACHELAYER_DB=.*use 'sqlite'"):
         database_from_url(url)

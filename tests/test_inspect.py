@@ -145,7 +145,7 @@ def test_an_edit_during_an_inspection_is_picked_up(items):
     assert result.checked == 2 and result.skipped == "get_policy is db_only, so reads do not fill the cache"
 
 
-def test_keys_written_by_the_current_transaction_are_read_from_the_database(items, on_mariadb):
+def test_keys_written_by_the_current_transaction_are_read_from_the_database(items, on_server_database):
     """Under READ COMMITTED (Django's MariaDB default) an inspection may run inside ``atomic``."""
     with transaction.atomic():
         Item.objects.filter(pk=3).update(value=333)  # invalidated at commit: the cache still holds 30

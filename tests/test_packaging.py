@@ -135,8 +135,18 @@ def test_the_wheel_holds_the_app_and_nothing_else(wheel):
     assert migrations == {str(p.relative_to(ROOT)) for p in (ROOT / "cachelayer" / "migrations").glob("*.py")}
     metadata = zipfile.ZipFile(wheel).read(f"cachelayer-{cachelayer.__version__}.dist-info/METADATA").decode()
     assert "Requires-Dist: Django<6.1,>=5.2" in metadata
-    for extra in ("memcached", "pylibmc", "redis", "mysql", "binlog", "debug"):
+    for extra in ("memcached", "pylibmc", "redis", "mysql", "postgresql", "binlog", "debug"):
         assert f"Provides-Extra: {extra}" in metadata
+
+
+def test_the_wheel_carries_the_licence(wheel):
+    import cachelayer
+
+    info = f"cachelayer-{cachelayer.__version__}.dist-info"
+    archive = zipfile.ZipFile(wheel)
+    metadata = archive.read(f"{info}/METADATA").decode()
+    assert "License-Expression: BSD-3-Clause" in metadata and "License-File: LICENSE" in metadata
+    assert archive.read(f"{info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
 
 
 def test_a_new_project_reads_through_the_cache(venv, tmp_path):

@@ -18,6 +18,8 @@ import weakref
 
 from django.db import DatabaseError, connections
 
+from cachelayer.engine import database
+
 
 class Pending:
     """What the current transaction wrote; called once, at its commit.
@@ -86,31 +88,52 @@ def written_test(using: str, container: str):
 
 _server_levels: dict[str, str] = {}  # alias -> the server's default isolation level
 
+# Per vendor, the statements that read the session's default level, tried in
+# order (MySQL 8: transaction_isolation; MariaDB: tx_isolation too).
+_SERVER_LEVEL_SQL = {
+    "mysql": ("SELECT @@SESSION.transaction_isolation", "SELECT @@SESSION.tx_isolation"),
+    "postgresql": ("SHOW default_transaction_isolation",),
+}
+
 
 def _server_isolation(connection) -> str:
-    """Ask the server for its default level (MySQL 8: transaction_isolation; MariaDB: tx_isolation too)."""
+    """Ask the server for its default level, once per alias."""
     level = _server_levels.get(connection.alias)
     if level is None:
+        *fallible, last = _SERVER_LEVEL_SQL[connection.vendor]
         with connection.cursor() as cursor:
-            try:
-                cursor.execute("SELECT @@SESSION.transaction_isolation")
-            except DatabaseError:
-                cursor.execute("SELECT @@SESSION.tx_isolation")
+            for sql in fallible:
+                try:
+                    with database.guarded(connection.alias):
+                        cursor.execute(sql)
+                    break
+                except DatabaseError:
+                    continue
+            else:
+                cursor.execute(last)
             level = _server_levels[connection.alias] = cursor.fetchone()[0].replace("-", " ").lower()
     return level
 
 
 def isolation_level(connection) -> str | None:
     """Return the isolation level of a connection's transactions, lower case
-    (None where it is not known: assume snapshot semantics)."""
+    (None where it is not known: assume snapshot semantics).
+
+    Django's MySQL backend sets READ COMMITTED unless OPTIONS says otherwise
+    (None: the server's default). Its PostgreSQL backend sets the level only
+    when OPTIONS names one; without it the server's default applies
+    (``default_transaction_isolation``, READ COMMITTED unless configured).
+    """
+    options = connection.settings_dict.get("OPTIONS") or {}
     if connection.vendor == "mysql":
-        options = connection.settings_dict.get("OPTIONS") or {}
         if "isolation_level" not in options:
             return "read committed"  # Django's MySQL default
         return (options["isolation_level"] or "").lower() or _server_isolation(connection)
     if connection.vendor == "postgresql":
-        level = getattr(connection, "isolation_level", None)
-        return "read committed" if level in (None, 1) or "COMMITTED" in str(level).upper() else str(level).lower()
+        if "isolation_level" not in options:
+            return _server_isolation(connection)
+        level = connection.isolation_level.name.replace("_", " ").lower()  # a psycopg IsolationLevel
+        return "read committed" if level == "read uncommitted" else level  # PostgreSQL runs it as such
     return None  # SQLite and others
 
 
@@ -122,3 +145,4 @@ def may_fill(using: str) -> bool:
     """
     connection = connections[using]
     return not connection.in_atomic_block or isolation_level(connection) == "read committed"
+

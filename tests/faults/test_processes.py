@@ -13,11 +13,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from cachelayer.engine import versions
 from cachelayer.engine.registry import registry
 from tests.faults.conftest import write_report
+from tests.helpers import database_url
 from tests.testapp.models import Item
 
 pytestmark = pytest.mark.slow  # worker processes and a consistency soak
@@ -25,14 +26,6 @@ pytestmark = pytest.mark.slow  # worker processes and a consistency soak
 ROOT = Path(__file__).resolve().parents[2]
 CHECKER_SECONDS = float(os.environ.get("CACHELAYER_CHECKER_SECONDS", "15"))
 CHECKER_WORKERS = 4
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"mysql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
 
 
 def spawn(mode: str, args: dict, cachelayer: dict) -> subprocess.Popen:
@@ -79,7 +72,7 @@ def find_violations(reads, writes) -> list[dict]:
 
 
 @pytest.mark.parametrize("cache", ["memcached", "redis"])
-def test_consistency_checker(cache, on_mariadb, settings, transactional_db, tmp_path):
+def test_consistency_checker(cache, on_server_database, settings, transactional_db, tmp_path):
     cachelayer = {"CACHE_ALIAS": cache, "KEY_PREFIX": f"k{uuid.uuid4().hex[:12]}"}
     settings.CACHELAYER = cachelayer
     ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(300))]

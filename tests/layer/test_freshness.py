@@ -194,19 +194,19 @@ def test_migrate_with_data_migrations_bumps_every_generation():
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-@pytest.mark.usefixtures("on_mariadb")
+@pytest.mark.usefixtures("on_server_database")
 def test_server_default_isolation_is_not_taken_for_read_committed():
     from cachelayer.engine import transactions
 
     assert transactions.may_fill("repeatable_read") is True  # outside atomic: always
     with transaction.atomic(using="server_default"):
-        assert transactions.may_fill("server_default") is False  # MariaDB's default: REPEATABLE READ
+        assert transactions.may_fill("server_default") is False  # the server's default here: REPEATABLE READ
     with transaction.atomic(using="default"):
-        assert transactions.may_fill("default") is True  # Django's MySQL default: READ COMMITTED
+        assert transactions.may_fill("default") is True  # Django's default on both: READ COMMITTED
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-@pytest.mark.usefixtures("on_mariadb")
+@pytest.mark.usefixtures("on_server_database")
 def test_server_default_isolation_read_inside_atomic_does_not_fill_old_rows():
     add_container("items_rr", Item, "id", database="server_default")
     item = Item.objects.create(value=1)
@@ -219,7 +219,7 @@ def test_server_default_isolation_read_inside_atomic_does_not_fill_old_rows():
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-@pytest.mark.usefixtures("on_mariadb")
+@pytest.mark.usefixtures("on_server_database")
 def test_warming_inside_repeatable_read_stores_no_old_rows():
     from cachelayer.engine.registry import registry
     from cachelayer.exceptions import CachelayerError
@@ -239,7 +239,7 @@ class Rollback(Exception):
     pass
 
 
-@pytest.mark.usefixtures("on_mariadb")  # SQLite: no warming inside atomic at all (above)
+@pytest.mark.usefixtures("on_server_database")  # SQLite: no warming inside atomic at all (above)
 def test_warming_never_fills_keys_written_by_the_transaction():
     from cachelayer.engine.registry import registry
     from cachelayer.tasks import warming

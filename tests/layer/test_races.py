@@ -45,7 +45,7 @@ def test_negative_entry_racing_an_insert_is_never_served(paused_reader):
     assert Slugged.cached.get("late").value == 7
 
 
-def test_a_save_outside_atomic_holds_the_row_from_its_old_key_read_to_its_write(monkeypatch, on_mariadb):
+def test_a_save_outside_atomic_holds_the_row_from_its_old_key_read_to_its_write(monkeypatch, on_server_database):
     """save() reads the key the row has (pre_save), then writes. Another writer
     must not change that key in between: the saved key would then be one this
     save never outdates, and a reader may have cached it meanwhile."""

@@ -3,6 +3,7 @@
 import sqlite3
 
 import MySQLdb
+import psycopg
 import pymemcache
 import redis
 from django.conf import settings
@@ -36,6 +37,11 @@ def test_database_connection_is_real(backend):
         raw = MySQLdb.connect(
             host=params["HOST"], port=int(params["PORT"]), user=params["USER"],
             password=params["PASSWORD"], database=params["NAME"],
+        )
+    elif connection.vendor == "postgresql":
+        raw = psycopg.connect(
+            host=params["HOST"], port=int(params["PORT"]), user=params["USER"],
+            password=params["PASSWORD"], dbname=params["NAME"],
         )
     else:
         raw = sqlite3.connect(params["NAME"])

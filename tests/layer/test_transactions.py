@@ -71,7 +71,7 @@ def test_no_written_set_outlives_its_transaction():
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-def test_no_fill_inside_atomic_under_repeatable_read(on_mariadb, django_assert_num_queries):
+def test_no_fill_inside_atomic_under_repeatable_read(on_server_database, django_assert_num_queries):
     from cachelayer.models import Container
 
     container = Container.objects.get(name="testapp_item")
@@ -84,7 +84,7 @@ def test_no_fill_inside_atomic_under_repeatable_read(on_mariadb, django_assert_n
         assert Item.cached.get(item.pk).value == 1  # still a miss: nothing was filled
 
 
-def test_fill_inside_atomic_under_read_committed(on_mariadb, django_assert_num_queries):
+def test_fill_inside_atomic_under_read_committed(on_server_database, django_assert_num_queries):
     item = Item.objects.create(value=1)
     with transaction.atomic():
         assert Item.cached.get(item.pk).value == 1

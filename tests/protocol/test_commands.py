@@ -230,7 +230,7 @@ def test_no_write_batches_on_sqlite(start_server, backend):
     assert KeyValue.objects.get(key="a").value == "1"  # committed at once
 
 
-def test_write_batches_commit_every_n_writes(start_server, backend, on_mariadb):
+def test_write_batches_commit_every_n_writes(start_server, backend, on_server_database):
     served_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=3, commit_interval=30).client()
     client.set("a", "1", noreply=False)
@@ -241,7 +241,7 @@ def test_write_batches_commit_every_n_writes(start_server, backend, on_mariadb):
     assert KeyValue.objects.count() == 3
 
 
-def test_write_batches_commit_after_the_interval(start_server, backend, on_mariadb):
+def test_write_batches_commit_after_the_interval(start_server, backend, on_server_database):
     served_container("default", KeyValue, key_columns="key", value_columns="value")
     client = start_server(batch_size=100, commit_interval=0.3).client()
     client.set("a", "1", noreply=False)
@@ -251,7 +251,7 @@ def test_write_batches_commit_after_the_interval(start_server, backend, on_maria
     assert KeyValue.objects.get(key="a").value == "1"
 
 
-def test_batched_write_invalidates_on_commit(start_server, backend, on_mariadb):
+def test_batched_write_invalidates_on_commit(start_server, backend, on_server_database):
     served_container("default", KeyValue, key_columns="key", value_columns="value")
     KeyValue.objects.create(key="k", value="old")
     server = start_server(batch_size=2, commit_interval=30)

@@ -8,8 +8,9 @@ cache stale until the TTL. The warning goes once a follower stored a position.
 from __future__ import annotations
 
 from django.core.checks import Tags, Warning, register
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, router
 
+from cachelayer.engine import database
 from cachelayer.tasks.follow.aliases import server_of
 
 
@@ -22,8 +23,9 @@ def check_follower(app_configs=None, databases=None, **kwargs):
         return []
     try:
         registry.load()
-        followed = {server_of(alias) for alias in FollowerPosition.objects.values_list("database", flat=True)
-                    if alias in connections}
+        with database.guarded(router.db_for_read(FollowerPosition)):
+            followed = {server_of(alias) for alias in FollowerPosition.objects.values_list("database", flat=True)
+                        if alias in connections}
     except DatabaseError:
         return []  # not migrated yet
     unfollowed: dict[str, list[str]] = {}

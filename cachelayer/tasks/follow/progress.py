@@ -22,6 +22,7 @@ from typing import Any
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
+from cachelayer.engine import database
 from cachelayer.exceptions import FollowerError
 from cachelayer.tasks.follow.position import Position
 
@@ -130,8 +131,10 @@ def status() -> list[dict]:
     as cache_stats, ``cache_follow --status`` and the admin show them."""
     from cachelayer.models import FollowerPosition
 
+    using = router.db_for_read(FollowerPosition)
     try:
-        rows: list[Any] = list(FollowerPosition.objects.using(router.db_for_read(FollowerPosition)).values())
+        with database.guarded(using):
+            rows: list[Any] = list(FollowerPosition.objects.using(using).values())
     except DatabaseError:
         return []
     if rows:  # the binlog client is needed only once a follower ran
