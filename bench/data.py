@@ -35,8 +35,11 @@ def create_rows() -> None:
     Item.objects.bulk_create(
         [
             Item(
-                email=email_of(i), name=f"Item number {i}", score=i % 997,
-                balance=decimal.Decimal(i) / 7, joined=joined + datetime.timedelta(minutes=i),
+                email=email_of(i),
+                name=f"Item number {i}",
+                score=i % 997,
+                balance=decimal.Decimal(i) / 7,
+                joined=joined + datetime.timedelta(minutes=i),
             )
             for i in range(ROWS)
         ],

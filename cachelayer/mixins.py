@@ -30,7 +30,11 @@ class CachedQuerySet(models.QuerySet):
         pk_name = self.model._meta.pk.attname
         with transaction.atomic(using=self.db, savepoint=False):
             # lock the rows, so that what they were and what they become are both known
-            before = list(self.select_for_update().order_by().values(pk_name, *(every - {pk_name}))[: limit + 1]) if every else []
+            before = (
+                list(self.select_for_update().order_by().values(pk_name, *(every - {pk_name}))[: limit + 1])
+                if every
+                else []
+            )
             if not every or len(before) > limit:
                 count = super().update(**kwargs)
                 record_model(self.db, self.model)
@@ -60,7 +64,10 @@ class CachedQuerySet(models.QuerySet):
         with transaction.atomic(using=self.db, savepoint=False):
             before = snapshots.read(self.model, self.db, [obj.pk for obj in objs], from_db) if from_db else {}
             count = super().bulk_update(objs, fields, *args, **kwargs)
-            new = [{**before.get(obj.pk, {}), **{a: v for a, v in snapshots.loaded(obj).items() if a in written}} for obj in objs]
+            new = [
+                {**before.get(obj.pk, {}), **{a: v for a, v in snapshots.loaded(obj).items() if a in written}}
+                for obj in objs
+            ]
             record_rows(self.db, self.model, list(before.values()) + new)
         return count
 

@@ -41,6 +41,7 @@ class Fetched(NamedTuple):
     found: dict[Route, dict[str, Any]]
     unreachable: list[Route]
 
+
 class Adapter(ABC):
     """Cache operations cachelayer needs, with one round trip per server.
 
@@ -163,7 +164,8 @@ class Adapter(ABC):
         results: dict[str, Any] = {server: {} for server in wanted}
         for start in range(0, max(map(len, wanted.values())), chunk):
             part = {
-                server: keys[start:start + chunk] for server, keys in wanted.items()
+                server: keys[start : start + chunk]
+                for server, keys in wanted.items()
                 if len(keys) > start and isinstance(results[server], dict)
             }
             if start:
@@ -241,7 +243,7 @@ class Adapter(ABC):
         for server, routes in self._by_server(groups).items():
             items = [item for route in routes for item in groups[route].items()]
             for start in range(0, len(items), chunk):
-                self._guarded(server, self._set_many, dict(items[start:start + chunk]), timeout)
+                self._guarded(server, self._set_many, dict(items[start : start + chunk]), timeout)
 
     def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
@@ -253,9 +255,11 @@ class Adapter(ABC):
         for server, routes in self._by_server(groups).items():
             keys = [key for route in routes for key in groups[route]]
             for start in range(0, len(keys), chunk):
-                self._guarded(server, self._delete_many, keys[start:start + chunk])
+                self._guarded(server, self._delete_many, keys[start : start + chunk])
 
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]], read: Sequence[str] = ()) -> tuple[list[Route], dict]:
+    def invalidate(
+        self, groups: dict[Route, tuple[list[str], list[str]]], read: Sequence[str] = ()
+    ) -> tuple[list[Route], dict]:
         """Per route, add 1 to each existing counter and delete each payload.
 
         Counters are never created here: a new counter starts high anyway.
@@ -268,7 +272,7 @@ class Adapter(ABC):
         failed, values, chunk = [], {}, conf.get("CHUNK_KEYS")
         for server, routes in self._by_server(groups).items():
             for start in range(0, len(routes), chunk):  # CHUNK_KEYS routes a request (see _get_many_chunked)
-                part = routes[start:start + chunk]
+                part = routes[start : start + chunk]
                 counters = [key for route in part for key in groups[route][0]]
                 payloads = [key for route in part for key in groups[route][1]]
                 try:

@@ -48,6 +48,8 @@ class Breaker:
                 if not self.open_until:
                     logger.warning(
                         "cachelayer: cache %s failed %d times; skipping it for %.1f s",
-                        self.name, self.failures, conf.get("BREAKER_COOLDOWN"),
+                        self.name,
+                        self.failures,
+                        conf.get("BREAKER_COOLDOWN"),
                     )
                 self.open_until = time.monotonic() + conf.get("BREAKER_COOLDOWN")

@@ -206,7 +206,9 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
     config = config_key(conf.get("KEY_PREFIX"))
     for adapter, part in by_adapter.items():
         owed = {definition: _groups(definition, keys) for definition, keys in part.items()}
-        merged: defaultdict[Route, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))  # containers may share a route (user key)
+        merged: defaultdict[Route, tuple[list[str], list[str]]] = defaultdict(
+            lambda: ([], [])
+        )  # containers may share a route (user key)
         for groups in owed.values():
             for route, (counters, payloads) in groups.items():
                 merged[route][0].extend(counters)

@@ -54,8 +54,16 @@ UNIQUE = ["cache_alias", "server", "key"]
 _replaying: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-def record(using: str | None, adapter: Adapter, container: str, *, groups=None, shared=(), servers=(),
-           generation: str | None = None) -> None:
+def record(
+    using: str | None,
+    adapter: Adapter,
+    container: str,
+    *,
+    groups=None,
+    shared=(),
+    servers=(),
+    generation: str | None = None,
+) -> None:
     """Keep undelivered invalidations, then mark their servers dirty.
 
     ``groups`` is ``{route: (counter keys, payload keys)}``; ``shared`` keys
@@ -71,8 +79,7 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
         for route, (counters, payloads) in groups.items()
     ]
     entries += [
-        _entry(adapter, container, server, None, [key], [])
-        for key in shared for server in servers or adapter.servers
+        _entry(adapter, container, server, None, [key], []) for key in shared for server in servers or adapter.servers
     ]
     database = using if using and _holds_outbox(using) else router.db_for_write(OutboxEntry)
     try:
@@ -80,7 +87,9 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
     except DatabaseError as exc:
         logger.error(
             "cachelayer: could not keep an undelivered invalidation of %s (%s) in the outbox: %s",
-            container or "the configuration", list(groups) or list(shared), exc,
+            container or "the configuration",
+            list(groups) or list(shared),
+            exc,
         )
     dirty = {entry.server for entry in entries}
     for server in dirty:
@@ -89,8 +98,14 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
 
 def _entry(adapter, container, server, route, counters, payloads) -> OutboxEntry:
     return OutboxEntry(
-        cache_alias=adapter.alias, server=server, container=container, key=(list(counters) or list(payloads))[0],
-        route=route, counters=list(counters), payloads=list(payloads), revision=random.getrandbits(62),
+        cache_alias=adapter.alias,
+        server=server,
+        container=container,
+        key=(list(counters) or list(payloads))[0],
+        route=route,
+        counters=list(counters),
+        payloads=list(payloads),
+        revision=random.getrandbits(62),
     )
 
 
@@ -115,7 +130,9 @@ def _upsert(database: str, entries: list) -> None:
     """Insert ``entries``; one that exists (same cache, server and key) gets the new revision."""
     if not entries:
         return
-    targets: dict[str, Any] = {"unique_fields": UNIQUE} if connections[database].features.supports_update_conflicts_with_target else {}
+    targets: dict[str, Any] = (
+        {"unique_fields": UNIQUE} if connections[database].features.supports_update_conflicts_with_target else {}
+    )
     unique = {(entry.cache_alias, entry.server, entry.key): entry for entry in entries}
     OutboxEntry.objects.using(database).bulk_create(
         unique.values(), update_conflicts=True, update_fields=["revision", "route", "counters", "payloads"], **targets

@@ -65,8 +65,9 @@ def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
     return with_definition(target, operation, run)
 
 
-def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True,
-         query=None, fill=None) -> dict:
+def read(
+    definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True, query=None, fill=None
+) -> dict:
     """Return ``{key: row}`` for the keys that exist (read-through).
 
     ``use_db=False`` is the cache_only policy (a miss is absent; a key the

@@ -53,7 +53,10 @@ class Registry:
             alias = router.db_for_read(Container)
             try:
                 with database.guarded(alias):
-                    options: dict[Any, str] = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
+                    options: dict[Any, str] = {
+                        **ConfigOption.DEFAULTS,
+                        **dict(ConfigOption.objects.values_list("name", "value")),
+                    }
                     rows = list(Container.objects.select_related("policy", "content_type"))
             except DatabaseError as exc:
                 if database.unreachable(alias):  # the definitions loaded before, if any, stay
@@ -125,7 +128,9 @@ class Registry:
         if found is None:
             mine = lineage(model)
             found = memo[label] = [
-                definition for mapped, definitions in self.by_model.items() for definition in definitions
+                definition
+                for mapped, definitions in self.by_model.items()
+                for definition in definitions
                 if mapped in mine or label in lineage(definition.model)  # itself or a parent; or a child
             ]
         return found
@@ -195,4 +200,3 @@ def resolve(name_or_model) -> Definition:
     if isinstance(name_or_model, str):
         return registry.get(name_or_model)
     return registry.for_cached_model(name_or_model)
-

@@ -145,4 +145,3 @@ def may_fill(using: str) -> bool:
     """
     connection = connections[using]
     return not connection.in_atomic_block or isolation_level(connection) == "read committed"
-

@@ -72,7 +72,9 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
         part = parts[key] = part_of(key)
         groups[key] = [config, gen_key, ver_of(part), data_of(part)]  # counters, then payload
     # The keys of one server share one dict: looked up by name, never copied per key.
-    found, unreachable = cast("tuple[dict[str, dict[str, Any]], list[str]]", fetch_fresh(definition.adapter, groups, shared=True))
+    found, unreachable = cast(
+        "tuple[dict[str, dict[str, Any]], list[str]]", fetch_fresh(definition.adapter, groups, shared=True)
+    )
     missing = {}
     for key, values in found.items():
         names = groups[key]
@@ -188,7 +190,8 @@ def _rejected(definition: Definition, key: str) -> None:
         logger.warning(
             "cachelayer: %s %r: a cached payload failed authentication (forged, or signed with a key this "
             "process does not accept: see PAYLOAD_KEY); served from the database, counted as 'rejected'",
-            definition.name, key,
+            definition.name,
+            key,
         )
 
 
@@ -198,7 +201,10 @@ def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:
         _warned_too_large.add(definition.name)
         logger.warning(
             "cachelayer: %s %r encodes to %d bytes, over the cache's %d; such rows are served from the database",
-            definition.name, key, size, limit,
+            definition.name,
+            key,
+            size,
+            limit,
         )
 
 

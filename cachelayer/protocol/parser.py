@@ -189,9 +189,10 @@ def binary_refusal(header: bytes) -> bytes:
     an ASCII server would never send; the stream cannot be resynchronised after it.
     """
     opcode, opaque = header[1], BINARY_HEADER.unpack(header)[7]
-    return BINARY_HEADER.pack(
-        BINARY_RESPONSE, opcode, 0, 0, 0, BINARY_UNKNOWN_COMMAND, len(ASCII_ONLY), opaque, 0
-    ) + ASCII_ONLY
+    return (
+        BINARY_HEADER.pack(BINARY_RESPONSE, opcode, 0, 0, 0, BINARY_UNKNOWN_COMMAND, len(ASCII_ONLY), opaque, 0)
+        + ASCII_ONLY
+    )
 
 
 def stats(values: dict) -> bytes:

@@ -43,10 +43,18 @@ class Server:
     """Serve exposed containers over the memcached text protocol."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 11211, max_connections: int = 1024,
-        item_size_max: int = 1024 * 1024, batch_size: int = 1, commit_interval: float = 0.5,
-        read_timeout: float = 30.0, max_peer_connections: int = 256, idle_timeout: float = 300.0,
-        db_workers: int = 4, auth_file: str | None = None,
+        self,
+        host: str = "127.0.0.1",
+        port: int = 11211,
+        max_connections: int = 1024,
+        item_size_max: int = 1024 * 1024,
+        batch_size: int = 1,
+        commit_interval: float = 0.5,
+        read_timeout: float = 30.0,
+        max_peer_connections: int = 256,
+        idle_timeout: float = 300.0,
+        db_workers: int = 4,
+        auth_file: str | None = None,
     ):
         self.host, self.port = host, port
         self.max_connections, self.item_size_max = max_connections, item_size_max
@@ -109,7 +117,9 @@ class Server:
         self._handlers.add(cast(asyncio.Task, asyncio.current_task()))  # a handler runs in its own task
         seat = Seat(self.pool)
         try:
-            await self._converse(reader, writer, deadline, seat, Session(self.stats, seat, self.flushes, self.credentials))
+            await self._converse(
+                reader, writer, deadline, seat, Session(self.stats, seat, self.flushes, self.credentials)
+            )
         except Hangup as hangup:
             writer.write(hangup.reply)
         except (ConnectionError, asyncio.IncompleteReadError):

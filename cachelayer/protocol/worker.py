@@ -192,8 +192,10 @@ class WorkerPool:
         A client with an open batch goes to its batch's worker, any other
         command to the worker with the fewest commands queued.
         """
-        worker = seat.worker if seat is not None and seat.worker is not None else min(
-            self.workers, key=lambda worker: (worker.queued, worker.batch.owner is not None)
+        worker = (
+            seat.worker
+            if seat is not None and seat.worker is not None
+            else min(self.workers, key=lambda worker: (worker.queued, worker.batch.owner is not None))
         )
         loop = asyncio.get_running_loop()
         future = loop.create_future()

@@ -26,9 +26,7 @@ from cachelayer.models import Container
 
 
 def cached_models() -> list:
-    return [
-        m for m in apps.get_models() if issubclass(m, CachedModelMixin) and not m._meta.proxy
-    ]
+    return [m for m in apps.get_models() if issubclass(m, CachedModelMixin) and not m._meta.proxy]
 
 
 def declared_mapping(model) -> dict[str, str]:
@@ -65,7 +63,11 @@ def declared_containers() -> dict[str, tuple]:
 
 def mapping_drift(container, mapping: dict) -> dict[str, str]:
     """Return the columns of ``mapping`` that ``container`` maps otherwise."""
-    return {name: wanted for name, wanted in mapping.items() if split_columns(getattr(container, name)) != split_columns(wanted)}
+    return {
+        name: wanted
+        for name, wanted in mapping.items()
+        if split_columns(getattr(container, name)) != split_columns(wanted)
+    }
 
 
 def content_types(models, using: str) -> dict:
@@ -97,10 +99,12 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     missing = [name for name in declared if name not in existing]
     drifted = [c for name, c in existing.items() if c.declared and mapping_drift(c, declared[name][1])]
     types = content_types({declared[name][0] for name in missing}, using)
-    containers.bulk_create([
-        Container(name=name, content_type=types[declared[name][0]], declared=True, **declared[name][1])
-        for name in missing
-    ])
+    containers.bulk_create(
+        [
+            Container(name=name, content_type=types[declared[name][0]], declared=True, **declared[name][1])
+            for name in missing
+        ]
+    )
     for container in drifted:
         for field, value in mapping_drift(container, declared[container.name][1]).items():
             setattr(container, field, value)

@@ -38,10 +38,30 @@ class ServerProcess:
     @property
     def command(self) -> list[str]:
         if self.kind == "memcached":
-            return [shutil.which("memcached"), *_memcached_user(), "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64"]
+            return [
+                shutil.which("memcached"),
+                *_memcached_user(),
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "0",
+                "-m",
+                "64",
+            ]
         return [
-            shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port),
-            "--save", "", "--appendonly", "no", "--dir", "/tmp",
+            shutil.which("redis-server"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/tmp",
         ]
 
     @property

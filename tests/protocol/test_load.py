@@ -49,7 +49,10 @@ def test_memccapable_binary_does_not_hang(server, table):
     started = time.monotonic()
     run = subprocess.run(
         [tool, "-b", "-t", "5", "-h", "127.0.0.1", "-p", str(server.port)],
-        check=False, capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert time.monotonic() - started < 15, run.stdout + run.stderr
     assert run.returncode != 0  # every binary test is refused, at once

@@ -86,11 +86,14 @@ class Server:
         """Raise FollowerError, naming the setting or GRANT to fix, when the server cannot be followed."""
         user = self.settings["user"]
         try:
-            (log_bin, binlog_format, row_image), = self.query("SELECT @@log_bin, @@binlog_format, @@binlog_row_image")
-            privileges = {row[0] for row in self.query(
-                "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
-                "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
-            )}
+            ((log_bin, binlog_format, row_image),) = self.query("SELECT @@log_bin, @@binlog_format, @@binlog_row_image")
+            privileges = {
+                row[0]
+                for row in self.query(
+                    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
+                    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+                )
+            }
         except pymysql.Error as exc:
             raise FollowerError(f"cannot query {self.name} as {user!r}: {exc.args[-1]}") from None
         where = f"on {self.name}"
@@ -109,8 +112,11 @@ class Server:
                 f"binlog_row_image is {row_image} {where}, the follower needs FULL (old keys live in the before image): "
                 "SET GLOBAL binlog_row_image = 'FULL' (and binlog_row_image = FULL in the config file)"
             )
-        missing = [grant for grant, names in (("REPLICATION SLAVE", REPLICATION_SLAVE), ("REPLICATION CLIENT", REPLICATION_CLIENT))
-                   if not privileges & names]
+        missing = [
+            grant
+            for grant, names in (("REPLICATION SLAVE", REPLICATION_SLAVE), ("REPLICATION CLIENT", REPLICATION_CLIENT))
+            if not privileges & names
+        ]
         if missing:
             raise self.grant_error(missing)
 

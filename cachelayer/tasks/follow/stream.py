@@ -56,7 +56,9 @@ class Failed:
 class Stream:
     """Read from ``start`` in a daemon thread, putting Transactions (then End or Failed) on ``queue``."""
 
-    def __init__(self, settings: dict, server_id: int, start: Position, tables: Tables, *, blocking: bool, freeze: bool):
+    def __init__(
+        self, settings: dict, server_id: int, start: Position, tables: Tables, *, blocking: bool, freeze: bool
+    ):
         self.settings, self.server_id, self.start_at = settings, server_id, start
         self.tables, self.blocking, self.freeze = tables, blocking, freeze
         self.queue: queue.Queue = queue.Queue(QUEUE_LIMIT)

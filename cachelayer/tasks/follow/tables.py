@@ -108,16 +108,20 @@ class Table:
             return
         deleting = isinstance(event, DeleteRowsEvent)
         for row in rows:
-            images = [named(row["values"])] if "values" in row else [named(row["before_values"]), named(row["after_values"])]
+            images = (
+                [named(row["values"])] if "values" in row else [named(row["before_values"]), named(row["after_values"])]
+            )
             for maker in self.makers:
                 try:
                     changes.keys[maker.definition].update(maker(image) for image in images)
                 except (KeyError, ValueError, TypeError):
                     changes.generations.add(maker.definition)
             for cascade in self.cascades:
-                if (deleting and cascade.on_delete) or (len(images) == 2 and cascade.on_update and any(
-                    images[0].get(column) != images[1].get(column) for column in cascade.columns
-                )):
+                if (deleting and cascade.on_delete) or (
+                    len(images) == 2
+                    and cascade.on_update
+                    and any(images[0].get(column) != images[1].get(column) for column in cascade.columns)
+                ):
                     changes.generations.update(cascade.reached)
 
 
@@ -171,7 +175,9 @@ class Tables:
 
 def _cascades(foreign_keys, mapped) -> dict:
     """Return ``{parent table: [Cascade]}`` for the cascades that reach a mapped table."""
-    edges: defaultdict[tuple, dict[tuple, set]] = defaultdict(dict)  # parent -> {(child, on update changes, on delete changes): parent columns}
+    edges: defaultdict[tuple, dict[tuple, set]] = defaultdict(
+        dict
+    )  # parent -> {(child, on update changes, on delete changes): parent columns}
     for child_schema, child, schema, parent, column, update_rule, delete_rule in foreign_keys:
         edge = ((child_schema, child), update_rule in CHANGING_RULES, delete_rule in CHANGING_RULES)
         edges[(schema, parent)].setdefault(edge, set()).add(column)
