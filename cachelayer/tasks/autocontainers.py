@@ -14,7 +14,7 @@ that the model no longer declares is deleted.
 from __future__ import annotations
 
 from django.apps import apps
-from django.db import connections, router, transaction
+from django.db import router, transaction
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
@@ -91,8 +91,6 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     """
     if not conf.get("AUTO_CONTAINERS") or not router.allow_migrate_model(using, Container):
         return []  # off, or the container table does not live in that database
-    if Container._meta.db_table not in connections[using].introspection.table_names():
-        return []  # another app migrated first (post_migrate goes to every app): cachelayer's tables come later
     declared = declared_containers()
     containers = Container.objects.using(using)
     existing = containers.in_bulk(list(declared), field_name="name")
@@ -131,6 +129,10 @@ def post_migrate_receiver(sender, using="default", plan=None, **kwargs):
     send no signal that names the rows)."""
     if sender.name != "cachelayer":
         return
+    try:  # the state migrate reached, as Django's create_contenttypes asks it (no query)
+        kwargs.get("apps", apps).get_model("cachelayer", "Container")
+    except LookupError:
+        return  # another app migrated alone (post_migrate goes to every app): cachelayer's tables come later
     create_missing(using)
     if data_changed(plan):
         registry.load()
