@@ -86,7 +86,9 @@ class Cachelayer(Contender):
         for name, key in ((container_name(self.model), "id"), (BY_EMAIL, "email")):
             Container.objects.get_or_create(name=name, defaults={"content_type": content_type, "key_columns": key})
         comments = ContentType.objects.get_for_model(self.comment_model, for_concrete_model=False)
-        Container.objects.get_or_create(name=COMMENTS_BY_POST, defaults={"content_type": comments, "key_columns": "post"})
+        Container.objects.get_or_create(
+            name=COMMENTS_BY_POST, defaults={"content_type": comments, "key_columns": "post"}
+        )
 
     def get(self, pk):
         return self.model.cached.get(pk)

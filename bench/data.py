@@ -31,12 +31,15 @@ def create_rows() -> None:
     if Item.objects.count() == ROWS and Item.objects.filter(email=email_of(ROWS - 1)).exists():
         return
     Item.objects.all().delete()
-    joined = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    joined = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     Item.objects.bulk_create(
         [
             Item(
-                email=email_of(i), name=f"Item number {i}", score=i % 997,
-                balance=decimal.Decimal(i) / 7, joined=joined + datetime.timedelta(minutes=i),
+                email=email_of(i),
+                name=f"Item number {i}",
+                score=i % 997,
+                balance=decimal.Decimal(i) / 7,
+                joined=joined + datetime.timedelta(minutes=i),
             )
             for i in range(ROWS)
         ],

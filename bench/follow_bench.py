@@ -39,7 +39,9 @@ def setup(server: PrivateMariaDB, cache: str) -> None:
         DJANGO_SETTINGS_MODULE="tests.settings",
         CACHELAYER_DB=url,
         CACHELAYER_TEST_BINLOG_DB=url,  # the tests' second alias: the same database here
-        CACHELAYER_TEST_SETTINGS=json.dumps({"CACHE_ALIAS": cache, "KEY_PREFIX": f"b{uuid.uuid4().hex[:10]}", "STATS": False}),
+        CACHELAYER_TEST_SETTINGS=json.dumps(
+            {"CACHE_ALIAS": cache, "KEY_PREFIX": f"b{uuid.uuid4().hex[:10]}", "STATS": False}
+        ),
     )
     server.sql(f"CREATE DATABASE {DATABASE}; SET GLOBAL binlog_row_metadata = 'FULL'")
     import django
@@ -63,7 +65,9 @@ def write_rows(server: PrivateMariaDB, rows: int) -> None:
 def connect(server: PrivateMariaDB):
     import pymysql
 
-    return pymysql.connect(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, database=DATABASE, autocommit=True)
+    return pymysql.connect(
+        host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, database=DATABASE, autocommit=True
+    )
 
 
 def throughput(server: PrivateMariaDB, rows: int) -> dict:
@@ -82,7 +86,9 @@ def throughput(server: PrivateMariaDB, rows: int) -> dict:
         seconds = time.perf_counter() - began
         events = follower.totals["rows"]
         results[f"freeze_schema={freeze}"] = {
-            "row_events": events, "transactions": follower.totals["transactions"], "seconds": round(seconds, 3),
+            "row_events": events,
+            "transactions": follower.totals["transactions"],
+            "seconds": round(seconds, 3),
             "events_per_second": round(events / seconds),
         }
     return results
@@ -116,7 +122,7 @@ def latency(server: PrivateMariaDB, samples: int) -> dict:
             began = time.perf_counter()
             cursor.execute("UPDATE testapp_item SET value = value + 1 WHERE id = %s", (key,))
             with arrived:
-                arrived.wait_for(lambda: key in seen, timeout=5)
+                arrived.wait_for(lambda key=key: key in seen, timeout=5)
             if key in seen:
                 times.append((seen[key] - began) * 1000)
             time.sleep(0.002)
@@ -124,8 +130,10 @@ def latency(server: PrivateMariaDB, samples: int) -> dict:
     thread.join(timeout=10)
     times.sort()
     return {
-        "samples": len(times), "p50_ms": round(statistics.median(times), 2),
-        "p99_ms": round(times[int(len(times) * 0.99) - 1], 2), "max_ms": round(times[-1], 2),
+        "samples": len(times),
+        "p50_ms": round(statistics.median(times), 2),
+        "p99_ms": round(times[int(len(times) * 0.99) - 1], 2),
+        "max_ms": round(times[-1], 2),
     }
 
 

@@ -40,14 +40,23 @@ def pids(name: str) -> list[int]:
 
 def run(flavor: str, contender: str, cache_url: str, server: ServerProcess | None) -> dict:
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "bench.suite_settings",
-        "BENCH_FLAVOR": flavor, "CACHELAYER_CACHE": cache_url,
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "bench.suite_settings",
+        "BENCH_FLAVOR": flavor,
+        "CACHELAYER_CACHE": cache_url,
     }
     env.setdefault("CACHELAYER_DB", "mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer_bench")
     arguments = [str(WARMUP), str(SECONDS), "200000", "0.05"]
     workers = [
-        subprocess.Popen([sys.executable, "-m", "bench.worker", "mix", contender, str(seed), *arguments],
-                         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", "mix", contender, str(seed), *arguments],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for seed in range(PROCESSES)
     ]
     for worker in workers:
@@ -70,7 +79,9 @@ def run(flavor: str, contender: str, cache_url: str, server: ServerProcess | Non
     per_op = {name: (after[name] - before[name]) * share / operations * 1e6 for name in after}
     reads = sum(r["reads"] for r in results)
     return {
-        "ops_per_s": operations / measured, "us_per_op": per_op, "total": sum(per_op.values()),
+        "ops_per_s": operations / measured,
+        "us_per_op": per_op,
+        "total": sum(per_op.values()),
         "sql_free_reads": sum(r["sql_free_reads"] for r in results) / reads,
     }
 
@@ -80,20 +91,30 @@ def main() -> None:
     memcached, redis = ServerProcess("memcached").start(), ServerProcess("redis").start()
     setups = [
         ("ORM", "plain", "ORM", f"memcached://{memcached.location}", None),
-        ("cachelayer, memcached (pymemcache)", "cachelayer", "cachelayer", f"memcached://{memcached.location}", memcached),
+        (
+            "cachelayer, memcached (pymemcache)",
+            "cachelayer",
+            "cachelayer",
+            f"memcached://{memcached.location}",
+            memcached,
+        ),
         ("cachelayer, memcached (pylibmc)", "cachelayer", "cachelayer", f"pylibmc://{memcached.location}", memcached),
         ("cachelayer, Redis", "cachelayer", "cachelayer", f"redis://127.0.0.1:{redis.port}/0", redis),
     ]
-    print("| contender | ops/s | CPU us/op: workers | mysqld | cache server | total | 2 cores / total | reads with no SQL |")
+    print(
+        "| contender | ops/s | CPU us/op: workers | mysqld | cache server | total | 2 cores / total | reads with no SQL |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     try:
         for _ in range(rounds):
             for label, flavor, contender, url, server in setups:
                 r = run(flavor, contender, url, server)
                 cpu = r["us_per_op"]
-                print(f"| {label} | {r['ops_per_s']:,.0f} | {cpu['workers']:.0f} | {cpu['mysqld']:.0f} | "
-                      f"{cpu['cache']:.0f} | {r['total']:.0f} | {2e6 / r['total']:,.0f} | {r['sql_free_reads']:.1%} |",
-                      flush=True)
+                print(
+                    f"| {label} | {r['ops_per_s']:,.0f} | {cpu['workers']:.0f} | {cpu['mysqld']:.0f} | "
+                    f"{cpu['cache']:.0f} | {r['total']:.0f} | {2e6 / r['total']:,.0f} | {r['sql_free_reads']:.1%} |",
+                    flush=True,
+                )
     finally:
         memcached.kill()
         redis.kill()

@@ -47,13 +47,19 @@ def _table(backend: dict) -> list[str]:
     for key, label in LATENCY_ROWS:
         if key in backend:
             lines.append(_row(label, present, backend[key], _latency(backend[key])))
-    for workload, label in (("pk_hit", "pk hit"), ("unique_hit", "unique-column hit"), ("get_many", "`get_many(100)`"),
-                            ("post_comments", "20 comments of a post")):
+    for workload, label in (
+        ("pk_hit", "pk hit"),
+        ("unique_hit", "unique-column hit"),
+        ("get_many", "`get_many(100)`"),
+        ("post_comments", "20 comments of a post"),
+    ):
         counts = backend["counts"].get(workload)
         if counts:
             lines.append(_row(f"{label}: cache round trips / SQL queries", present, counts, _counts))
     if "stampede" in backend:
-        lines.append(_row("stampede: SQL queries for concurrent misses of one key", present, backend["stampede"], _stampede))
+        lines.append(
+            _row("stampede: SQL queries for concurrent misses of one key", present, backend["stampede"], _stampede)
+        )
     if "mix" in backend:
         mix = backend["mix"]
         lines.append(_row("95/5 Zipf mix, several processes: ops/s", present, mix, lambda v: f"{v['ops_per_s']:,.0f}"))
@@ -86,7 +92,10 @@ def _stampede(value: dict) -> str:
 
 
 SUMMARY_TITLES = {
-    "memcached": "memcached (pymemcache)", "pylibmc": "memcached (pylibmc)", "redis": "Redis", "pool": "3-server pool",
+    "memcached": "memcached (pymemcache)",
+    "pylibmc": "memcached (pylibmc)",
+    "redis": "Redis",
+    "pool": "3-server pool",
 }
 
 
@@ -102,26 +111,62 @@ def checks(name: str, backend: dict, backends: dict) -> list[tuple]:
     found = [("pk hit <= 1.3x raw `cache.get`", ours / hit["raw cache.get"], "<=", 1.3, None)]
     if name != "pool":
         found.append(("pk hit >= 4x faster than ORM", hit["ORM"] / ours, ">=", 4.0, None))
-        found += [(f"pk hit >= 4x faster than {p}", hit[p] / ours, ">=", 4.0, ("pk hit >= 4x faster than every peer", p))
-                  for p in peers]
+        found += [
+            (f"pk hit >= 4x faster than {p}", hit[p] / ours, ">=", 4.0, ("pk hit >= 4x faster than every peer", p))
+            for p in peers
+        ]
     for key, label in (("get_many", "`get_many(100)`"), ("random_many", "`get_many(100)`, fresh random keys")):
         many = backend.get(key, {})
         if "ORM" in many and name != "pool":
-            found.append((f"{label} >= 1.5x faster than ORM `in_bulk`", many["ORM"] / many["cachelayer"], ">=", 1.5, None))
-            found += [(f"{label} faster than {p}", many[p] / many["cachelayer"], ">", 1.0, (f"{label} faster than every peer", p))
-                      for p in peers if p in many]
+            found.append(
+                (f"{label} >= 1.5x faster than ORM `in_bulk`", many["ORM"] / many["cachelayer"], ">=", 1.5, None)
+            )
+            found += [
+                (
+                    f"{label} faster than {p}",
+                    many[p] / many["cachelayer"],
+                    ">",
+                    1.0,
+                    (f"{label} faster than every peer", p),
+                )
+                for p in peers
+                if p in many
+            ]
     if name == "pool" and "memcached" in backends:
         single = backends["memcached"]["get_many"]["cachelayer"]
-        found.append(("`get_many(100)` on 3 servers <= 1.2x on 1 server (pymemcache, same run)",
-                      backend["get_many"]["cachelayer"] / single, "<=", 1.2, ("pool `get_many(100)` <= 1.2x one server's", "")))
+        found.append(
+            (
+                "`get_many(100)` on 3 servers <= 1.2x on 1 server (pymemcache, same run)",
+                backend["get_many"]["cachelayer"] / single,
+                "<=",
+                1.2,
+                ("pool `get_many(100)` <= 1.2x one server's", ""),
+            )
+        )
     if "save" in backend:
-        found.append(("`save()` with invalidation <= 1.2x plain `save()`",
-                      backend["save"]["cachelayer"] / backend["save"]["ORM"], "<=", 1.2, None))
+        found.append(
+            (
+                "`save()` with invalidation <= 1.2x plain `save()`",
+                backend["save"]["cachelayer"] / backend["save"]["ORM"],
+                "<=",
+                1.2,
+                None,
+            )
+        )
     if "mix" in backend:
         mix = {peer: value["ops_per_s"] for peer, value in backend["mix"].items()}
         found.append(("95/5 mix >= 2x the ORM's throughput", mix["cachelayer"] / mix["ORM"], ">=", 2.0, None))
-        found += [(f"95/5 mix >= 1.5x {p}'s throughput", mix["cachelayer"] / mix[p], ">=", 1.5,
-                   ("95/5 mix >= 1.5x every peer's throughput", p)) for p in mix if p not in ("cachelayer", "ORM")]
+        found += [
+            (
+                f"95/5 mix >= 1.5x {p}'s throughput",
+                mix["cachelayer"] / mix[p],
+                ">=",
+                1.5,
+                ("95/5 mix >= 1.5x every peer's throughput", p),
+            )
+            for p in mix
+            if p not in ("cachelayer", "ORM")
+        ]
     return found
 
 
@@ -152,8 +197,10 @@ def summary(results: dict) -> str:
             text = f"{value:.2f}x" + (f" ({peer})" if peer else "")
             cells.setdefault(key, {})[name] = text + (" yes" if _met(value, op, limit) else " **no**")
     columns = list(backends)
-    lines = ["| target | " + " | ".join(SUMMARY_TITLES.get(c, c) for c in columns) + " |",
-             "| --- |" + " --- |" * len(columns)]
+    lines = [
+        "| target | " + " | ".join(SUMMARY_TITLES.get(c, c) for c in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
     for key, row in cells.items():
         lines.append(f"| {key} | " + " | ".join(row.get(c, "") for c in columns) + " |")
     return "\n".join(lines)

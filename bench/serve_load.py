@@ -47,7 +47,9 @@ def raise_file_limit(files: int) -> None:
     """Raise the soft fd limit (children inherit it): 1,000 sockets pass the usual 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < files:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (files if hard == resource.RLIM_INFINITY else min(files, hard), hard))
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (files if hard == resource.RLIM_INFINITY else min(files, hard), hard)
+        )
 
 
 async def _get(reader, writer, key: bytes) -> float:
@@ -92,8 +94,10 @@ def _client_process(*args) -> None:
 
 def percentiles(latencies: list[float]) -> str:
     cuts = statistics.quantiles(latencies, n=100)
-    return (f"{len(latencies):6d} gets  p50 {cuts[49] * 1000:6.2f} ms  p99 {cuts[98] * 1000:6.2f} ms  "
-            f"max {max(latencies) * 1000:7.2f} ms")
+    return (
+        f"{len(latencies):6d} gets  p50 {cuts[49] * 1000:6.2f} ms  p99 {cuts[98] * 1000:6.2f} ms  "
+        f"max {max(latencies) * 1000:7.2f} ms"
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -155,7 +159,9 @@ def main() -> None:
     options = arguments.parse_args()
     raise_file_limit(4 * options.connections)
     memcached, memcached_port = start_memcached()
-    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}"
+    )
     import django
 
     django.setup()
@@ -172,14 +178,24 @@ def main() -> None:
     Container.objects.filter(name="default").delete()
     policy, _ = CachePolicy.objects.get_or_create(policy_name="serve_load")
     container = Container.objects.create(
-        name="default", content_type=ContentType.objects.get_for_model(KeyValue), key_columns="key",
-        value_columns="value", policy=policy, exposed=True,
+        name="default",
+        content_type=ContentType.objects.get_for_model(KeyValue),
+        key_columns="key",
+        value_columns="value",
+        policy=policy,
+        exposed=True,
     )
     keys = [f"load{i}" for i in range(KEYS)]
     KeyValue.objects.bulk_create([KeyValue(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
     port = free_port()
     command = [
-        sys.executable, "manage.py", "cache_serve", "--port", str(port), "--max-connections", str(options.connections + 24),
+        sys.executable,
+        "manage.py",
+        "cache_serve",
+        "--port",
+        str(port),
+        "--max-connections",
+        str(options.connections + 24),
     ]
     serve = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:

@@ -109,9 +109,17 @@ def start_memcached() -> tuple[subprocess.Popen, int]:
 def slap(port: int) -> float:
     """Return memcslap get throughput (keys/s) against 127.0.0.1:port."""
     run = subprocess.run(
-        ["memcslap", f"--servers=127.0.0.1:{port}", f"--concurrency={SLAP_CONCURRENCY}",
-         f"--execute-number={SLAP_OPS}", "--test=get"],
-        capture_output=True, text=True, timeout=600, check=True,
+        [
+            "memcslap",
+            f"--servers=127.0.0.1:{port}",
+            f"--concurrency={SLAP_CONCURRENCY}",
+            f"--execute-number={SLAP_OPS}",
+            "--test=get",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     output = run.stdout + run.stderr
     if "error" in output.lower():
@@ -128,7 +136,9 @@ def create_database(database: dict) -> dict:
     if not database["ENGINE"].endswith("mysql"):
         sys.exit("set CACHELAYER_DB=mysql://... (the benchmark runs against MariaDB/MySQL)")
     connect = {
-        "host": database["HOST"], "port": int(database["PORT"] or 3306), "user": database["USER"],
+        "host": database["HOST"],
+        "port": int(database["PORT"] or 3306),
+        "user": database["USER"],
         "password": database["PASSWORD"],
     }
     with MySQLdb.connect(**connect) as server:
@@ -146,7 +156,9 @@ def main():
 
 
 def run(memcached_port: int) -> None:
-    os.environ.update(DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}"
+    )
     import django
 
     django.setup()
@@ -163,8 +175,14 @@ def run(memcached_port: int) -> None:
     call_command("migrate", run_syncdb=True, verbosity=0)
     Container.objects.filter(name="default").delete()
     container = Container.objects.create(
-        name="default", content_type=ContentType.objects.get_for_model(KeyValue), key_columns="key",
-        value_columns="value", flags_column="flags", cas_column="cas", expire_time_column="expires", exposed=True,
+        name="default",
+        content_type=ContentType.objects.get_for_model(KeyValue),
+        key_columns="key",
+        value_columns="value",
+        flags_column="flags",
+        cas_column="cas",
+        expire_time_column="expires",
+        exposed=True,
     )
     KeyValue.objects.update_or_create(key=KEY, defaults={"value": VALUE})
     port = free_port()
@@ -201,7 +219,7 @@ def run(memcached_port: int) -> None:
         keys = [f"warm{i}" for i in range(LOAD_KEYS)]
         KeyValue.objects.bulk_create([KeyValue(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
         serve_client.get_many(keys)  # cached through cache_serve (miss, fill)
-        raw_client.set_many({key: VALUE for key in keys})
+        raw_client.set_many(dict.fromkeys(keys, VALUE))
         assert serve_client.get_many(keys) == {key: VALUE.encode() for key in keys}
         load = {"cache_serve": [], "memcached": []}
         for round_ in range(LOAD_ROUNDS):
@@ -209,8 +227,10 @@ def run(memcached_port: int) -> None:
             for name, target in order if round_ % 2 == 0 else order[::-1]:
                 load[name].append(warm_get_rate(target, keys, seed=round_ * 100))
         serve_load, memcached_load = (statistics.median(load[name]) for name in ("cache_serve", "memcached"))
-        print(f"\nwarm gets, {LOAD_PROCESSES} processes x 1 pymemcache connection x {LOAD_OPS} gets of "
-              f"{LOAD_KEYS} cached keys, median of {LOAD_ROUNDS} interleaved rounds")
+        print(
+            f"\nwarm gets, {LOAD_PROCESSES} processes x 1 pymemcache connection x {LOAD_OPS} gets of "
+            f"{LOAD_KEYS} cached keys, median of {LOAD_ROUNDS} interleaved rounds"
+        )
         print(f"cache_serve {serve_load:10.0f} gets/s")
         print(f"memcached   {memcached_load:10.0f} gets/s")
         print(f"cache_serve / memcached = {serve_load / memcached_load:.3f}")
@@ -221,8 +241,10 @@ def run(memcached_port: int) -> None:
             rates["cache_serve"].append(slap(port))
             rates["memcached"].append(slap(memcached_port))
         serve_rate, memcached_rate = (statistics.median(rates[name]) for name in ("cache_serve", "memcached"))
-        print(f"\nmemcslap --test=get --concurrency={SLAP_CONCURRENCY} --execute-number={SLAP_OPS}, "
-              f"median of {SLAP_ROUNDS}")
+        print(
+            f"\nmemcslap --test=get --concurrency={SLAP_CONCURRENCY} --execute-number={SLAP_OPS}, "
+            f"median of {SLAP_ROUNDS}"
+        )
         print(f"cache_serve {serve_rate:10.0f} gets/s")
         print(f"memcached   {memcached_rate:10.0f} gets/s")
         print(f"cache_serve / memcached = {serve_rate / memcached_rate:.3f}")

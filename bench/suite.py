@@ -56,8 +56,17 @@ class Plan:
 
 
 QUICK = Plan(
-    rounds=2, ops=100, many_ops=4, save_ops=20, stampede_rounds=1, stampede_threads=16,
-    mix_rounds=1, mix_processes=2, mix_warmup=0.3, mix_seconds=1.0, mix_max_ops=20_000,
+    rounds=2,
+    ops=100,
+    many_ops=4,
+    save_ops=20,
+    stampede_rounds=1,
+    stampede_threads=16,
+    mix_rounds=1,
+    mix_processes=2,
+    mix_warmup=0.3,
+    mix_seconds=1.0,
+    mix_max_ops=20_000,
 )
 
 
@@ -67,8 +76,12 @@ class Worker:
     def __init__(self, flavor: str, env: dict):
         self.flavor = flavor
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", "serve"], cwd=ROOT, env={**env, "BENCH_FLAVOR": flavor},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-m", "bench.worker", "serve"],
+            cwd=ROOT,
+            env={**env, "BENCH_FLAVOR": flavor},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def ask(self, cmd: str, **arguments) -> dict:
@@ -173,7 +186,11 @@ class Backend:
         processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "bench.worker", "mix", name, str(1000 * round_ + p), *map(str, arguments)],
-                cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             for p in range(plan.mix_processes)
         ]
@@ -244,7 +261,9 @@ def main() -> None:
     try:
         create_database(env["CACHELAYER_DB"])
         subprocess.run(
-            [sys.executable, "-m", "bench.worker", "setup"], cwd=ROOT, env={**env, "BENCH_FLAVOR": "cachelayer"},
+            [sys.executable, "-m", "bench.worker", "setup"],
+            cwd=ROOT,
+            env={**env, "BENCH_FLAVOR": "cachelayer"},
             check=True,
         )
         setups = {
@@ -300,7 +319,9 @@ def create_database(url: str) -> None:
     import MySQLdb
 
     connection = MySQLdb.connect(**_mysql_params(url))
-    connection.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{_database_setting(url)['NAME']}` CHARACTER SET utf8mb4")
+    connection.cursor().execute(
+        f"CREATE DATABASE IF NOT EXISTS `{_database_setting(url)['NAME']}` CHARACTER SET utf8mb4"
+    )
     connection.close()
 
 
@@ -315,7 +336,12 @@ def _database_setting(url: str) -> dict:
 
 def _mysql_params(url: str) -> dict:
     setting = _database_setting(url)
-    return {"host": setting["HOST"], "port": int(setting["PORT"]), "user": setting["USER"], "passwd": setting["PASSWORD"]}
+    return {
+        "host": setting["HOST"],
+        "port": int(setting["PORT"]),
+        "user": setting["USER"],
+        "passwd": setting["PASSWORD"],
+    }
 
 
 def _cpu_model() -> str:

@@ -38,7 +38,10 @@ CACHES = {"default": cache_setting()}
 CACHELAYER = {"AUTO_CONTAINERS": False}  # bench/contenders.py creates its containers
 
 CACHEOPS_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/1")
-CACHEOPS = {"items.item": {"ops": (), "timeout": 3600}, "items.comment": {"ops": (), "timeout": 3600}}  # ops chosen by .cache() at each call
+CACHEOPS = {
+    "items.item": {"ops": (), "timeout": 3600},
+    "items.comment": {"ops": (), "timeout": 3600},
+}  # ops chosen by .cache() at each call
 
 CACHALOT_CACHE = "default"
 CACHALOT_TIMEOUT = 3600

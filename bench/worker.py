@@ -262,7 +262,7 @@ def mix(contender_name: str, seed: int, warmup: float, seconds: float, max_ops: 
     with connection.execute_wrapper(execute):
         start = time.perf_counter()
         measure_from, stop = start + warmup, start + warmup + seconds
-        measuring = False
+        measuring, now = False, start
         for op, pk in enumerate(draws):
             now = time.perf_counter() if op % 16 == 0 else now
             if now >= stop:

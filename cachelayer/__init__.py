@@ -11,20 +11,20 @@ import importlib
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it (setuptools dynamic version)
 
 __all__ = [
-    "CachedModelMixin",
+    "CacheUnavailable",
     "CachedManager",
+    "CachedModelMixin",
     "CachedQuerySet",
-    "Repository",
-    "Item",
-    "repository",
-    "invalidate",
     "CachelayerError",
     "ContainerNotFound",
-    "OperationDisabled",
+    "Item",
     "MappingError",
     "NotNumeric",
+    "OperationDisabled",
+    "Repository",
     "ValueTooLarge",
-    "CacheUnavailable",
+    "invalidate",
+    "repository",
 ]
 
 _HOMES = {

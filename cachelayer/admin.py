@@ -45,7 +45,7 @@ def _stat_column(name: str, title: str, counts: dict):
         values = counts.get(container.name, {})
         return "error" if "error" in values else stats.display(name, values.get(name))
 
-    column.short_description = title
+    column.short_description = title  # type: ignore[attr-defined]  # the admin's column-title attribute on a function
     column.__name__ = f"stat_{name}"  # the cells' CSS class: field-stat_hits, ...
     return column
 
@@ -114,7 +114,11 @@ class ContainerAdmin(admin.ModelAdmin):
             "title": "Cache statistics",
             "columns": [title for _, title in STATS_PAGE_COLUMNS],
             "rows": [
-                (n, counts[n]["error"] if n not in readable else None, [stats.display(s, counts[n][s]) for s, _ in STATS_PAGE_COLUMNS])
+                (
+                    n,
+                    counts[n]["error"] if n not in readable else None,
+                    [stats.display(s, counts[n][s]) for s, _ in STATS_PAGE_COLUMNS],
+                )
                 for n in names
             ],
             "bars": _chart(readable, counts),
@@ -135,7 +139,7 @@ class ContainerAdmin(admin.ModelAdmin):
             "verb": action,
             "entries": entries,
             "queryset": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,  # type: ignore[attr-defined]  # django-stubs omit the submodule attribute
         }
         return TemplateResponse(request, "admin/cachelayer/container/action_confirmation.html", context)
 
@@ -173,7 +177,9 @@ class ContainerAdmin(admin.ModelAdmin):
     @admin.action(permissions=["flush"], description="Flush selected containers")
     def flush_containers(self, request, queryset):
         if request.POST.get("post") != "yes":
-            entries = [_flush_entry(c, definition, request.user) for c, definition in self._definitions(request, queryset)]
+            entries = [
+                _flush_entry(c, definition, request.user) for c, definition in self._definitions(request, queryset)
+            ]
             return self._confirm(request, queryset, "flush", entries)
         truncate = set(request.POST.getlist("truncate"))
         for container, definition in self._definitions(request, queryset):
@@ -184,8 +190,14 @@ class ContainerAdmin(admin.ModelAdmin):
             except CachelayerError as exc:
                 self.message_user(request, f"Container {definition.name}: {exc}", messages.ERROR)
                 continue
-            what = f"{deleted} rows deleted from {definition.model._meta.db_table}; " if str(container.pk) in truncate else ""
-            self.message_user(request, f"Container {definition.name}: {what}every cached key outdated", messages.SUCCESS)
+            what = (
+                f"{deleted} rows deleted from {definition.model._meta.db_table}; "
+                if str(container.pk) in truncate
+                else ""
+            )
+            self.message_user(
+                request, f"Container {definition.name}: {what}every cached key outdated", messages.SUCCESS
+            )
 
 
 def _warm_entry(definition) -> dict:
@@ -206,7 +218,11 @@ def _flush_entry(container, definition, user) -> dict:
         truncates = flushing.may_truncate(definition)
     except OperationDisabled as exc:
         return {"name": definition.name, "effect": f"refused: {exc}"}
-    entry = {"name": definition.name, "pk": container.pk, "effect": "bump the generation: every cached key becomes a miss; rows untouched"}
+    entry = {
+        "name": definition.name,
+        "pk": container.pk,
+        "effect": "bump the generation: every cached key becomes a miss; rows untouched",
+    }
     if truncates and not user.has_perm(flushing.truncate_permission(definition)):
         entry["effect"] += f" (truncating the table would need {flushing.truncate_permission(definition)})"
     elif truncates:

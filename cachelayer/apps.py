@@ -22,7 +22,8 @@ class CachelayerConfig(AppConfig):
         for model in (Container, CachePolicy, ConfigOption):
             for signal in (signals.post_save, signals.post_delete):
                 signal.connect(
-                    receivers.configuration_changed, sender=model,
+                    receivers.configuration_changed,
+                    sender=model,
                     dispatch_uid=f"cachelayer.config.{model.__name__}.{signal is signals.post_save}",
                 )
         signals.post_migrate.connect(autocontainers.post_migrate_receiver, sender=self, dispatch_uid="cachelayer.auto")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.core.checks import Error, Info, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import DatabaseError, router
 
 from cachelayer.core import backends, conf, policies, sensitivity
@@ -29,8 +29,14 @@ from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
 
-POSITIVE_NUMBERS = ("LEASE_TIMEOUT", "LEASE_POLL_INTERVAL", "BREAKER_COOLDOWN", "STATS_INTERVAL", "SOCKET_TIMEOUT",
-                    "POOL_TIMEOUT")
+POSITIVE_NUMBERS = (
+    "LEASE_TIMEOUT",
+    "LEASE_POLL_INTERVAL",
+    "BREAKER_COOLDOWN",
+    "STATS_INTERVAL",
+    "SOCKET_TIMEOUT",
+    "POOL_TIMEOUT",
+)
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
 POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_KEYS")
 
@@ -38,7 +44,11 @@ POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_K
 def _settings_errors(user) -> list[Error]:
     errors = []
     for name in sorted(set(user) - set(conf.DEFAULTS)):
-        errors.append(Error(f"Unknown CACHELAYER setting {name!r}.", hint="Known: " + ", ".join(conf.DEFAULTS), id="cachelayer.E001"))
+        errors.append(
+            Error(
+                f"Unknown CACHELAYER setting {name!r}.", hint="Known: " + ", ".join(conf.DEFAULTS), id="cachelayer.E001"
+            )
+        )
     value = {**conf.DEFAULTS, **user}
     for name in POSITIVE_NUMBERS:
         if not isinstance(value[name], (int, float)) or value[name] <= 0:
@@ -51,18 +61,25 @@ def _settings_errors(user) -> list[Error]:
             errors.append(Error(f"CACHELAYER[{name!r}] must be a positive integer.", id="cachelayer.E002"))
     size = value["MAX_ITEM_SIZE"]
     if size is not None and (not isinstance(size, int) or size < 1):
-        errors.append(Error("CACHELAYER['MAX_ITEM_SIZE'] must be None or a positive integer (bytes).", id="cachelayer.E002"))
+        errors.append(
+            Error("CACHELAYER['MAX_ITEM_SIZE'] must be None or a positive integer (bytes).", id="cachelayer.E002")
+        )
     if value["SERIALIZER"] not in SERIALIZERS:
         errors.append(Error("CACHELAYER['SERIALIZER'] must be one of " + ", ".join(SERIALIZERS), id="cachelayer.E002"))
     fallbacks = value["PAYLOAD_KEY_FALLBACKS"]
     secrets = [value["PAYLOAD_KEY"], *fallbacks] if isinstance(fallbacks, (list, tuple)) else [None]
     if value["PAYLOAD_KEY"] is not None and not all(isinstance(s, (str, bytes)) and s for s in secrets):
-        errors.append(Error(
-            "CACHELAYER['PAYLOAD_KEY'] must be None (derived from SECRET_KEY) or a non-empty string or bytes, "
-            "and PAYLOAD_KEY_FALLBACKS a list of them.", id="cachelayer.E002",
-        ))
+        errors.append(
+            Error(
+                "CACHELAYER['PAYLOAD_KEY'] must be None (derived from SECRET_KEY) or a non-empty string or bytes, "
+                "and PAYLOAD_KEY_FALLBACKS a list of them.",
+                id="cachelayer.E002",
+            )
+        )
     if not isinstance(value["KEY_PREFIX"], str) or not value["KEY_PREFIX"] or len(value["KEY_PREFIX"]) > 64:
-        errors.append(Error("CACHELAYER['KEY_PREFIX'] must be a non-empty string of at most 64 characters.", id="cachelayer.E002"))
+        errors.append(
+            Error("CACHELAYER['KEY_PREFIX'] must be a non-empty string of at most 64 characters.", id="cachelayer.E002")
+        )
     errors += _protocol_errors(value)
     alias = value["CACHE_ALIAS"]
     if alias not in settings.CACHES:
@@ -88,22 +105,31 @@ def _protocol_errors(value) -> list[Error]:
         isinstance(rules, dict) and all(level in sensitivity.GRANTS for level in rules.values())
         for rules in access.values()
     ):
-        errors.append(Error(
-            "CACHELAYER['PROTOCOL_ACCESS'] must map usernames to {container name or '*': 'read' | 'write'}.",
-            id="cachelayer.E002",
-        ))
+        errors.append(
+            Error(
+                "CACHELAYER['PROTOCOL_ACCESS'] must map usernames to {container name or '*': 'read' | 'write'}.",
+                id="cachelayer.E002",
+            )
+        )
     allowed = value["PROTOCOL_SENSITIVE_ALLOWED"]
     if not isinstance(allowed, dict) or not all(level in sensitivity.GRANTS for level in allowed.values()):
-        errors.append(Error(
-            "CACHELAYER['PROTOCOL_SENSITIVE_ALLOWED'] must map model labels to 'read' or 'write'.",
-            hint="e.g. {'auth.User': 'read'}", id="cachelayer.E002",
-        ))
+        errors.append(
+            Error(
+                "CACHELAYER['PROTOCOL_SENSITIVE_ALLOWED'] must map model labels to 'read' or 'write'.",
+                hint="e.g. {'auth.User': 'read'}",
+                id="cachelayer.E002",
+            )
+        )
     if not isinstance(value["PROTOCOL_SENSITIVE_MODELS"], (list, tuple)):
-        errors.append(Error("CACHELAYER['PROTOCOL_SENSITIVE_MODELS'] must be a list of model labels.", id="cachelayer.E002"))
+        errors.append(
+            Error("CACHELAYER['PROTOCOL_SENSITIVE_MODELS'] must be a list of model labels.", id="cachelayer.E002")
+        )
     try:
         re.compile(value["PROTOCOL_SENSITIVE_FIELDS"])
     except (TypeError, re.error):
-        errors.append(Error("CACHELAYER['PROTOCOL_SENSITIVE_FIELDS'] must be a regular expression.", id="cachelayer.E002"))
+        errors.append(
+            Error("CACHELAYER['PROTOCOL_SENSITIVE_FIELDS'] must be a regular expression.", id="cachelayer.E002")
+        )
     return errors
 
 
@@ -130,9 +156,13 @@ def check_managers(models) -> list[Warning]:
             continue
         careless = [m.name for m in model._meta.managers if not issubclass(m._queryset_class, CachedQuerySet)]
         if careless:
-            unlocked = "" if issubclass(model, CachedModelMixin) else (
-                " Its save() outside atomic() also reads the key a row had without locking it, so a key "
-                "another writer sets in between can stay cached."
+            unlocked = (
+                ""
+                if issubclass(model, CachedModelMixin)
+                else (
+                    " Its save() outside atomic() also reads the key a row had without locking it, so a key "
+                    "another writer sets in between can stay cached."
+                )
             )
             found.append(
                 Warning(
@@ -158,7 +188,7 @@ def check_cached_models(app_configs=None, **kwargs):
 def check_containers(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
-    found = []
+    found: list[CheckMessage] = []
     try:
         with database.guarded(router.db_for_read(Container)):
             rows = list(Container.objects.select_related("content_type", "policy"))
@@ -217,8 +247,9 @@ def _drift_warnings(rows) -> list[Warning]:
                 Warning(
                     f"Container {row.name!r} maps {column} {getattr(row, column)!r}, but "
                     f"{model._meta.label} declares {wanted!r}.",
-                    hint="Run migrate: it applies the declaration." if row.declared else
-                    "It was edited in the admin, so migrate leaves it alone: edit it to match, or delete "
+                    hint="Run migrate: it applies the declaration."
+                    if row.declared
+                    else "It was edited in the admin, so migrate leaves it alone: edit it to match, or delete "
                     "it and run migrate.",
                     obj=row,
                     id="cachelayer.W012",

@@ -28,7 +28,7 @@ class ContainerCommand(BaseCommand):
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.error = lambda message: _fail(parser, message)  # one line, not usage + message
+        parser.error = lambda message: _fail(parser, message)  # type: ignore[method-assign]  # one line, not usage + message
         return parser
 
     def execute(self, *args, **options):

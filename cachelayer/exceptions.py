@@ -35,9 +35,7 @@ class OperationDisabled(CachelayerError):
 
     def __init__(self, container: str, operation: str, policy_field: str):
         self.container, self.operation = container, operation
-        super().__init__(
-            f"{operation!r} is disabled on container {container!r} ({policy_field} = disabled)"
-        )
+        super().__init__(f"{operation!r} is disabled on container {container!r} ({policy_field} = disabled)")
 
 
 class MappingError(CachelayerError, ValueError):
@@ -56,9 +54,7 @@ class NotNumeric(CachelayerError, ValueError):
     """incr/decr met a value that is not a non-negative integer."""
 
     def __init__(self, container: str, key: str, operation: str):
-        super().__init__(
-            f"cannot {operation} {key!r} in container {container!r}: the value is not numeric"
-        )
+        super().__init__(f"cannot {operation} {key!r} in container {container!r}: the value is not numeric")
 
 
 class InvalidDelta(CachelayerError, ValueError):

@@ -59,19 +59,19 @@ class ContainerForm(forms.ModelForm):
 
     class Meta:
         model = Container
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 (the admin form edits every column of a container)
 
     class Media:
         js = ("cachelayer/container_form.js",)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["content_type"].queryset = installed_models()
+        self.fields["content_type"].queryset = installed_models()  # type: ignore[attr-defined]  # a ModelChoiceField; django-stubs: Field
         for name in self.COLUMN_LISTS:
-            self.fields[name].choices = field_choices(blank=False)
+            self.fields[name].choices = field_choices(blank=False)  # type: ignore[attr-defined]  # a ChoiceField; django-stubs: Field
             self.initial[name] = split_columns(getattr(self.instance, name))
         for name in self.SINGLE_COLUMNS:
-            self.fields[name].choices = field_choices(blank=True)
+            self.fields[name].choices = field_choices(blank=True)  # type: ignore[attr-defined]  # a ChoiceField; django-stubs: Field
 
     def _joined(self, name: str) -> str:
         """Join chosen columns, keeping the stored order when the choice did not change."""

@@ -38,7 +38,7 @@ def builder(model, using: str, names: list[str]):
 @cache
 def _plain(model) -> bool:
     """True when constructing ``model`` does nothing but store the field values."""
-    if model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not models.Model.from_db.__func__:
+    if model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not models.Model.from_db.__func__:  # type: ignore[attr-defined]  # a bound classmethod has __func__
         return False
     for field in model._meta.concrete_fields:
         attribute = model.__dict__.get(field.attname) or getattr(model, field.attname, None)

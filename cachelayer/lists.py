@@ -35,9 +35,7 @@ def _attnames(model, lookups: dict) -> dict:
 def index_for(model, attnames) -> str:
     """Return the name of the enabled index container keyed by exactly ``attnames``."""
     wanted = set(attnames)
-    available = sorted(
-        (d for d in registry.for_model(model) if d.is_index and d.enabled), key=lambda d: d.name
-    )
+    available = sorted((d for d in registry.for_model(model) if d.is_index and d.enabled), key=lambda d: d.name)
     for definition in available:
         if {f.attname for f in definition.key_fields} == wanted:
             return definition.name

@@ -30,7 +30,11 @@ class CachedQuerySet(models.QuerySet):
         pk_name = self.model._meta.pk.attname
         with transaction.atomic(using=self.db, savepoint=False):
             # lock the rows, so that what they were and what they become are both known
-            before = list(self.select_for_update().order_by().values(pk_name, *(every - {pk_name}))[: limit + 1]) if every else []
+            before = (
+                list(self.select_for_update().order_by().values(pk_name, *(every - {pk_name}))[: limit + 1])
+                if every
+                else []
+            )
             if not every or len(before) > limit:
                 count = super().update(**kwargs)
                 record_model(self.db, self.model)
@@ -41,7 +45,7 @@ class CachedQuerySet(models.QuerySet):
             record_rows(self.db, self.model, before + list(after.values()))
             return count
 
-    update.alters_data = True
+    update.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def bulk_create(self, objs, *args, **kwargs):
         objs = super().bulk_create(objs, *args, **kwargs)
@@ -51,7 +55,7 @@ class CachedQuerySet(models.QuerySet):
             record_rows(self.db, self.model, [snapshots.loaded(obj) for obj in objs])
         return objs
 
-    bulk_create.alters_data = True
+    bulk_create.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         objs = list(objs)
@@ -60,11 +64,14 @@ class CachedQuerySet(models.QuerySet):
         with transaction.atomic(using=self.db, savepoint=False):
             before = snapshots.read(self.model, self.db, [obj.pk for obj in objs], from_db) if from_db else {}
             count = super().bulk_update(objs, fields, *args, **kwargs)
-            new = [{**before.get(obj.pk, {}), **{a: v for a, v in snapshots.loaded(obj).items() if a in written}} for obj in objs]
+            new = [
+                {**before.get(obj.pk, {}), **{a: v for a, v in snapshots.loaded(obj).items() if a in written}}
+                for obj in objs
+            ]
             record_rows(self.db, self.model, list(before.values()) + new)
         return count
 
-    bulk_update.alters_data = True
+    bulk_update.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
 
 def _names(model, names) -> set[str]:
@@ -133,7 +140,7 @@ class _CachedDescriptor:
         access = owner.__dict__.get("_cachelayer_access")
         if access is None:
             access = CachedAccess(owner)
-            setattr(owner, "_cachelayer_access", access)
+            owner._cachelayer_access = access
         return access
 
 
@@ -170,7 +177,7 @@ class CachedModelMixin(models.Model):
         with transaction.atomic(using=using, savepoint=False) if own else nullcontext():
             return super().save(*args, **kwargs)
 
-    save.alters_data = True
+    save.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def cached_related(self, name: str) -> list:
         """Return the objects of a reverse foreign key or m2m relation through

@@ -74,7 +74,8 @@ def before_delete(sender, instance, using=None, **kwargs):
 def _reverse_foreign_keys(model) -> list:
     """Return the foreign keys (and one-to-ones) of other models that point to ``model``, hidden ones too."""
     return [
-        relation for relation in model._meta.get_fields(include_hidden=True)
+        relation
+        for relation in model._meta.get_fields(include_hidden=True)
         if relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)
     ]
 
@@ -127,7 +128,8 @@ def _links(through, model) -> list:
     """Return the foreign keys of ``through`` that point to ``model``."""
     label = model._meta.concrete_model._meta.label_lower
     return [
-        f for f in through._meta.concrete_fields
+        f
+        for f in through._meta.concrete_fields
         if f.is_relation and f.remote_field.model._meta.concrete_model._meta.label_lower == label
     ]
 

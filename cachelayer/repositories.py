@@ -154,7 +154,9 @@ class Repository:
         def change(definition, current):
             if current is None:
                 return False, None
-            return True, ({definition.expire_field.attname: absolute_expiry(exptime)} if definition.expire_field else {})
+            return True, (
+                {definition.expire_field.attname: absolute_expiry(exptime)} if definition.expire_field else {}
+            )
 
         return self._apply("touch", key, change)
 

@@ -25,8 +25,7 @@ SERVER_DATABASES = {
     "postgres": ("django.db.backends.postgresql", 5432, "postgres"),
 }
 CACHE_FORMS = (
-    "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]', 'pylibmc://HOST:PORT[,HOST:PORT...]' "
-    "or 'redis://HOST:PORT[/DB]'"
+    "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]', 'pylibmc://HOST:PORT[,HOST:PORT...]' or 'redis://HOST:PORT[/DB]'"
 )
 
 
@@ -91,7 +90,10 @@ def cache_from_url(url: str) -> dict:
             "OPTIONS": {"connect_timeout": 0.5, "timeout": 0.5},
         }
     if sep and netloc and scheme == "pylibmc" and not path:  # memcached through libmemcached
-        return {"BACKEND": "django.core.cache.backends.memcached.PyLibMCCache", "LOCATION": _host_ports(url, netloc, 11211)}
+        return {
+            "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
+            "LOCATION": _host_ports(url, netloc, 11211),
+        }
     if sep and netloc and scheme == "redis" and "," not in netloc:
         db = path.split("?")[0] or "0"
         if db.isdigit():

@@ -88,6 +88,14 @@ run_suite() {  # NAME CACHELAYER_DB [pytest args...]; SUITE_PYTHON: the venv's i
     TOTAL_FAILED=$((TOTAL_FAILED + f))
 }
 
+# Lint, format and types first (seconds); a failure there fails the run, the suites still run.
+echo "== lint =="
+lint_started=$SECONDS
+RC[lint]=0
+bash scripts/lint.sh || RC[lint]=$?
+lint_wall=$((SECONDS - lint_started))
+if [[ ${RC[lint]} -ne 0 ]]; then overall=1; TOTAL_FAILED=$((TOTAL_FAILED + 1)); fi
+
 if [[ $QUICK -eq 1 ]]; then
     run_suite sqlite sqlite -m "not slow" --caches=locmem "$@"
 else
@@ -109,6 +117,11 @@ else
 fi
 
 echo "== summary =="
+if [[ ${RC[lint]} -eq 0 ]]; then
+    echo "lint (ruff check, ruff format --check, mypy): pass in $lint_wall s"
+else
+    echo "lint (ruff check, ruff format --check, mypy): FAIL in $lint_wall s (bash scripts/lint.sh; counted as 1 failed)"
+fi
 for name in "${RAN[@]}"; do
     rc=${RC[$name]}
     case $rc in

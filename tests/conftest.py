@@ -29,7 +29,8 @@ SLOW_FIXTURES = {"start_servers", "binlog", "live_server"}
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--caches", default=None,
+        "--caches",
+        default=None,
         help="comma-separated caches to run (default: every one); the other caches' tests are deselected",
     )
 

@@ -38,7 +38,11 @@ def manage(*args, stdin: str = "", env: dict | None = None, **cachelayer) -> sub
     return its exit code and output."""
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
-        input=stdin, capture_output=True, text=True, env={**environment(**cachelayer), **(env or {})}, timeout=60,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**environment(**cachelayer), **(env or {})},
+        timeout=60,
     )
 
 
@@ -48,7 +52,10 @@ class Worker:
     def __init__(self, **cachelayer):
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "tests" / "worker.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment(**cachelayer),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment(**cachelayer),
         )
 
     def get(self, container: str, key: str) -> str:

@@ -8,7 +8,7 @@ import json
 import os
 
 from demo_project.env import BASE_DIR, cache_from_url, database_from_url
-from demo_project.settings import *  # noqa: F401,F403
+from demo_project.settings import *  # noqa: F403
 from demo_project.settings import DATABASES, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
@@ -37,7 +37,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # power cut is lost; locking and what other connections see are unchanged. Every
     # transactional_db test's flush commits a dozen times: fsync was most of its teardown.
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA synchronous=OFF",
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA synchronous=OFF",
     }
 else:
     # The same test database seen under REPEATABLE READ, and under the server's own default

@@ -34,8 +34,11 @@ def _action(client, action, container, **extra):
 
 def _form(model, **columns) -> dict:
     return {
-        "name": "mapped", "content_type": ContentType.objects.get_for_model(model).pk,
-        "enabled": "on", "exposed": "on", **columns,
+        "name": "mapped",
+        "content_type": ContentType.objects.get_for_model(model).pk,
+        "enabled": "on",
+        "exposed": "on",
+        **columns,
     }
 
 
@@ -73,7 +76,9 @@ def test_columns_that_are_not_unique_make_an_index_container(admin_client, trans
 def test_chosen_columns_are_stored_joined(admin_client, transactional_db):
     from tests.testapp.models import Pair
 
-    response = admin_client.post(f"{CHANGELIST}add/", _form(Pair, key_columns=["left", "right"], value_columns=["value"]))
+    response = admin_client.post(
+        f"{CHANGELIST}add/", _form(Pair, key_columns=["left", "right"], value_columns=["value"])
+    )
     assert response.status_code == 302
     assert Container.objects.filter(name="mapped", key_columns="left|right", value_columns="value").exists()
 
@@ -183,8 +188,13 @@ def test_an_admin_edit_reaches_another_process(admin_client, countries, backend)
         assert worker.get("demo_country", "Japan") == "125700000|377975|L"  # hit
         response = admin_client.post(
             f"/admin/cachelayer/cachepolicy/{policy.pk}/change/",
-            {"policy_name": "strict", "get_policy": "disabled", "set_policy": "caching",
-             "delete_policy": "caching", "flush_policy": "cache_only"},
+            {
+                "policy_name": "strict",
+                "get_policy": "disabled",
+                "set_policy": "caching",
+                "delete_policy": "caching",
+                "flush_policy": "cache_only",
+            },
         )
         assert response.status_code == 302
         assert worker.get("demo_country", "Japan") == "OperationDisabled"

@@ -28,8 +28,10 @@ def results(tmp_path_factory):
     output = tmp_path_factory.mktemp("bench")
     subprocess.run(
         [sys.executable, "-m", "bench.suite", "--quick", "--backends", "memcached,pool", "--output", str(output)],
-        cwd=ROOT, env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(ROOT), "CACHELAYER_DB": url},
-        check=True, timeout=600,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(ROOT), "CACHELAYER_DB": url},
+        check=True,
+        timeout=600,
     )
     return json.loads((output / "results.json").read_text()), (output / "results.md").read_text()
 
@@ -60,5 +62,13 @@ def test_the_mix_hits_and_the_report_shows_every_workload(results):
     mix = results[0]["backends"]["memcached"]["mix"]
     assert mix["cachelayer"]["hit_ratio"] > 0.3 and mix["ORM"]["hit_ratio"] == 0.0
     report = results[1]
-    for label in ("pk hit", "unique-column hit", "`get_many` of 100 keys", "the 20 comments of a post", "stampede", "95/5 Zipf mix", "target"):
+    for label in (
+        "pk hit",
+        "unique-column hit",
+        "`get_many` of 100 keys",
+        "the 20 comments of a post",
+        "stampede",
+        "95/5 Zipf mix",
+        "target",
+    ):
         assert label in report

@@ -6,7 +6,9 @@ from django.core.checks import run_checks
 
 def setting_errors(settings, **cachelayer) -> list[str]:
     settings.CACHELAYER = cachelayer
-    return [e.msg for e in run_checks(include_deployment_checks=False, tags=["caches"]) if e.id.startswith("cachelayer.E00")]
+    return [
+        e.msg for e in run_checks(include_deployment_checks=False, tags=["caches"]) if e.id.startswith("cachelayer.E00")
+    ]
 
 
 def test_defaults_pass(settings):
@@ -15,8 +17,17 @@ def test_defaults_pass(settings):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SOCKET_TIMEOUT", 0), ("BREAKER_THRESHOLD", 0), ("BREAKER_COOLDOWN", -1), ("MAX_ITEM_SIZE", 0),
-     ("MAX_ITEM_SIZE", "1m"), ("SERIALIZER", "yaml"), ("TIMEOUT", -5), ("PAYLOAD_KEY", ""), ("PAYLOAD_KEY", 5)],
+    [
+        ("SOCKET_TIMEOUT", 0),
+        ("BREAKER_THRESHOLD", 0),
+        ("BREAKER_COOLDOWN", -1),
+        ("MAX_ITEM_SIZE", 0),
+        ("MAX_ITEM_SIZE", "1m"),
+        ("SERIALIZER", "yaml"),
+        ("TIMEOUT", -5),
+        ("PAYLOAD_KEY", ""),
+        ("PAYLOAD_KEY", 5),
+    ],
 )
 def test_bad_values_are_named(settings, name, value):
     errors = setting_errors(settings, **{name: value})

@@ -17,7 +17,16 @@ from cachelayer.tasks import warming
 from demo_project.demo.models import Country
 from tests.helpers import manage
 
-COMMANDS = ["cache_warm", "cache_flush", "cache_stats", "cache_inspect", "cache_get", "cache_set", "cache_delete", "cache_bench"]
+COMMANDS = [
+    "cache_warm",
+    "cache_flush",
+    "cache_stats",
+    "cache_inspect",
+    "cache_get",
+    "cache_set",
+    "cache_delete",
+    "cache_bench",
+]
 
 
 @pytest.fixture
@@ -125,7 +134,8 @@ def test_get_set_delete_honour_containers_and_policies(countries, capsys):
     assert run("cache_set", "@@demo_country.Atlantis", "1|2|X") == "Atlantis: stored\n"
     assert Country.objects.get(country="Atlantis").population == 1
     assert run("cache_get", "Atlantis", "@@demo_country.Canada", container="demo_country").splitlines() == [
-        "1|2|X", "40100000|9984670|R"
+        "1|2|X",
+        "40100000|9984670|R",
     ]
     with pytest.raises(CommandError, match="1 of 2 key"):
         run("cache_get", "Atlantis", "Nowhere", container="demo_country")

@@ -34,21 +34,27 @@ def text(browser, selector: str) -> str:
     return browser.find_element(By.CSS_SELECTOR, selector).text
 
 
-def test_country_page_toolbar_panel_and_edit(browser, demo_site):  # noqa: F811
+def test_country_page_toolbar_panel_and_edit(browser, demo_site):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{demo_site}/countries/Japan/")
     assert text(browser, "#outcome") == "miss"
     browser.get(f"{demo_site}/countries/Japan/")
-    assert (text(browser, "#outcome"), text(browser, "#cached-queries"), text(browser, "#plain-queries")) == ("hit", "0", "1")
+    assert (text(browser, "#outcome"), text(browser, "#cached-queries"), text(browser, "#plain-queries")) == (
+        "hit",
+        "0",
+        "1",
+    )
 
     # The toolbar lives in a shadow root; its panel content is fetched when the panel opens.
     toolbar = browser.find_element(By.ID, "djDebugRoot").shadow_root
     button = toolbar.find_element(By.CSS_SELECTOR, "#djdt-CachelayerPanel a")
     assert "1 hit, 0 misses" in button.text
     button.click()
-    rows = WebDriverWait(browser, 10).until(lambda b: toolbar.find_elements(By.CSS_SELECTOR, "#cachelayer-events tbody tr"))
+    rows = WebDriverWait(browser, 10).until(
+        lambda b: toolbar.find_elements(By.CSS_SELECTOR, "#cachelayer-events tbody tr")
+    )
     assert [row.text.split()[1:4] for row in rows] == [["hit", "demo_country", "demo.Country"]]
     assert "Japan" in rows[0].text and "1 saved" in rows[0].text
     summary = [cell.text for cell in toolbar.find_elements(By.CSS_SELECTOR, "#cachelayer-summary tbody td")]

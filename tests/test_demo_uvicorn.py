@@ -40,8 +40,10 @@ def memcached():
 @pytest.fixture
 def site(on_server_database, transactional_db, settings, memcached):
     """The demo under uvicorn; this process reads and writes through the same cache and key prefix."""
-    settings.CACHES = {**settings.CACHES, "shared": {
-        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": memcached.location}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": memcached.location},
+    }
     settings.CACHELAYER = {"CACHE_ALIAS": "shared"}  # the demo's KEY_PREFIX: the default
     call_command("loaddata", "demo", verbosity=0)
     port = free_port()
@@ -54,9 +56,23 @@ def site(on_server_database, transactional_db, settings, memcached):
         "PYTHONPATH": str(ROOT),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "demo_project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "demo_project.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -9,7 +9,11 @@ def test_database_urls():
     assert database_from_url("sqlite")["ENGINE"].endswith("sqlite3")
     mysql = database_from_url("mysql://u:p%40ss@db.local:3307/app")
     assert (mysql["USER"], mysql["PASSWORD"], mysql["HOST"], mysql["PORT"], mysql["NAME"]) == (
-        "u", "p@ss", "db.local", "3307", "app",
+        "u",
+        "p@ss",
+        "db.local",
+        "3307",
+        "app",
     )
     pg = database_from_url("postgresql://u:p@db.local/app")
     assert (pg["ENGINE"], pg["PORT"], pg["TEST"]["NAME"]) == ("django.db.backends.postgresql", "5432", "test_app")

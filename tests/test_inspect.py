@@ -53,7 +53,9 @@ def test_a_clean_cache_reports_nothing_stale_and_fills_nothing(items, django_ass
         Item.cached.get(7)  # a negative entry for a row that does not exist: right, and not scanned
     output, error = inspect_command("testapp_item")
     assert error is None, error
-    assert "testapp_item: 6 rows checked (all rows), 5 cached, 0 stale, 0 missing-but-present: consistency 100%" in output
+    assert (
+        "testapp_item: 6 rows checked (all rows), 5 cached, 0 stale, 0 missing-but-present: consistency 100%" in output
+    )
     with django_assert_num_queries(1):  # the inspection did not fill row 6
         assert Item.cached.get(6).value == 60
 
@@ -70,7 +72,12 @@ def test_a_raw_update_is_stale_and_fails_the_command(items):
     assert report["ok"] is False and error.returncode == 1
     found = report["containers"]["testapp_item"]
     assert {k: found[k] for k in ("checked", "cached", "stale", "missing_but_present", "stale_keys", "ok")} == {
-        "checked": 5, "cached": 5, "stale": 1, "missing_but_present": 0, "stale_keys": ["3"], "ok": False,
+        "checked": 5,
+        "cached": 5,
+        "stale": 1,
+        "missing_but_present": 0,
+        "stale_keys": ["3"],
+        "ok": False,
     }
     assert found["consistency"] == 0.8 and found["nines"] == "80%" and found["scope"] == "all rows"
 
@@ -184,9 +191,13 @@ def test_a_container_that_reads_no_cache_is_skipped(items):
 
 
 def test_an_unreachable_cache_is_an_error(settings, transactional_db):
-    settings.CACHES = {**settings.CACHES, "dead": {
-        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": f"127.0.0.1:{free_port()}",
-    }}
+    settings.CACHES = {
+        **settings.CACHES,
+        "dead": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": f"127.0.0.1:{free_port()}",
+        },
+    }
     settings.CACHELAYER = {"CACHE_ALIAS": "dead", "SOCKET_TIMEOUT": 0.2}
     Item.objects.create(id=1)
     output, error = inspect_command("testapp_item", "--json")
@@ -200,9 +211,15 @@ def test_equal_values_of_every_type_compare_equal(backend, settings, serializer)
     settings.CACHELAYER = {**settings.CACHELAYER, "SERIALIZER": serializer}
     for pk, price in [(1, "1.10"), (2, "-0.05")]:
         Typed.objects.create(
-            id=pk, when=datetime.datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc),
-            day=datetime.date(2024, 2, 29), at=datetime.time(12, 30, 1, 5), span=datetime.timedelta(days=1, microseconds=7),
-            price=decimal.Decimal(price), ratio=0.1 + 0.2, uid=uuid.uuid4(), blob=b"\x00\xff",
+            id=pk,
+            when=datetime.datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=datetime.UTC),
+            day=datetime.date(2024, 2, 29),
+            at=datetime.time(12, 30, 1, 5),
+            span=datetime.timedelta(days=1, microseconds=7),
+            price=decimal.Decimal(price),
+            ratio=0.1 + 0.2,
+            uid=uuid.uuid4(),
+            blob=b"\x00\xff",
             data=["a", 1, [2.5, None], True, {"b": {"$": "dt", "v": "x"}, "c": []}],
         )
     Typed.cached.get_many([1, 2])
@@ -211,7 +228,9 @@ def test_equal_values_of_every_type_compare_equal(backend, settings, serializer)
     Typed.objects.filter(pk=2).update(price=decimal.Decimal("-0.06"))  # invalidated: still consistent
     Typed.cached.get(2)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {connection.ops.quote_name(Typed._meta.db_table)} SET price = %s WHERE id = 1", ["1.11"])
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(Typed._meta.db_table)} SET price = %s WHERE id = 1", ["1.11"]
+        )
     result = inspection.inspect(Typed)
     assert (result.cached, result.stale, result.stale_keys) == (2, 1, ["1"]), result
 
@@ -223,13 +242,19 @@ def test_same_ignores_what_a_serializer_changes_and_nothing_else():
     assert not inspection.same((1, [1, {"a": [2]}], b"y", float("nan"), decimal.Decimal("1.1")), row)
     assert not inspection.same((1, [1, {"a": [2]}], b"x", 0.0, decimal.Decimal("1.1")), row)
     naive = datetime.datetime(2024, 1, 1)
-    assert not inspection.same((naive,), (naive.replace(tzinfo=datetime.timezone.utc),))
+    assert not inspection.same((naive,), (naive.replace(tzinfo=datetime.UTC),))
 
 
 @pytest.mark.parametrize(
     "ratio, text",
-    [(Fraction(1), "100%"), (Fraction(9999, 10000), "99.99%"), (Fraction(99995, 100000), "99.995%"),
-     (Fraction(999999, 1000000), "99.9999%"), (Fraction(2, 3), "66%"), (Fraction(0), "0%")],
+    [
+        (Fraction(1), "100%"),
+        (Fraction(9999, 10000), "99.99%"),
+        (Fraction(99995, 100000), "99.995%"),
+        (Fraction(999999, 1000000), "99.9999%"),
+        (Fraction(2, 3), "66%"),
+        (Fraction(0), "0%"),
+    ],
 )
 def test_nines_never_round_up_to_a_clean_record(ratio, text):
     assert inspection.nines(ratio) == text

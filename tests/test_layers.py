@@ -17,12 +17,26 @@ LAYERS = [
     ("adapters", ["cachelayer.adapters"]),
     ("models", ["cachelayer.models"]),
     ("engine", ["cachelayer.engine"]),
-    ("django-facing", ["cachelayer.instances", "cachelayer.lists", "cachelayer.mixins", "cachelayer.repositories", "cachelayer.api"]),
+    (
+        "django-facing",
+        ["cachelayer.instances", "cachelayer.lists", "cachelayer.mixins", "cachelayer.repositories", "cachelayer.api"],
+    ),
     ("tasks", ["cachelayer.tasks"]),
-    ("wiring and front ends", [
-        "cachelayer.receivers", "cachelayer.checks", "cachelayer.forms", "cachelayer.admin", "cachelayer.cli",
-        "cachelayer.protocol", "cachelayer.management", "cachelayer.contrib", "cachelayer.apps", "cachelayer",
-    ]),
+    (
+        "wiring and front ends",
+        [
+            "cachelayer.receivers",
+            "cachelayer.checks",
+            "cachelayer.forms",
+            "cachelayer.admin",
+            "cachelayer.cli",
+            "cachelayer.protocol",
+            "cachelayer.management",
+            "cachelayer.contrib",
+            "cachelayer.apps",
+            "cachelayer",
+        ],
+    ),
 ]
 CACHE_CLIENTS = ("pymemcache", "pylibmc", "redis", "django_redis")
 
@@ -36,9 +50,9 @@ def layer_of(module: str) -> int:
     best = None
     for rank, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[1]:
-                    best = (rank, len(prefix))
+            inside = module == prefix or module.startswith(prefix + ".")
+            if inside and (best is None or len(prefix) > best[1]):
+                best = (rank, len(prefix))
     assert best is not None, f"{module} belongs to no layer: add it to LAYERS"
     return best[0]
 
@@ -63,8 +77,12 @@ def imports(path: Path) -> list[tuple[str, int, bool]]:
                 base = ".".join([*package, base] if base else package)
             for alias in node.names:
                 candidate = f"{base}.{alias.name}"
-                target = candidate if (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists() or (
-                    PACKAGE.parent / candidate.replace(".", "/")).is_dir() else base
+                target = (
+                    candidate
+                    if (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists()
+                    or (PACKAGE.parent / candidate.replace(".", "/")).is_dir()
+                    else base
+                )
                 found.append((target, node.lineno, _in_ready(node, parents)))
         for child in ast.iter_child_nodes(node):
             visit(child, [*parents, node])
@@ -79,8 +97,11 @@ def graph() -> dict[str, set[str]]:
         if "migrations" in path.parts:
             continue
         module = module_name(path)
-        edges[module] = {target for target, _, in_ready in imports(path)
-                         if target.startswith("cachelayer") and target != module and not in_ready}
+        edges[module] = {
+            target
+            for target, _, in_ready in imports(path)
+            if target.startswith("cachelayer") and target != module and not in_ready
+        }
     return edges
 
 
@@ -92,8 +113,10 @@ def test_imports_point_down_only():
         module = module_name(path)
         for target, line, in_ready in imports(path):
             if target.startswith("cachelayer") and not in_ready and layer_of(target) > layer_of(module):
-                wrong.append(f"{module}:{line} imports {target} ({LAYERS[layer_of(target)][0]} is above "
-                             f"{LAYERS[layer_of(module)][0]})")
+                wrong.append(
+                    f"{module}:{line} imports {target} ({LAYERS[layer_of(target)][0]} is above "
+                    f"{LAYERS[layer_of(module)][0]})"
+                )
     assert wrong == []
 
 
@@ -108,7 +131,7 @@ def test_no_import_cycle():
             if target not in edges:
                 continue
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 walk(target, [*stack, target])
         state[node] = "done"
@@ -130,8 +153,11 @@ def test_only_adapters_touch_cache_clients():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > 400
+    }
     assert long == {}
 
 

@@ -11,7 +11,9 @@ from cachelayer.models import OutboxEntry
 
 def _nodes():
     executor = MigrationExecutor(connection)
-    (name,) = [key for key in executor.loader.graph.nodes if key[0] == "cachelayer" and key[1].endswith("_outbox_coalesce")]
+    (name,) = [
+        key for key in executor.loader.graph.nodes if key[0] == "cachelayer" and key[1].endswith("_outbox_coalesce")
+    ]
     before = [dep for dep in executor.loader.graph.node_map[name].parents if dep.key[0] == "cachelayer"]
     return before[0].key, executor.loader.graph.leaf_nodes("cachelayer")
 

@@ -24,9 +24,19 @@ pytestmark = pytest.mark.slow  # builds a wheel and installs it into a fresh ven
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
 # Source-tree leftovers that must never reach the build (a stale build/ would leak files).
-NOT_SOURCE = (".git", ".venv*", "test-output", "bench-output", "build", "dist", "*.egg-info", "__pycache__", "db.sqlite3")
+NOT_SOURCE = (
+    ".git",
+    ".venv*",
+    "test-output",
+    "bench-output",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "db.sqlite3",
+)
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 from cachelayer import CachedModelMixin
@@ -37,11 +47,11 @@ class Product(CachedModelMixin, models.Model):
 
     sku = models.CharField(max_length=20, unique=True)
     price = models.IntegerField()
-'''
+"""
 
 # Run inside the new project with its own interpreter: proves the installed
 # wheel (not this checkout) reads through the cache.
-CHECK = '''
+CHECK = """
 import os, sys
 from pathlib import Path
 
@@ -71,7 +81,7 @@ client.force_login(User.objects.create_superuser("admin", "admin@example.com", "
 page = client.get("/admin/cachelayer/container/stats/")
 assert page.status_code == 200 and b"product" in page.content, page.status_code
 print("first read", len(first), "queries; second read", len(second), "queries")
-'''
+"""
 
 
 def run(*args, cwd=None, env=None) -> str:
@@ -153,18 +163,23 @@ def test_a_new_project_reads_through_the_cache(venv, tmp_path):
     python, env = str(venv / "bin" / "python"), clean_env()
     import cachelayer
 
-    assert run(python, "-c", "import cachelayer; print(cachelayer.__version__)", cwd=tmp_path, env=env).strip() == cachelayer.__version__
+    assert (
+        run(python, "-c", "import cachelayer; print(cachelayer.__version__)", cwd=tmp_path, env=env).strip()
+        == cachelayer.__version__
+    )
     run(str(venv / "bin" / "django-admin"), "startproject", "mysite", str(tmp_path), env=env)
     run(python, "manage.py", "startapp", "shop", cwd=tmp_path, env=env)
     (tmp_path / "shop" / "models.py").write_text(MODELS)
     settings = tmp_path / "mysite" / "settings.py"
-    text = settings.read_text().replace("'django.contrib.staticfiles',", "'django.contrib.staticfiles',\n    'cachelayer',\n    'shop',")
+    text = settings.read_text().replace(
+        "'django.contrib.staticfiles',", "'django.contrib.staticfiles',\n    'cachelayer',\n    'shop',"
+    )
     assert "'cachelayer'" in text
     # Django's default cache is LocMem already; say it anyway, as the README's Install section does.
-    text += textwrap.dedent('''
+    text += textwrap.dedent("""
         CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
         CACHELAYER = {"CACHE_ALIAS": "default"}
-    ''')
+    """)
     settings.write_text(text)
     run(python, "manage.py", "makemigrations", "shop", cwd=tmp_path, env=env)
     run(python, "manage.py", "migrate", "-v", "0", cwd=tmp_path, env=env)

@@ -8,7 +8,7 @@ import pytest
 
 from cachelayer.core.serializers import SERIALIZERS
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 ROWS = [
     (1, "a", None, b"\x00bytes", True, 2.5),
     (decimal.Decimal("1.50"), decimal.Decimal("-0"), decimal.Decimal("1E+3"), decimal.Decimal("NaN")),

@@ -20,7 +20,8 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Any, Hashable, NamedTuple
+from collections.abc import Hashable, Sequence
+from typing import Any, NamedTuple
 
 from cachelayer.adapters import trips
 from cachelayer.adapters.breaker import Breaker
@@ -39,6 +40,7 @@ class Fetched(NamedTuple):
 
     found: dict[Route, dict[str, Any]]
     unreachable: list[Route]
+
 
 class Adapter(ABC):
     """Cache operations cachelayer needs, with one round trip per server.
@@ -140,7 +142,7 @@ class Adapter(ABC):
         One server after another here; an adapter whose client can do better
         sends every request before it reads any answer (memcached.py).
         """
-        results = {}
+        results: dict[str, Any] = {}
         for server, keys in wanted.items():
             try:
                 results[server] = self._get_many(server, keys)
@@ -159,10 +161,11 @@ class Adapter(ABC):
         chunk = conf.get("CHUNK_KEYS")
         if all(len(keys) <= chunk for keys in wanted.values()):
             return self._get_many_servers(wanted)
-        results = {server: {} for server in wanted}
+        results: dict[str, Any] = {server: {} for server in wanted}
         for start in range(0, max(map(len, wanted.values())), chunk):
             part = {
-                server: keys[start:start + chunk] for server, keys in wanted.items()
+                server: keys[start : start + chunk]
+                for server, keys in wanted.items()
                 if len(keys) > start and isinstance(results[server], dict)
             }
             if start:
@@ -203,6 +206,7 @@ class Adapter(ABC):
         routes of one server share one dict of every key found on it (no
         per-route copy: the caller looks keys up by name).
         """
+        found: dict[Route, dict[str, Any]]
         by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
         dirty = self.health.dirty
         for server, routes in by_server.items():
@@ -239,7 +243,7 @@ class Adapter(ABC):
         for server, routes in self._by_server(groups).items():
             items = [item for route in routes for item in groups[route].items()]
             for start in range(0, len(items), chunk):
-                self._guarded(server, self._set_many, dict(items[start:start + chunk]), timeout)
+                self._guarded(server, self._set_many, dict(items[start : start + chunk]), timeout)
 
     def add(self, key: str, value: Any, timeout: float, route: Route) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
@@ -251,9 +255,11 @@ class Adapter(ABC):
         for server, routes in self._by_server(groups).items():
             keys = [key for route in routes for key in groups[route]]
             for start in range(0, len(keys), chunk):
-                self._guarded(server, self._delete_many, keys[start:start + chunk])
+                self._guarded(server, self._delete_many, keys[start : start + chunk])
 
-    def invalidate(self, groups: dict[Route, tuple[list[str], list[str]]], read: list[str] = ()) -> tuple[list[Route], dict]:
+    def invalidate(
+        self, groups: dict[Route, tuple[list[str], list[str]]], read: Sequence[str] = ()
+    ) -> tuple[list[Route], dict]:
         """Per route, add 1 to each existing counter and delete each payload.
 
         Counters are never created here: a new counter starts high anyway.
@@ -262,10 +268,11 @@ class Adapter(ABC):
         trip. Every server is tried; returns the routes that could not be
         delivered, and the values read.
         """
+        values: dict[str, Any]
         failed, values, chunk = [], {}, conf.get("CHUNK_KEYS")
         for server, routes in self._by_server(groups).items():
             for start in range(0, len(routes), chunk):  # CHUNK_KEYS routes a request (see _get_many_chunked)
-                part = routes[start:start + chunk]
+                part = routes[start : start + chunk]
                 counters = [key for route in part for key in groups[route][0]]
                 payloads = [key for route in part for key in groups[route][1]]
                 try:
@@ -338,6 +345,7 @@ class RouteMemo:
     (a new LOCATION builds a new adapter), so an answer never goes stale."""
 
     def __init__(self, servers: list[str]):
+        self._known: dict[Route, str]
         self.servers, self._known = servers, {}
 
     def server_of(self, route: Route) -> str:
@@ -357,6 +365,7 @@ def rendezvous(servers: list[str], route: Route) -> str:
     call, once per server for every key routed). Both memcached adapters use
     it, so a pool finds its keys on the same servers through either client.
     """
+    winner: Any  # None only until the first server scores
     best, winner = -1, None
     for server in servers:
         score = int.from_bytes(hashlib.blake2b(f"{server}-{route}".encode(), digest_size=8).digest(), "big")

@@ -39,7 +39,7 @@ class Breaker:
                     logger.warning("cachelayer: cache %s answers again; closing its circuit breaker", self.name)
                 self.failures, self.open_until = 0, 0.0
 
-    def failure(self, exc: Exception) -> None:
+    def failure(self, exc: BaseException) -> None:
         with self._lock:
             self.failures += 1
             if self.failures == 1:
@@ -48,6 +48,8 @@ class Breaker:
                 if not self.open_until:
                     logger.warning(
                         "cachelayer: cache %s failed %d times; skipping it for %.1f s",
-                        self.name, self.failures, conf.get("BREAKER_COOLDOWN"),
+                        self.name,
+                        self.failures,
+                        conf.get("BREAKER_COOLDOWN"),
                     )
                 self.open_until = time.monotonic() + conf.get("BREAKER_COOLDOWN")

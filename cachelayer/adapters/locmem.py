@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 from django.core.cache import caches
 
@@ -40,7 +41,7 @@ class LocMemAdapter(Adapter):
         return self.cache.get_many(read) if read else {}
 
     def _compare_and_set(self, server, key, expected, new, timeout):
-        cache = self.cache
+        cache: Any = self.cache  # a LocMemCache: django-stubs declare none of its private _lock, _cache, _set
         key = cache.make_and_validate_key(key)
         with cache._lock:  # LocMemCache's own (non-reentrant) lock makes get+set atomic
             if cache._has_expired(key) or pickle.loads(cache._cache[key]) != expected:
@@ -57,4 +58,4 @@ class LocMemAdapter(Adapter):
         pass  # in process: always there
 
     def _stats(self, server):
-        return {"curr_items": len(self.cache._cache)}
+        return {"curr_items": len(self.cache._cache)}  # type: ignore[attr-defined]  # LocMemCache private, not in django-stubs

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 from pymemcache.client.base import PooledClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
@@ -173,6 +174,7 @@ class MemcachedAdapter(Adapter):
         work in parallel, and a pool costs about one server's round trip."""
         if len(wanted) == 1:
             return super()._get_many_servers(wanted)
+        results: dict[str, Any]
         sent, results = [], {}
         try:
             for server, keys in wanted.items():
@@ -197,7 +199,7 @@ class MemcachedAdapter(Adapter):
                         results[server] = exc
         finally:
             for server, pool, client in sent:
-                if isinstance(results.get(server, None), dict):
+                if isinstance(results.get(server), dict):
                     pool.release(client)
                 else:
                     client.close()

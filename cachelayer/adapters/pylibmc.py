@@ -19,6 +19,7 @@ from __future__ import annotations
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import pylibmc
 
@@ -66,7 +67,9 @@ class PyLibMCAdapter(Adapter):
             **options.pop("behaviors", {}),
         }
         self.masters = {server: self._new_master(server) for server in servers}
-        self.free = {server: [] for server in servers}  # idle clones, each with its own connection
+        self.free: dict[str, list[Any]] = {
+            server: [] for server in servers
+        }  # idle clones, each with its own connection
         self._routes = RouteMemo(servers)
         self._threads = ThreadPoolExecutor(len(servers), "cachelayer-pylibmc") if len(servers) > 1 else None
 

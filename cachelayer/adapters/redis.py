@@ -26,6 +26,7 @@ failure for that call that the breaker does not count.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django_redis.pool import get_connection_factory
 from redis.backoff import NoBackoff
@@ -81,6 +82,7 @@ class RedisAdapter(Adapter):
             connection_pool=pool, **{"retry": Retry(NoBackoff(), 0), **factory.redis_client_cls_kwargs}
         )
         self._cas = self.client.register_script(COMPARE_AND_SET)
+        self._free: list[Any]
         self._free, self._pid = [], os.getpid()  # idle connections of this process
 
     def _run(self, *commands):

@@ -52,7 +52,7 @@ class KeyCodec:
         """Return the user key of a row given as ``{attname: value}``."""
         return self.user_key([values[attname] for attname in self._attnames])
 
-    def key_or_none(self, values: dict) -> str | None:
+    def key_or_none(self, values: dict) -> str | object | None:
         """Return the user key of a row snapshot, or None when it lacks a key column
         (UNLISTED for an index row whose key column is NULL)."""
         if all(attname in values for attname in self._attnames):

@@ -69,7 +69,7 @@ def split_parts(user_key: str, separator: str) -> list[str] | None:
     while i < len(user_key):
         char = user_key[i]
         if char == escape:
-            following = user_key[i + 1:i + 2]
+            following = user_key[i + 1 : i + 2]
             if following not in (escape, lead):
                 return None  # nothing else is ever escaped
             part.append(following)
@@ -93,7 +93,7 @@ def config_key(prefix: str) -> str:
 class KeySpace:
     """The keys of one container: built once per definition, cheap per call."""
 
-    __slots__ = ("_data_head", "_ver_head", "_lease_head", "_stat_head", "gen", "config", "_room")
+    __slots__ = ("_data_head", "_lease_head", "_room", "_stat_head", "_ver_head", "config", "gen")
 
     def __init__(self, prefix: str, container_name: str):
         name = safe_part(container_name, room=64)
@@ -134,5 +134,5 @@ def split_container_key(text: str, delimiter: str) -> tuple[str, str | None] | N
     ``@@container`` alone), or None when ``text`` names no container."""
     if not text.startswith(CONTAINER_MARK):
         return None
-    name, found, key = text[len(CONTAINER_MARK):].partition(delimiter)
+    name, found, key = text[len(CONTAINER_MARK) :].partition(delimiter)
     return name, (key if found else None)

@@ -61,7 +61,9 @@ def _check_key(model, names, errors):
             continue
         if field.null and not index:  # an index leaves rows whose column is NULL out of every list
             errors["key_columns"].append(f"Key column {name!r} is nullable; keys must be NOT NULL.")
-        typed = field.target_field if field.many_to_one or field.one_to_one else field  # a foreign key: its target's type
+        typed = (
+            field.target_field if field.many_to_one or field.one_to_one else field
+        )  # a foreign key: its target's type
         if not isinstance(typed, KEY_TYPES) or isinstance(typed, models.BooleanField):
             errors["key_columns"].append(
                 f"Key column {name!r} is a {field.get_internal_type()}; use a char or integer field."
@@ -95,8 +97,7 @@ def validate_mapping(
             errors["value_columns"].append(f"{model._meta.label} has no column {name!r}.")
         elif len(values) > 1 and not field.null and not field.has_default() and name != values[0]:
             warnings.append(
-                f"Value column {name!r} is NOT NULL: a value with fewer parts than columns "
-                "will be refused."
+                f"Value column {name!r} is NOT NULL: a value with fewer parts than columns will be refused."
             )
     _check_typed(model, "flags_column", flags_column, INT_TYPES, "flags must be an integer", errors)
     _check_typed(model, "expire_time_column", expire_time_column, INT_TYPES, "expiry must be an integer", errors)

@@ -15,10 +15,12 @@ import decimal
 import json
 import pickle
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from cachelayer.core import conf
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _EPOCHS = {"U": datetime.datetime(1970, 1, 1, tzinfo=_UTC), "N": datetime.datetime(1970, 1, 1)}
 _MICROSECOND = datetime.timedelta(microseconds=1)
 
@@ -34,7 +36,7 @@ def _flatten(value):
     return None
 
 
-_UNFLATTEN = {
+_UNFLATTEN: dict[str, Callable[[Any], Any]] = {
     "D": decimal.Decimal,
     "U": lambda us: _EPOCHS["U"] + datetime.timedelta(microseconds=us),
     "N": lambda us: _EPOCHS["N"] + datetime.timedelta(microseconds=us),
@@ -76,7 +78,7 @@ class PickleSerializer:
         return payload
 
 
-_ENCODERS = [
+_ENCODERS: list[tuple[type, str, Callable[[Any], Any], Callable[[Any], Any]]] = [
     (datetime.datetime, "dt", lambda v: v.isoformat(), datetime.datetime.fromisoformat),
     (datetime.date, "d", lambda v: v.isoformat(), datetime.date.fromisoformat),
     (datetime.time, "t", lambda v: v.isoformat(), datetime.time.fromisoformat),

@@ -21,6 +21,7 @@ from cachelayer.core.serializers import get_serializer
 from cachelayer.core.signing import get_signer
 from cachelayer.exceptions import OperationDisabled
 
+
 class Definition:
     """An immutable, ready-to-use view of one Container row."""
 
@@ -60,8 +61,14 @@ class Definition:
         self.schema = hashlib.blake2b(
             repr(
                 (
-                    meta.label, meta.db_table, row.key_columns, row.value_columns, row.flags_column,
-                    row.cas_column, row.expire_time_column, separator,
+                    meta.label,
+                    meta.db_table,
+                    row.key_columns,
+                    row.value_columns,
+                    row.flags_column,
+                    row.cas_column,
+                    row.expire_time_column,
+                    separator,
                     [(f.attname, f.get_internal_type(), f.null) for f in meta.concrete_fields],
                 )
             ).encode(),

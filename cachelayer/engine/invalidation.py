@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from cachelayer import signals
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters import Adapter, get_adapter
+from cachelayer.adapters.base import Route
 from cachelayer.core import conf
 from cachelayer.core.codec import UNLISTED
 from cachelayer.core.keys import KeySpace, config_key
@@ -162,6 +165,8 @@ def _deliver(changes: Changes, using: str | None) -> None:
     """
     done_keys: set[tuple[str, str]] = set()
     done_generations: set[str] = set()
+    keys: dict[Definition, Any]  # resolve()'s sets of user keys, then the sorted lists still owed
+    generations: Collection[Definition]
     for _ in range(2):
         keys, generations = changes.resolve()
         keys = {d: sorted(k for k in names if (d.name, k) not in done_keys) for d, names in keys.items()}
@@ -174,7 +179,7 @@ def _deliver(changes: Changes, using: str | None) -> None:
             versions_seen = _read_config(conf.get("CACHE_ALIAS"))
         done_keys.update((d.name, k) for d, names in keys.items() for k in names)
         done_generations.update(d.name for d in generations)
-        if not any([registry.observe(alias, version) for alias, version in versions_seen.items()]):
+        if not any(registry.observe(alias, version) for alias, version in versions_seen.items()):
             return
 
 
@@ -194,18 +199,21 @@ def _read_config(alias: str) -> dict[str, int]:
 def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
     """Bump the row versions of ``{definition: keys}``, one adapter call per cache;
     return the configuration version each cache answered with."""
-    by_adapter = defaultdict(dict)
+    by_adapter: defaultdict[Adapter, dict[Definition, Any]] = defaultdict(dict)
     for definition, keys in changes.items():
         by_adapter[definition.adapter][definition] = keys
     versions_seen = {}
     config = config_key(conf.get("KEY_PREFIX"))
     for adapter, part in by_adapter.items():
         owed = {definition: _groups(definition, keys) for definition, keys in part.items()}
-        merged = defaultdict(lambda: ([], []))  # containers may share a route (user key)
+        merged: defaultdict[Route, tuple[list[str], list[str]]] = defaultdict(
+            lambda: ([], [])
+        )  # containers may share a route (user key)
         for groups in owed.values():
             for route, (counters, payloads) in groups.items():
                 merged[route][0].extend(counters)
                 merged[route][1].extend(payloads)
+        failed: Collection[Route]
         failed, read = adapter.invalidate(merged, read=[config])
         failed = set(failed)
         if config in read:

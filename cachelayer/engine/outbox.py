@@ -34,10 +34,13 @@ import logging
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Collection
+from typing import Any
 
 from django.db import DatabaseError, connections, router
 
 from cachelayer.adapters import Adapter
+from cachelayer.adapters.base import Route
 from cachelayer.core import conf
 from cachelayer.exceptions import CacheUnavailable
 from cachelayer.models import OutboxEntry
@@ -51,8 +54,16 @@ UNIQUE = ["cache_alias", "server", "key"]
 _replaying: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-def record(using: str | None, adapter: Adapter, container: str, *, groups=None, shared=(), servers=(),
-           generation: str | None = None) -> None:
+def record(
+    using: str | None,
+    adapter: Adapter,
+    container: str,
+    *,
+    groups=None,
+    shared=(),
+    servers=(),
+    generation: str | None = None,
+) -> None:
     """Keep undelivered invalidations, then mark their servers dirty.
 
     ``groups`` is ``{route: (counter keys, payload keys)}``; ``shared`` keys
@@ -68,8 +79,7 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
         for route, (counters, payloads) in groups.items()
     ]
     entries += [
-        _entry(adapter, container, server, None, [key], [])
-        for key in shared for server in servers or adapter.servers
+        _entry(adapter, container, server, None, [key], []) for key in shared for server in servers or adapter.servers
     ]
     database = using if using and _holds_outbox(using) else router.db_for_write(OutboxEntry)
     try:
@@ -77,7 +87,9 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
     except DatabaseError as exc:
         logger.error(
             "cachelayer: could not keep an undelivered invalidation of %s (%s) in the outbox: %s",
-            container or "the configuration", list(groups) or list(shared), exc,
+            container or "the configuration",
+            list(groups) or list(shared),
+            exc,
         )
     dirty = {entry.server for entry in entries}
     for server in dirty:
@@ -86,8 +98,14 @@ def record(using: str | None, adapter: Adapter, container: str, *, groups=None, 
 
 def _entry(adapter, container, server, route, counters, payloads) -> OutboxEntry:
     return OutboxEntry(
-        cache_alias=adapter.alias, server=server, container=container, key=(list(counters) or list(payloads))[0],
-        route=route, counters=list(counters), payloads=list(payloads), revision=random.getrandbits(62),
+        cache_alias=adapter.alias,
+        server=server,
+        container=container,
+        key=(list(counters) or list(payloads))[0],
+        route=route,
+        counters=list(counters),
+        payloads=list(payloads),
+        revision=random.getrandbits(62),
     )
 
 
@@ -98,6 +116,7 @@ def _keep(database: str, adapter: Adapter, container: str, entries: list, genera
     )
     keys = [entry for entry in entries if entry.route is not None]
     if generation and keys and keyed.count() + len(keys) > conf.get("OUTBOX_LIMIT"):
+        servers: Collection[str]
         servers = set(keyed.values_list("server", flat=True).distinct()) | {entry.server for entry in keys}
         servers = adapter.servers if "" in servers else sorted(servers)  # "": a row of the old shape
         # The bumps first: at every moment some row owes each server every key.
@@ -111,7 +130,9 @@ def _upsert(database: str, entries: list) -> None:
     """Insert ``entries``; one that exists (same cache, server and key) gets the new revision."""
     if not entries:
         return
-    targets = {"unique_fields": UNIQUE} if connections[database].features.supports_update_conflicts_with_target else {}
+    targets: dict[str, Any] = (
+        {"unique_fields": UNIQUE} if connections[database].features.supports_update_conflicts_with_target else {}
+    )
     unique = {(entry.cache_alias, entry.server, entry.key): entry for entry in entries}
     OutboxEntry.objects.using(database).bulk_create(
         unique.values(), update_conflicts=True, update_fields=["revision", "route", "counters", "payloads"], **targets
@@ -205,6 +226,7 @@ def _replay_database(adapter: Adapter, using: str, owed: set[str]) -> int:
 def _deliver(adapter: Adapter, entries: list, owed: set[str]) -> list:
     """Deliver a batch of entries (one round trip per server); return those
     delivered. The servers of the others join ``owed``."""
+    groups: defaultdict[Route, tuple[list[str], list[str]]]
     groups, by_route, shared = defaultdict(lambda: ([], [])), defaultdict(list), defaultdict(list)
     for entry in entries:
         if entry.route is None:

@@ -21,7 +21,7 @@ from cachelayer.exceptions import CacheUnavailable, IndexContainer, OperationDis
 
 logger = logging.getLogger("cachelayer")
 
-READ_MODES = {  # get policy -> how read() runs
+READ_MODES: dict[str, dict[str, bool]] = {  # get policy -> how read() runs
     Policy.CACHING: {"use_cache": True, "use_db": True},
     Policy.DB_ONLY: {"use_cache": False, "use_db": True},
     Policy.CACHE_ONLY: {"use_cache": True, "use_db": False},
@@ -65,8 +65,9 @@ def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
     return with_definition(target, operation, run)
 
 
-def read(definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True,
-         query=None, fill=None) -> dict:
+def read(
+    definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True, query=None, fill=None
+) -> dict:
     """Return ``{key: row}`` for the keys that exist (read-through).
 
     ``use_db=False`` is the cache_only policy (a miss is absent; a key the

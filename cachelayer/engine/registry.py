@@ -10,6 +10,7 @@ in every process on its next operation with no extra round trip.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.db import DatabaseError, router
 
@@ -52,13 +53,18 @@ class Registry:
             alias = router.db_for_read(Container)
             try:
                 with database.guarded(alias):
-                    options = {**ConfigOption.DEFAULTS, **dict(ConfigOption.objects.values_list("name", "value"))}
+                    options: dict[Any, str] = {
+                        **ConfigOption.DEFAULTS,
+                        **dict(ConfigOption.objects.values_list("name", "value")),
+                    }
                     rows = list(Container.objects.select_related("policy", "content_type"))
             except DatabaseError as exc:
                 if database.unreachable(alias):  # the definitions loaded before, if any, stay
                     raise DatabaseUnavailable(alias, exc) from exc
                 self.by_name, self.by_model, self.loaded = {}, {}, False  # not migrated yet: nothing is mapped
                 return
+            by_name: dict[str, Definition]
+            by_model: dict[str, list[Definition]]
             by_name, by_model = {}, {}
             for row in rows:
                 model = row.content_type.model_class()
@@ -71,6 +77,7 @@ class Registry:
                 except Exception:  # a broken row is reported by checks, never served
                     continue
                 by_name[row.name] = definition
+                assert model._meta.concrete_model is not None  # a content type's model is never abstract
                 by_model.setdefault(model._meta.concrete_model._meta.label_lower, []).append(definition)
             enabled = sorted(name for name, d in by_name.items() if d.enabled)
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)
@@ -121,7 +128,9 @@ class Registry:
         if found is None:
             mine = lineage(model)
             found = memo[label] = [
-                definition for mapped, definitions in self.by_model.items() for definition in definitions
+                definition
+                for mapped, definitions in self.by_model.items()
+                for definition in definitions
                 if mapped in mine or label in lineage(definition.model)  # itself or a parent; or a child
             ]
         return found
@@ -191,4 +200,3 @@ def resolve(name_or_model) -> Definition:
     if isinstance(name_or_model, str):
         return registry.get(name_or_model)
     return registry.for_cached_model(name_or_model)
-

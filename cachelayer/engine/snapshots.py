@@ -24,9 +24,7 @@ def key_attnames(definitions: list[Definition]) -> set[str]:
 
 def needs_database(definitions: list[Definition]) -> set[str]:
     """Return the key attnames an instance cannot vouch for (all but the primary key)."""
-    return {
-        f.attname for d in definitions for f in d.key_fields if not (len(d.key_fields) == 1 and f.primary_key)
-    }
+    return {f.attname for d in definitions for f in d.key_fields if not (len(d.key_fields) == 1 and f.primary_key)}
 
 
 def loaded(instance) -> dict:

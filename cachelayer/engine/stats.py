@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
+from typing import Any
 
 from cachelayer.adapters import Adapter, get_adapter
 from cachelayer.core import conf
@@ -117,7 +118,7 @@ def shared(containers) -> dict[str, dict]:
     gives ``{"error": message}`` for its containers.
     """
     publish()
-    result = {}
+    result: dict[str, dict] = {}
     for container in containers:
         try:
             adapter, keys = _target(container)
@@ -129,7 +130,7 @@ def shared(containers) -> dict[str, dict]:
         except CacheUnavailable as exc:
             result[container] = {"error": str(exc)}
             continue
-        values = {n: int(found.get(keys.stat(n), 0)) for n in names}
+        values: dict[str, Any] = {n: int(found.get(keys.stat(n), 0)) for n in names}
         looked_up = values["hits"] + values["misses"]
         values["hit_ratio"] = values["hits"] / looked_up if looked_up else None
         values[LAST_FLUSH] = values[LAST_FLUSH] or None
@@ -155,7 +156,7 @@ def display(name: str, value) -> str:
 
 
 def _utc(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 atexit.register(publish)

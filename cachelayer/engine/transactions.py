@@ -29,7 +29,7 @@ class Pending:
     callback that raised all the same.
     """
 
-    __slots__ = ("keys", "containers", "changes", "_deliver", "__qualname__", "__weakref__")
+    __slots__ = ("__qualname__", "__weakref__", "_deliver", "changes", "containers", "keys")
 
     def __init__(self, changes, deliver):
         self.keys: set[tuple[str, str]] = set()
@@ -68,7 +68,7 @@ def pending(using: str, new_changes, deliver) -> Pending | None:
         _alive.add(weakref.ref(current, _alive.discard))
         # First in the queue, robust: Django runs it before the callbacks that
         # were registered earlier, and a failure of it stops none of them.
-        connection.run_on_commit.insert(0, (set(connection.savepoint_ids), current, True))
+        connection.run_on_commit.insert(0, (set(connection.savepoint_ids), current, True))  # type: ignore[arg-type]  # django-stubs: Django 4.2+ queues (sids, func, robust)
     return current
 
 
@@ -145,4 +145,3 @@ def may_fill(using: str) -> bool:
     """
     connection = connections[using]
     return not connection.in_atomic_block or isolation_level(connection) == "read committed"
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from cachelayer.adapters import Adapter
 from cachelayer.adapters.base import Fetched, Route, new_counter
@@ -38,7 +38,7 @@ class Restart(Exception):
 class State:
     """What the cache said about one key."""
 
-    __slots__ = ("key", "part", "gen", "ver", "row", "raw")
+    __slots__ = ("gen", "key", "part", "raw", "row", "ver")
 
     def __init__(self, key, part, gen, ver, row, raw):
         self.key, self.part, self.gen, self.ver, self.row, self.raw = key, part, gen, ver, row, raw
@@ -66,12 +66,15 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     """
     keys = definition.keys
     config, gen_key, ver_of, data_of, part_of = keys.config, keys.gen, keys.ver, keys.data, keys.part
+    groups: dict[Route, list[str]]  # routed by user key
     parts, groups = {}, {}
     for key in user_keys:
         part = parts[key] = part_of(key)
         groups[key] = [config, gen_key, ver_of(part), data_of(part)]  # counters, then payload
     # The keys of one server share one dict: looked up by name, never copied per key.
-    found, unreachable = fetch_fresh(definition.adapter, groups, shared=True)
+    found, unreachable = cast(
+        "tuple[dict[str, dict[str, Any]], list[str]]", fetch_fresh(definition.adapter, groups, shared=True)
+    )
     missing = {}
     for key, values in found.items():
         names = groups[key]
@@ -82,7 +85,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     versions_seen = {values[config] for values in found.values()}  # one per server
     alias = definition.cache_alias
     if reload:
-        if any([registry.observe(alias, int(version)) for version in versions_seen]):
+        if any(registry.observe(alias, int(version)) for version in versions_seen):
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
@@ -122,7 +125,7 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
     process added first. Returns the keys whose counters the cache could not give
     (they leave ``found``)."""
     adapter, keys = definition.adapter, definition.keys
-    lost = {}
+    lost: dict[Route, list[str]] = {}
     try:
         for key, names in missing.items():
             for name in names:
@@ -187,7 +190,8 @@ def _rejected(definition: Definition, key: str) -> None:
         logger.warning(
             "cachelayer: %s %r: a cached payload failed authentication (forged, or signed with a key this "
             "process does not accept: see PAYLOAD_KEY); served from the database, counted as 'rejected'",
-            definition.name, key,
+            definition.name,
+            key,
         )
 
 
@@ -197,7 +201,10 @@ def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:
         _warned_too_large.add(definition.name)
         logger.warning(
             "cachelayer: %s %r encodes to %d bytes, over the cache's %d; such rows are served from the database",
-            definition.name, key, size, limit,
+            definition.name,
+            key,
+            size,
+            limit,
         )
 
 

@@ -5,61 +5,170 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CachePolicy',
+            name="CachePolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('policy_name', models.CharField(max_length=40, unique=True)),
-                ('get_policy', models.CharField(choices=[('db_only', 'db_only (the database is the store)'), ('cache_only', 'cache_only (the cache is the store)'), ('caching', 'caching (database, read through the cache)'), ('disabled', 'disabled (refused)')], default='caching', help_text='get / get_many', max_length=16)),
-                ('set_policy', models.CharField(choices=[('db_only', 'db_only (the database is the store)'), ('cache_only', 'cache_only (the cache is the store)'), ('caching', 'caching (database, read through the cache)'), ('disabled', 'disabled (refused)')], default='caching', help_text='set, add, replace, append, prepend, incr, decr, cas, touch', max_length=16)),
-                ('delete_policy', models.CharField(choices=[('db_only', 'db_only (the database is the store)'), ('cache_only', 'cache_only (the cache is the store)'), ('caching', 'caching (database, read through the cache)'), ('disabled', 'disabled (refused)')], default='caching', help_text='delete', max_length=16)),
-                ('flush_policy', models.CharField(choices=[('db_only', 'db_only (the database is the store)'), ('cache_only', 'cache_only (the cache is the store)'), ('caching', 'caching (database, read through the cache)'), ('disabled', 'disabled (refused)')], default='cache_only', help_text='flush: cache_only bumps the generation; db_only/caching also DELETE every row', max_length=16)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("policy_name", models.CharField(max_length=40, unique=True)),
+                (
+                    "get_policy",
+                    models.CharField(
+                        choices=[
+                            ("db_only", "db_only (the database is the store)"),
+                            ("cache_only", "cache_only (the cache is the store)"),
+                            ("caching", "caching (database, read through the cache)"),
+                            ("disabled", "disabled (refused)"),
+                        ],
+                        default="caching",
+                        help_text="get / get_many",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "set_policy",
+                    models.CharField(
+                        choices=[
+                            ("db_only", "db_only (the database is the store)"),
+                            ("cache_only", "cache_only (the cache is the store)"),
+                            ("caching", "caching (database, read through the cache)"),
+                            ("disabled", "disabled (refused)"),
+                        ],
+                        default="caching",
+                        help_text="set, add, replace, append, prepend, incr, decr, cas, touch",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "delete_policy",
+                    models.CharField(
+                        choices=[
+                            ("db_only", "db_only (the database is the store)"),
+                            ("cache_only", "cache_only (the cache is the store)"),
+                            ("caching", "caching (database, read through the cache)"),
+                            ("disabled", "disabled (refused)"),
+                        ],
+                        default="caching",
+                        help_text="delete",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "flush_policy",
+                    models.CharField(
+                        choices=[
+                            ("db_only", "db_only (the database is the store)"),
+                            ("cache_only", "cache_only (the cache is the store)"),
+                            ("caching", "caching (database, read through the cache)"),
+                            ("disabled", "disabled (refused)"),
+                        ],
+                        default="cache_only",
+                        help_text="flush: cache_only bumps the generation; db_only/caching also DELETE every row",
+                        max_length=16,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'cache policies',
-                'ordering': ['policy_name'],
+                "verbose_name_plural": "cache policies",
+                "ordering": ["policy_name"],
             },
         ),
         migrations.CreateModel(
-            name='ConfigOption',
+            name="ConfigOption",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(choices=[('separator', 'separator (joins multi-column values)'), ('table_map_delimiter', 'table_map_delimiter (as in @@container.key)')], max_length=50, unique=True)),
-                ('value', models.CharField(max_length=50)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        choices=[
+                            ("separator", "separator (joins multi-column values)"),
+                            ("table_map_delimiter", "table_map_delimiter (as in @@container.key)"),
+                        ],
+                        max_length=50,
+                        unique=True,
+                    ),
+                ),
+                ("value", models.CharField(max_length=50)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Container',
+            name="Container",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('database', models.CharField(blank=True, help_text="Database alias; blank = the router's db_for_write.", max_length=64)),
-                ('key_columns', models.CharField(help_text="Key field, or several joined by '|' (primary key or unique together).", max_length=255)),
-                ('value_columns', models.CharField(blank=True, help_text="Fields a key/value read returns, joined by '|'; blank = all.", max_length=1024)),
-                ('flags_column', models.CharField(blank=True, max_length=64)),
-                ('cas_column', models.CharField(blank=True, max_length=64)),
-                ('expire_time_column', models.CharField(blank=True, max_length=64)),
-                ('timeout', models.PositiveIntegerField(blank=True, help_text='Seconds a payload lives; blank = CACHELAYER TIMEOUT, 0 = no expiry.', null=True)),
-                ('cache_alias', models.CharField(blank=True, help_text='Blank = CACHELAYER CACHE_ALIAS.', max_length=64)),
-                ('enabled', models.BooleanField(default=True)),
-                ('exposed', models.BooleanField(default=True, help_text='Reachable through cache_serve.')),
-                ('content_type', models.ForeignKey(help_text='The model the keys address.', on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype', verbose_name='model')),
-                ('policy', models.ForeignKey(blank=True, help_text='Blank = caching for all but flush.', null=True, on_delete=django.db.models.deletion.PROTECT, to='cachelayer.cachepolicy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=50, unique=True)),
+                (
+                    "database",
+                    models.CharField(
+                        blank=True, help_text="Database alias; blank = the router's db_for_write.", max_length=64
+                    ),
+                ),
+                (
+                    "key_columns",
+                    models.CharField(
+                        help_text="Key field, or several joined by '|' (primary key or unique together).",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "value_columns",
+                    models.CharField(
+                        blank=True,
+                        help_text="Fields a key/value read returns, joined by '|'; blank = all.",
+                        max_length=1024,
+                    ),
+                ),
+                ("flags_column", models.CharField(blank=True, max_length=64)),
+                ("cas_column", models.CharField(blank=True, max_length=64)),
+                ("expire_time_column", models.CharField(blank=True, max_length=64)),
+                (
+                    "timeout",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Seconds a payload lives; blank = CACHELAYER TIMEOUT, 0 = no expiry.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "cache_alias",
+                    models.CharField(blank=True, help_text="Blank = CACHELAYER CACHE_ALIAS.", max_length=64),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("exposed", models.BooleanField(default=True, help_text="Reachable through cache_serve.")),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        help_text="The model the keys address.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="contenttypes.contenttype",
+                        verbose_name="model",
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Blank = caching for all but flush.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="cachelayer.cachepolicy",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'permissions': [('warm_container', "Can warm a container's cache"), ('flush_container', "Can flush a container's cache")],
+                "ordering": ["name"],
+                "permissions": [
+                    ("warm_container", "Can warm a container's cache"),
+                    ("flush_container", "Can flush a container's cache"),
+                ],
             },
         ),
     ]

@@ -4,28 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cachelayer', '0001_initial'),
+        ("cachelayer", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboxEntry',
+            name="OutboxEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cache_alias', models.CharField(max_length=100)),
-                ('container', models.CharField(blank=True, help_text='Blank for a configuration change.', max_length=255)),
-                ('groups', models.JSONField(default=list)),
-                ('shared', models.JSONField(default=list)),
-                ('servers', models.JSONField(default=list)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cache_alias", models.CharField(max_length=100)),
+                (
+                    "container",
+                    models.CharField(blank=True, help_text="Blank for a configuration change.", max_length=255),
+                ),
+                ("groups", models.JSONField(default=list)),
+                ("shared", models.JSONField(default=list)),
+                ("servers", models.JSONField(default=list)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'outbox entry',
-                'verbose_name_plural': 'outbox',
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['cache_alias', 'id'], name='cachelayer_outbox_alias')],
+                "verbose_name": "outbox entry",
+                "verbose_name_plural": "outbox",
+                "ordering": ["id"],
+                "indexes": [models.Index(fields=["cache_alias", "id"], name="cachelayer_outbox_alias")],
             },
         ),
     ]

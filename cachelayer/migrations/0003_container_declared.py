@@ -13,16 +13,19 @@ def mark_auto_created(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cachelayer', '0002_outbox'),
+        ("cachelayer", "0002_outbox"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='container',
-            name='declared',
-            field=models.BooleanField(default=False, editable=False, help_text="Created from the model's cache_key_fields / cache_value_fields: migrate keeps the mapping in step with them until it is edited in the admin."),
+            model_name="container",
+            name="declared",
+            field=models.BooleanField(
+                default=False,
+                editable=False,
+                help_text="Created from the model's cache_key_fields / cache_value_fields: migrate keeps the mapping in step with them until it is edited in the admin.",
+            ),
         ),
         migrations.RunPython(mark_auto_created, migrations.RunPython.noop),
     ]

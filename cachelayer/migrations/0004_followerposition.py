@@ -4,32 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cachelayer', '0003_container_declared'),
+        ("cachelayer", "0003_container_declared"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FollowerPosition',
+            name="FollowerPosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('database', models.CharField(help_text='The followed DATABASES alias.', max_length=64, unique=True)),
-                ('server_id', models.PositiveIntegerField(help_text='The replica server id the follower connects with.')),
-                ('log_file', models.CharField(max_length=255)),
-                ('log_pos', models.PositiveBigIntegerField()),
-                ('gtid', models.CharField(blank=True, help_text='GTID of the last transaction delivered.', max_length=255)),
-                ('events', models.PositiveBigIntegerField(default=0, help_text='Row images handled since the follower started.')),
-                ('events_per_second', models.FloatField(default=0)),
-                ('lag_seconds', models.FloatField(blank=True, null=True)),
-                ('lag_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('updated', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("database", models.CharField(help_text="The followed DATABASES alias.", max_length=64, unique=True)),
+                (
+                    "server_id",
+                    models.PositiveIntegerField(help_text="The replica server id the follower connects with."),
+                ),
+                ("log_file", models.CharField(max_length=255)),
+                ("log_pos", models.PositiveBigIntegerField()),
+                (
+                    "gtid",
+                    models.CharField(blank=True, help_text="GTID of the last transaction delivered.", max_length=255),
+                ),
+                (
+                    "events",
+                    models.PositiveBigIntegerField(
+                        default=0, help_text="Row images handled since the follower started."
+                    ),
+                ),
+                ("events_per_second", models.FloatField(default=0)),
+                ("lag_seconds", models.FloatField(blank=True, null=True)),
+                ("lag_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("updated", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'binlog follower',
-                'ordering': ['database'],
+                "verbose_name": "binlog follower",
+                "ordering": ["database"],
             },
         ),
     ]

@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cachelayer', '0004_followerposition'),
+        ("cachelayer", "0004_followerposition"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='followerposition',
-            name='lag_bytes',
+            model_name="followerposition",
+            name="lag_bytes",
         ),
         migrations.RemoveField(
-            model_name='followerposition',
-            name='lag_seconds',
+            model_name="followerposition",
+            name="lag_seconds",
         ),
     ]

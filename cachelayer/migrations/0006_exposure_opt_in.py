@@ -16,16 +16,18 @@ def unexpose_declared(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cachelayer', '0005_follower_health'),
+        ("cachelayer", "0005_follower_health"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='container',
-            name='exposed',
-            field=models.BooleanField(default=False, help_text='Reachable through cache_serve (off by default: nothing is served unless someone says so).'),
+            model_name="container",
+            name="exposed",
+            field=models.BooleanField(
+                default=False,
+                help_text="Reachable through cache_serve (off by default: nothing is served unless someone says so).",
+            ),
         ),
         migrations.RunPython(unexpose_declared, migrations.RunPython.noop),
     ]

@@ -16,20 +16,28 @@ def split_rows(apps, schema_editor):
         for route, counters, payloads in entry.groups:
             key = (counters or payloads)[0]
             rows[entry.cache_alias, "", key] = Entry(
-                **common, server="", key=key, route=route, counters=counters, payloads=payloads,
+                **common,
+                server="",
+                key=key,
+                route=route,
+                counters=counters,
+                payloads=payloads,
                 revision=random.getrandbits(62),
             )
         for key in entry.shared:
             for server in entry.servers or [""]:
                 rows[entry.cache_alias, server, key] = Entry(
-                    **common, server=server, key=key, counters=[key], revision=random.getrandbits(62),
+                    **common,
+                    server=server,
+                    key=key,
+                    counters=[key],
+                    revision=random.getrandbits(62),
                 )
     Entry.objects.using(using).all().delete()
     Entry.objects.using(using).bulk_create(rows.values())
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("cachelayer", "0006_exposure_opt_in"),
     ]

@@ -74,6 +74,7 @@ def login(credentials: Credentials, command, data: bytes | None) -> tuple[bytes,
     """Return the reply to a command of a client not logged in, and its username once it logs in."""
     if command.name != "set":
         return UNAUTHENTICATED, None
+    assert data is not None  # a set always carries its data block (Command.has_data)
     token = data.split()
     if len(token) < 2:
         return BAD_TOKEN, None
@@ -115,4 +116,4 @@ def is_loopback(host: str) -> bool:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
     except socket.gaierror:
         return False
-    return bool(addresses) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
+    return bool(addresses) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)  # type: ignore[union-attr]  # typeshed: an AF_INET/AF_INET6 sockaddr's host is a str

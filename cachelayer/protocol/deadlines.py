@@ -65,6 +65,7 @@ class Deadlines:
             self._task.cancel()
 
     async def _sweep(self) -> None:
+        assert self._period is not None  # start() runs the sweep only with a period
         while True:
             await asyncio.sleep(self._period)
             now = time.monotonic()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from cachelayer.core.keys import CONTAINER_MARK
 from cachelayer.core.policies import Policy
@@ -56,7 +57,7 @@ class FastReads:
             return FALL_BACK
         return _reply(session, definition, command.keys, rows, with_cas)
 
-    def _definition(self, session: Session, keys: list[str]):
+    def _definition(self, session: Session, keys: Sequence[str]):
         """Return the one container the keys address, when the cache alone may answer."""
         if not registry.loaded or any(key.startswith(CONTAINER_MARK) for key in keys):
             return None
@@ -83,7 +84,7 @@ class FastReads:
             wanted = list(dict.fromkeys(key for keys, _ in waiting for key in keys))
             try:
                 states = versions.fetch(definition, wanted, reload=False).states
-            except Exception as exc:  # noqa: BLE001 - a new configuration, a cache error: the worker decides
+            except Exception as exc:
                 logger.debug("cachelayer: cache_serve fast read falls back: %r", exc)
                 states = None
             cache_only = definition.policies["get_policy"] == Policy.CACHE_ONLY
@@ -111,7 +112,7 @@ def _rows(definition, keys: list[str], states: dict | None, cache_only: bool) ->
     return found
 
 
-def _reply(session: Session, definition, keys: list[str], rows: dict, with_cas: bool) -> bytes:
+def _reply(session: Session, definition, keys: Sequence[str], rows: dict, with_cas: bool) -> bytes:
     """Render the reply exactly as Session._get does."""
     parts = []
     for key in keys:

@@ -67,6 +67,7 @@ class DelayedFlushes:
 
     def _start(self, container: str) -> None:
         del self._due[container]
+        assert self._loop is not None  # close() cancels every timer before it forgets the loop
         task = self._loop.create_task(self._pool.run(None, _flush, container))
         self._running.add(task)
         task.add_done_callback(self._running.discard)

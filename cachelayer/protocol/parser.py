@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from cachelayer.core.limits import MAX_KEY_LENGTH, UINT64
 
@@ -44,9 +45,9 @@ RETRIEVAL = ("get", "gets")
 # "?" marks the fields a command may omit. noreply may follow where
 # NOREPLY says so.
 GRAMMAR = {
-    **{name: ("key", "flags", "exptime", "length") for name in STORAGE},
+    **dict.fromkeys(STORAGE, ("key", "flags", "exptime", "length")),
     "cas": ("key", "flags", "exptime", "length", "cas"),
-    **{name: ("*",) for name in RETRIEVAL},
+    **dict.fromkeys(RETRIEVAL, ("*",)),
     "delete": ("key", "?hold"),
     "incr": ("key", "delta"),
     "decr": ("key", "delta"),
@@ -151,7 +152,7 @@ def parse(line: bytes) -> Command:
     # extra token that is not noreply.
     if not _required(fields) <= len(words) <= len(fields) + (name in NOREPLY):
         raise ProtocolError(ERROR)
-    values = {"noreply": noreply}
+    values: dict[str, Any] = {"noreply": noreply}
     for field, word in zip(fields, words):
         field = field.lstrip("?")
         if field == "key":
@@ -188,9 +189,10 @@ def binary_refusal(header: bytes) -> bytes:
     an ASCII server would never send; the stream cannot be resynchronised after it.
     """
     opcode, opaque = header[1], BINARY_HEADER.unpack(header)[7]
-    return BINARY_HEADER.pack(
-        BINARY_RESPONSE, opcode, 0, 0, 0, BINARY_UNKNOWN_COMMAND, len(ASCII_ONLY), opaque, 0
-    ) + ASCII_ONLY
+    return (
+        BINARY_HEADER.pack(BINARY_RESPONSE, opcode, 0, 0, 0, BINARY_UNKNOWN_COMMAND, len(ASCII_ONLY), opaque, 0)
+        + ASCII_ONLY
+    )
 
 
 def stats(values: dict) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import cast
 
 from cachelayer.protocol import auth, parser
 from cachelayer.protocol.deadlines import Deadline, Deadlines
@@ -42,10 +43,18 @@ class Server:
     """Serve exposed containers over the memcached text protocol."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 11211, max_connections: int = 1024,
-        item_size_max: int = 1024 * 1024, batch_size: int = 1, commit_interval: float = 0.5,
-        read_timeout: float = 30.0, max_peer_connections: int = 256, idle_timeout: float = 300.0,
-        db_workers: int = 4, auth_file: str | None = None,
+        self,
+        host: str = "127.0.0.1",
+        port: int = 11211,
+        max_connections: int = 1024,
+        item_size_max: int = 1024 * 1024,
+        batch_size: int = 1,
+        commit_interval: float = 0.5,
+        read_timeout: float = 30.0,
+        max_peer_connections: int = 256,
+        idle_timeout: float = 300.0,
+        db_workers: int = 4,
+        auth_file: str | None = None,
     ):
         self.host, self.port = host, port
         self.max_connections, self.item_size_max = max_connections, item_size_max
@@ -75,6 +84,7 @@ class Server:
     async def close(self) -> None:
         """Stop listening, drop pending delayed flushes, hang up on every client
         (their batches commit), wait for them, and stop the database workers."""
+        assert self._server is not None  # start() ran
         self._server.close()
         self.flushes.close()
         self._clients.stop()
@@ -104,10 +114,12 @@ class Server:
         stats.incr("total_connections")
         self._peers[peer] += 1
         deadline = self._clients.add(writer)
-        self._handlers.add(asyncio.current_task())
+        self._handlers.add(cast(asyncio.Task, asyncio.current_task()))  # a handler runs in its own task
         seat = Seat(self.pool)
         try:
-            await self._converse(reader, writer, deadline, seat, Session(self.stats, seat, self.flushes, self.credentials))
+            await self._converse(
+                reader, writer, deadline, seat, Session(self.stats, seat, self.flushes, self.credentials)
+            )
         except Hangup as hangup:
             writer.write(hangup.reply)
         except (ConnectionError, asyncio.IncompleteReadError):

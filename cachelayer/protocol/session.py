@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 from django.db import DatabaseError
 
@@ -26,7 +27,12 @@ from cachelayer.engine import stats as container_stats
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import resolve
 from cachelayer.exceptions import (
-    AccessDenied, CachelayerError, ContainerNotFound, MappingError, NotNumeric, ValueTooLarge,
+    AccessDenied,
+    CachelayerError,
+    ContainerNotFound,
+    MappingError,
+    NotNumeric,
+    ValueTooLarge,
 )
 from cachelayer.protocol import auth, parser
 from cachelayer.protocol.flushes import DelayedFlushes
@@ -62,12 +68,33 @@ class ServerStats:
             "time": int(now),
             "version": VERSION.split()[1].decode(),
             "threads": threading.active_count(),
-            **{name: self.counts[name] for name in (
-                "curr_connections", "total_connections", "rejected_connections", "cmd_get", "cmd_set",
-                "cmd_flush", "cmd_touch", "get_hits", "get_misses", "delete_hits", "delete_misses",
-                "incr_hits", "incr_misses", "decr_hits", "decr_misses", "cas_hits", "cas_misses",
-                "cas_badval", "touch_hits", "touch_misses", "auth_cmds", "auth_errors",
-            )},
+            **{
+                name: self.counts[name]
+                for name in (
+                    "curr_connections",
+                    "total_connections",
+                    "rejected_connections",
+                    "cmd_get",
+                    "cmd_set",
+                    "cmd_flush",
+                    "cmd_touch",
+                    "get_hits",
+                    "get_misses",
+                    "delete_hits",
+                    "delete_misses",
+                    "incr_hits",
+                    "incr_misses",
+                    "decr_hits",
+                    "decr_misses",
+                    "cas_hits",
+                    "cas_misses",
+                    "cas_badval",
+                    "touch_hits",
+                    "touch_misses",
+                    "auth_cmds",
+                    "auth_errors",
+                )
+            },
         }
 
 
@@ -75,7 +102,11 @@ class Session:
     """The state of one client connection and the handler of each command."""
 
     def __init__(
-        self, server_stats: ServerStats, batch, flushes: DelayedFlushes, credentials: auth.Credentials | None = None,
+        self,
+        server_stats: ServerStats,
+        batch,
+        flushes: DelayedFlushes,
+        credentials: auth.Credentials | None = None,
     ):
         self.server_stats = server_stats
         self.batch = batch
@@ -105,6 +136,7 @@ class Session:
 
     def _login(self, command: parser.Command, data: bytes | None) -> bytes:
         """Answer a client that has not logged in; counted as memcached counts them."""
+        assert self.credentials is not None  # only a session with credentials is not authenticated
         reply, self.user = auth.login(self.credentials, command, data)
         self.authenticated = self.user is not None
         if command.name == "set":
@@ -173,17 +205,20 @@ class Session:
         self.server_stats.incr("cmd_get", len(command.keys))
         self.server_stats.incr("get_hits", len(found))
         self.server_stats.incr("get_misses", len(command.keys) - len(found))
-        return b"".join(
-            parser.value(key, found[i][0], found[i][1].encode("utf-8"), found[i][2] if with_cas else None)
-            for i, key in enumerate(command.keys)
-            if i in found
-        ) + parser.END
+        return (
+            b"".join(
+                parser.value(key, found[i][0], found[i][1].encode("utf-8"), found[i][2] if with_cas else None)
+                for i, key in enumerate(command.keys)
+                if i in found
+            )
+            + parser.END
+        )
 
     def _gets(self, command, data) -> bytes:
         return self._get(command, data, with_cas=True)
 
     # --- storage ---------------------------------------------------------
-    def _store(self, command, data: bytes, call) -> object:
+    def _store(self, command, data: bytes, call) -> Any:
         self.server_stats.incr("cmd_set")
         try:
             text = data.decode("utf-8")
@@ -192,26 +227,32 @@ class Session:
         return self._write(command.key, lambda repository, key: call(repository, key, text))
 
     def _set(self, command, data) -> bytes:
-        return STORE_REPLIES[self._store(
-            command, data, lambda repository, key, text: getattr(repository, command.name)(
-                key, text, flags=command.flags, exptime=command.exptime
+        return STORE_REPLIES[
+            self._store(
+                command,
+                data,
+                lambda repository, key, text: getattr(repository, command.name)(
+                    key, text, flags=command.flags, exptime=command.exptime
+                ),
             )
-        )]
+        ]
 
     _add = _replace = _set
 
     def _append(self, command, data) -> bytes:
-        return STORE_REPLIES[self._store(
-            command, data, lambda repository, key, text: getattr(repository, command.name)(key, text)
-        )]
+        return STORE_REPLIES[
+            self._store(command, data, lambda repository, key, text: getattr(repository, command.name)(key, text))
+        ]
 
     _prepend = _append
 
     def _cas(self, command, data) -> bytes:
         result = self._store(
-            command, data, lambda repository, key, text: repository.cas(
+            command,
+            data,
+            lambda repository, key, text: repository.cas(
                 key, text, command.cas, flags=command.flags, exptime=command.exptime
-            )
+            ),
         )
         self.server_stats.incr({True: "cas_hits", False: "cas_badval", None: "cas_misses"}[result])
         return CAS_REPLIES[result]
@@ -257,15 +298,17 @@ class Session:
         if not command.args:
             return parser.stats(self.server_stats.general())
         if command.args == ("containers",):
-            return parser.stats({
-                **{
-                    f"{name}:{counter}": value
-                    for name, counters in sorted(container_stats.snapshot().items())
-                    if self._reachable(name)
-                    for counter, value in counters.items()
-                },
-                **follower_progress.counters(),  # the binlog followers' events/s and lag
-            })
+            return parser.stats(
+                {
+                    **{
+                        f"{name}:{counter}": value
+                        for name, counters in sorted(container_stats.snapshot().items())
+                        if self._reachable(name)
+                        for counter, value in counters.items()
+                    },
+                    **follower_progress.counters(),  # the binlog followers' events/s and lag
+                }
+            )
         return parser.ERROR
 
     def _reachable(self, name: str) -> bool:

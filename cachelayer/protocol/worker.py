@@ -150,7 +150,7 @@ class DatabaseWorker:
                 self.batch.commit()  # another client's command waits for this worker, or the batch is due
             try:
                 result, error = self._request(call, *args), None
-            except BaseException as exc:  # noqa: BLE001 - the awaiting coroutine raises it, never hangs
+            except BaseException as exc:
                 result, error = None, exc
             done(result, error)
 
@@ -192,8 +192,10 @@ class WorkerPool:
         A client with an open batch goes to its batch's worker, any other
         command to the worker with the fewest commands queued.
         """
-        worker = seat.worker if seat is not None and seat.worker is not None else min(
-            self.workers, key=lambda worker: (worker.queued, worker.batch.owner is not None)
+        worker = (
+            seat.worker
+            if seat is not None and seat.worker is not None
+            else min(self.workers, key=lambda worker: (worker.queued, worker.batch.owner is not None))
         )
         loop = asyncio.get_running_loop()
         future = loop.create_future()

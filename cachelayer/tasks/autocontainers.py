@@ -14,7 +14,7 @@ that the model no longer declares is deleted.
 from __future__ import annotations
 
 from django.apps import apps
-from django.db import connections, router, transaction
+from django.db import router, transaction
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
@@ -26,9 +26,7 @@ from cachelayer.models import Container
 
 
 def cached_models() -> list:
-    return [
-        m for m in apps.get_models() if issubclass(m, CachedModelMixin) and not m._meta.proxy
-    ]
+    return [m for m in apps.get_models() if issubclass(m, CachedModelMixin) and not m._meta.proxy]
 
 
 def declared_mapping(model) -> dict[str, str]:
@@ -65,7 +63,11 @@ def declared_containers() -> dict[str, tuple]:
 
 def mapping_drift(container, mapping: dict) -> dict[str, str]:
     """Return the columns of ``mapping`` that ``container`` maps otherwise."""
-    return {name: wanted for name, wanted in mapping.items() if split_columns(getattr(container, name)) != split_columns(wanted)}
+    return {
+        name: wanted
+        for name, wanted in mapping.items()
+        if split_columns(getattr(container, name)) != split_columns(wanted)
+    }
 
 
 def content_types(models, using: str) -> dict:
@@ -89,18 +91,18 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     """
     if not conf.get("AUTO_CONTAINERS") or not router.allow_migrate_model(using, Container):
         return []  # off, or the container table does not live in that database
-    if Container._meta.db_table not in connections[using].introspection.table_names():
-        return []  # another app migrated first (post_migrate goes to every app): cachelayer's tables come later
     declared = declared_containers()
     containers = Container.objects.using(using)
     existing = containers.in_bulk(list(declared), field_name="name")
     missing = [name for name in declared if name not in existing]
     drifted = [c for name, c in existing.items() if c.declared and mapping_drift(c, declared[name][1])]
     types = content_types({declared[name][0] for name in missing}, using)
-    containers.bulk_create([
-        Container(name=name, content_type=types[declared[name][0]], declared=True, **declared[name][1])
-        for name in missing
-    ])
+    containers.bulk_create(
+        [
+            Container(name=name, content_type=types[declared[name][0]], declared=True, **declared[name][1])
+            for name in missing
+        ]
+    )
     for container in drifted:
         for field, value in mapping_drift(container, declared[container.name][1]).items():
             setattr(container, field, value)
@@ -127,6 +129,10 @@ def post_migrate_receiver(sender, using="default", plan=None, **kwargs):
     send no signal that names the rows)."""
     if sender.name != "cachelayer":
         return
+    try:  # the state migrate reached, as Django's create_contenttypes asks it (no query)
+        kwargs.get("apps", apps).get_model("cachelayer", "Container")
+    except LookupError:
+        return  # another app migrated alone (post_migrate goes to every app): cachelayer's tables come later
     create_missing(using)
     if data_changed(plan):
         registry.load()

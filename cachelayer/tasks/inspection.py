@@ -147,7 +147,9 @@ def skip_reason(definition: Definition) -> str | None:
         return str(exc)
 
 
-def inspect(definition, sample: int | None = None, *, keys=None, chunk_size: int = CHUNK_SIZE, progress=None) -> InspectionResult:
+def inspect(
+    definition, sample: int | None = None, *, keys=None, chunk_size: int = CHUNK_SIZE, progress=None
+) -> InspectionResult:
     """Compare what the cache would serve for a container with its database.
 
     ``definition`` is a Definition, a container name or a model. Checks every
@@ -209,7 +211,7 @@ def _chunks(definition: Definition, sample, keys, chunk_size: int):
         manager = definition.model._base_manager.using(definition.db_alias())
         keys = list(manager.order_by("?").values_list(*attnames)[:sample])
     for start in range(0, len(keys), chunk_size):
-        yield keys[start:start + chunk_size]
+        yield keys[start : start + chunk_size]
 
 
 def _check(definition: Definition, keys: list[str], result: InspectionResult) -> None:

@@ -105,7 +105,9 @@ def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) ->
             definition = registry.get(definition.name)
             continue
         if unreachable:
-            raise CacheUnavailable(f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later")
+            raise CacheUnavailable(
+                f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later"
+            )
         missing = [state for state in states.values() if state.row is versions.MISSING]
         to_fill = reads.fillable(definition, using, missing)
         if to_fill:

@@ -29,9 +29,7 @@ class Country(CachedModelMixin, models.Model):
     country = models.CharField(max_length=128, unique=True)
     population = models.BigIntegerField(null=True, blank=True)
     area_sq_km = models.IntegerField(null=True, blank=True)
-    drive_side = models.CharField(
-        max_length=1, choices=[("L", "left"), ("R", "right")], default="R"
-    )
+    drive_side = models.CharField(max_length=1, choices=[("L", "left"), ("R", "right")], default="R")
 
     class Meta:
         db_table = "demo_country"

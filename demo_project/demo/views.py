@@ -47,7 +47,7 @@ def country_detail(request, name):
         return _save(request, name)
     country, cached = measured(lambda: Country.cached.get(name))
     if country is None:
-        raise Http404(f"No country named {name!r}")
+        raise Http404(f"No country named {name!r}") from None
     _, plain = measured(lambda: Country.objects.get(country=name))
     cached["outcome"] = " + ".join(event.kind for event in cached["events"]) or "-"
     context = {
@@ -65,7 +65,7 @@ def country_detail(request, name):
 def _save(request, name):
     country = Country.objects.filter(country=name).first()
     if country is None:
-        raise Http404(f"No country named {name!r}")
+        raise Http404(f"No country named {name!r}") from None
     form = CountryForm(request.POST, instance=country)
     if not form.is_valid():
         return render(request, "demo/country_detail.html", {"country": country, "form": form}, status=400)
@@ -86,6 +86,6 @@ async def country_json(request, name):
     try:
         country = await Country.cached.aget(name)
     except Country.DoesNotExist:
-        raise Http404(f"No country named {name!r}")
+        raise Http404(f"No country named {name!r}") from None
     fields = ("country", "population", "area_sq_km", "drive_side")
     return JsonResponse({field: getattr(country, field) for field in fields})

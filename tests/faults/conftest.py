@@ -24,6 +24,7 @@ def write_report(name: str, **data) -> None:
     (OUTPUT / f"{name}.json").write_text(json.dumps(data, indent=1))
     print(name, data)
 
+
 BACKENDS = {
     "memcached": "django.core.cache.backends.memcached.PyMemcacheCache",
     "pylibmc": "django.core.cache.backends.memcached.PyLibMCCache",

@@ -38,17 +38,37 @@ class ServerProcess:
     @property
     def command(self) -> list[str]:
         if self.kind == "memcached":
-            return [shutil.which("memcached"), *_memcached_user(), "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64"]
+            return [
+                shutil.which("memcached"),
+                *_memcached_user(),
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "0",
+                "-m",
+                "64",
+            ]
         return [
-            shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port),
-            "--save", "", "--appendonly", "no", "--dir", "/tmp",
+            shutil.which("redis-server"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/tmp",
         ]
 
     @property
     def location(self) -> str:
         return f"127.0.0.1:{self.port}" if self.kind == "memcached" else f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -28,8 +28,9 @@ def _replay(adapter, pk, seconds: float = 30.0) -> float:
 
 
 @pytest.mark.parametrize("kind", ["memcached", "redis"])
-def test_writes_queued_during_an_outage_coalesce_and_replay_at_once(kind, start_servers, use_servers,
-                                                                    django_assert_num_queries):
+def test_writes_queued_during_an_outage_coalesce_and_replay_at_once(
+    kind, start_servers, use_servers, django_assert_num_queries
+):
     (server,) = start_servers(kind)
     adapter = use_servers([server])
     ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(ROWS))]
@@ -42,20 +43,26 @@ def test_writes_queued_during_an_outage_coalesce_and_replay_at_once(kind, start_
         started = time.monotonic()
         for start in range(0, WRITES, PER_TRANSACTION):
             with transaction.atomic():
-                for pk in written[start:start + PER_TRANSACTION]:
+                for pk in written[start : start + PER_TRANSACTION]:
                     Item.objects.filter(pk=pk).update(value=F("value") + 1)
         write_seconds = time.monotonic() - started
         rows = OutboxEntry.objects.count()
     finally:
         server.thaw()
     replay_seconds = _replay(adapter, ids[0])
-    write_report(f"outbox-coalesce-{kind}", writes=WRITES, keys_written=len(set(written)), outbox_rows=rows,
-                 write_s=round(write_seconds, 3), replay_s=round(replay_seconds, 3))
+    write_report(
+        f"outbox-coalesce-{kind}",
+        writes=WRITES,
+        keys_written=len(set(written)),
+        outbox_rows=rows,
+        write_s=round(write_seconds, 3),
+        replay_s=round(replay_seconds, 3),
+    )
     assert rows == len(set(written))  # one row per key, however many writes it had
     assert not adapter.dirty_servers()
     assert not OutboxEntry.objects.exists()
     assert replay_seconds < 10
-    untouched = ids[ROWS // 2:]
+    untouched = ids[ROWS // 2 :]
     with django_assert_num_queries(0):  # hits at once: rows no write outdated are still cached
         Item.cached.get_many(untouched)
         for pk in untouched[:20]:
@@ -81,7 +88,9 @@ def test_past_the_bound_the_generation_is_bumped_instead(kind, start_servers, us
         generations = OutboxEntry.objects.filter(route__isnull=True, container="testapp_item").count()
     finally:
         server.thaw()
-    write_report(f"outbox-bound-{kind}", limit=limit, keys_written=len(ids), most_rows=most, generation_rows=generations)
+    write_report(
+        f"outbox-bound-{kind}", limit=limit, keys_written=len(ids), most_rows=most, generation_rows=generations
+    )
     assert most <= limit + 1  # the key rows, and one generation bump for the one server
     assert generations == 1
     _replay(adapter, ids[0])

@@ -27,7 +27,9 @@ def transactional_db(django_db_setup, django_db_blocker, tmp_path):
     here and the test database flushed afterwards, as ``transactional_db`` does.
     """
     entry = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "legacy.sqlite3")}
-    configured = connections.configure_settings({DEFAULT_DB_ALIAS: connections.settings[DEFAULT_DB_ALIAS], LEGACY: entry})
+    configured = connections.configure_settings(
+        {DEFAULT_DB_ALIAS: connections.settings[DEFAULT_DB_ALIAS], LEGACY: entry}
+    )
     with django_db_blocker.unblock():
         connections.settings[LEGACY] = configured[LEGACY]
         try:
@@ -52,8 +54,7 @@ def freeze_while(server, write) -> None:
 
 
 @pytest.mark.parametrize("kind", ["memcached", "redis"])
-def test_reads_hit_and_the_default_outbox_replays(kind, start_servers, use_servers,
-                                                  django_assert_num_queries):
+def test_reads_hit_and_the_default_outbox_replays(kind, start_servers, use_servers, django_assert_num_queries):
     (server,) = start_servers(kind)
     use_servers([server])  # its first read replays the outbox, legacy database included
     ids = [item.pk for item in Item.objects.bulk_create(Item(value=1) for _ in range(5))]
@@ -73,8 +74,9 @@ def test_reads_hit_and_the_default_outbox_replays(kind, start_servers, use_serve
 
 
 @pytest.mark.parametrize("kind", ["memcached", "redis"])
-def test_an_invalidation_of_a_legacy_database_row_waits_in_the_default_outbox(kind, start_servers, use_servers,
-                                                                             django_assert_num_queries):
+def test_an_invalidation_of_a_legacy_database_row_waits_in_the_default_outbox(
+    kind, start_servers, use_servers, django_assert_num_queries
+):
     with connections[LEGACY].schema_editor() as editor:
         editor.create_model(Item)
     Container.objects.create(

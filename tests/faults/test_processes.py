@@ -77,8 +77,18 @@ def test_consistency_checker(cache, on_server_database, settings, transactional_
     settings.CACHELAYER = cachelayer
     ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(300))]
     workers = [
-        spawn("mix", {"seed": seed, "ids": ids, "seconds": CHECKER_SECONDS, "max_ops": 200_000,
-                      "write_ratio": 0.2, "out": str(tmp_path / f"{seed}.json")}, cachelayer)
+        spawn(
+            "mix",
+            {
+                "seed": seed,
+                "ids": ids,
+                "seconds": CHECKER_SECONDS,
+                "max_ops": 200_000,
+                "write_ratio": 0.2,
+                "out": str(tmp_path / f"{seed}.json"),
+            },
+            cachelayer,
+        )
         for seed in range(CHECKER_WORKERS)
     ]
     assert [worker.wait(timeout=CHECKER_SECONDS + 120) for worker in workers] == [0] * CHECKER_WORKERS
@@ -92,13 +102,24 @@ def test_consistency_checker(cache, on_server_database, settings, transactional_
     states, unreachable = versions.fetch(definition, [str(pk) for pk in ids])
     assert unreachable == []
     database = dict(Item.objects.filter(pk__in=ids).values_list("pk", "value"))
-    cached = {int(k): dict(zip(definition.stored, s.row))["value"] for k, s in states.items()
-              if s.row not in (versions.MISSING, versions.ABSENT)}
+    cached = {
+        int(k): dict(zip(definition.stored, s.row))["value"]
+        for k, s in states.items()
+        if s.row not in (versions.MISSING, versions.ABSENT)
+    }
     stale = {pk: (value, database[pk]) for pk, value in cached.items() if value != database[pk]}
 
-    report = {"cache": cache, "processes": CHECKER_WORKERS, "seconds": CHECKER_SECONDS, "keys": len(ids),
-              "reads": len(reads), "writes": len(writes), "violations": len(violations),
-              "cached_at_end": len(cached), "stale_at_end": len(stale)}
+    report = {
+        "cache": cache,
+        "processes": CHECKER_WORKERS,
+        "seconds": CHECKER_SECONDS,
+        "keys": len(ids),
+        "reads": len(reads),
+        "writes": len(writes),
+        "violations": len(violations),
+        "cached_at_end": len(cached),
+        "stale_at_end": len(stale),
+    }
     write_report(f"consistency-{cache}", **report)
     assert reads and writes
     assert violations == [], violations[:10]

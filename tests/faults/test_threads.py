@@ -48,7 +48,7 @@ def _load(ids, seconds: float):
                             transaction.on_commit(lambda: callbacks.append(1))
                     else:
                         Item.cached.get(pk)
-                except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+                except Exception as exc:
                     errors.append(repr(exc))
                 finally:
                     connections.close_all()
@@ -69,8 +69,9 @@ def _until_clean(adapter, pk, seconds: float = 15.0) -> float:
 
 
 @pytest.mark.parametrize("kind", ["memcached", "redis", "pylibmc"])
-def test_200_threads_and_a_frozen_server_lose_no_invalidation(kind, start_servers, use_servers,
-                                                              django_assert_num_queries):
+def test_200_threads_and_a_frozen_server_lose_no_invalidation(
+    kind, start_servers, use_servers, django_assert_num_queries
+):
     (server,) = start_servers("redis" if kind == "redis" else "memcached")
     adapter = use_servers([server], client=kind, SOCKET_TIMEOUT=0.5)
     ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(THREADS))]
@@ -89,8 +90,15 @@ def test_200_threads_and_a_frozen_server_lose_no_invalidation(kind, start_server
     replay_seconds = _until_clean(adapter, ids[0])
     database = dict(Item.objects.values_list("pk", "value"))
     stale = [pk for pk in ids if Item.cached.get(pk).value != database[pk]]
-    write_report(f"threads-frozen-{kind}", threads=THREADS, transactions=len(transactions), callbacks=len(callbacks),
-                 errors=len(errors), stale=len(stale), replay_s=round(replay_seconds, 3))
+    write_report(
+        f"threads-frozen-{kind}",
+        threads=THREADS,
+        transactions=len(transactions),
+        callbacks=len(callbacks),
+        errors=len(errors),
+        stale=len(stale),
+        replay_s=round(replay_seconds, 3),
+    )
     assert errors == [], errors[:5]
     assert len(callbacks) == len(transactions) > 0  # every one committed (no error)
     assert stale == []
@@ -114,7 +122,7 @@ def test_more_threads_than_pooled_connections_wait_for_one(start_servers, use_se
         try:
             for _ in range(200):
                 values.append(Item.cached.get(pk).value)
-        except Exception as exc:  # noqa: BLE001 - the assertion is that there are none
+        except Exception as exc:
             errors.append(repr(exc))
         finally:
             connections.close_all()
@@ -131,8 +139,9 @@ def test_more_threads_than_pooled_connections_wait_for_one(start_servers, use_se
     assert [r.getMessage() for r in caplog.records] == []
 
 
-def test_redis_connections_that_failed_are_kept_within_max_connections(start_servers, use_servers, settings,
-                                                                       django_assert_num_queries):
+def test_redis_connections_that_failed_are_kept_within_max_connections(
+    start_servers, use_servers, settings, django_assert_num_queries
+):
     """A failed connection goes back disconnected: dropping it would count one
     more connection made against max_connections at every failure, until
     redis-py refused every new one for good."""

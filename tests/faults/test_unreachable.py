@@ -53,7 +53,10 @@ def test_a_fresh_process_with_the_database_down_is_told_so_not_to_migrate(backen
 def test_a_command_with_the_database_down_fails_with_one_line(command):
     done = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *command],
-        capture_output=True, text=True, env=closed_database(), timeout=60,
+        capture_output=True,
+        text=True,
+        env=closed_database(),
+        timeout=60,
     )
     assert done.returncode == 1
     assert done.stderr.startswith("CommandError: database 'default' cannot be reached: (2002"), done.stderr
@@ -85,4 +88,7 @@ def test_a_database_without_cachelayers_tables_still_means_not_migrated(tmp_path
     env = {**environment(), "CACHELAYER_DB": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ContainerNotFound | no enabled container maps testapp.Item; run migrate or add one in the admin"
+    assert (
+        done.stdout.strip()
+        == "ContainerNotFound | no enabled container maps testapp.Item; run migrate or add one in the admin"
+    )

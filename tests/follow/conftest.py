@@ -49,14 +49,18 @@ class Binlog:
 
     def follow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run ``cache_follow --once`` to the end of the binlog."""
-        done = subprocess.run(self.command("--once", *args), capture_output=True, text=True, env=self.env, timeout=FOLLOW_TIMEOUT)
+        done = subprocess.run(
+            self.command("--once", *args), capture_output=True, text=True, env=self.env, timeout=FOLLOW_TIMEOUT
+        )
         if check:
             assert done.returncode == 0, done.stderr
         return done
 
     def start(self, *args: str) -> subprocess.Popen:
         """Start a following (blocking) cache_follow; the caller stops or kills it."""
-        return subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+        return subprocess.Popen(
+            self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+        )
 
 
 @pytest.fixture
@@ -84,6 +88,11 @@ def positions_database(binlog_server) -> str:
     """
     binlog_server.sql(f"DROP DATABASE IF EXISTS {POSITIONS_DB}; CREATE DATABASE {POSITIONS_DB}")
     url = f"mysql://{USER}:{PASSWORD}@127.0.0.1:{binlog_server.port}/{POSITIONS_DB}"
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"],
-                   env={**environment(), "CACHELAYER_DB": url}, check=True, capture_output=True, timeout=FOLLOW_TIMEOUT)
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"],
+        env={**environment(), "CACHELAYER_DB": url},
+        check=True,
+        capture_output=True,
+        timeout=FOLLOW_TIMEOUT,
+    )
     return url

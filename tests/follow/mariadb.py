@@ -45,15 +45,23 @@ class PrivateMariaDB:
         self.datadir = root / "data"
         self.process: subprocess.Popen | None = None
 
-    def install(self) -> "PrivateMariaDB":
+    def install(self) -> PrivateMariaDB:
         shutil.rmtree(self.root, ignore_errors=True)
         self.datadir.mkdir(parents=True)
         user = _as_mysql(self.datadir)
         (self.root / "init.sql").write_text(INIT_SQL)
         subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", *user,
-             "--auth-root-authentication-method=socket", "--skip-test-db"],
-            check=True, capture_output=True, timeout=120,
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                *user,
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         return self
 
@@ -61,16 +69,28 @@ class PrivateMariaDB:
     def command(self) -> list[str]:
         data = self.datadir
         return [
-            shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={data}",
+            shutil.which("mariadbd") or "/usr/sbin/mariadbd",
+            "--no-defaults",
+            f"--datadir={data}",
             *(["--user=mysql"] if os.geteuid() == 0 else []),
-            "--bind-address=127.0.0.1", f"--port={self.port}", f"--socket={data}/mysqld.sock",
-            f"--pid-file={data}/mysqld.pid", f"--log-error={self.root}/error.log", f"--init-file={self.root}/init.sql",
-            f"--log-bin={data}/binlog", "--binlog-format=ROW", "--binlog-row-image=FULL", f"--server-id={SERVER_ID}",
-            "--skip-name-resolve", "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2",
-            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+            "--bind-address=127.0.0.1",
+            f"--port={self.port}",
+            f"--socket={data}/mysqld.sock",
+            f"--pid-file={data}/mysqld.pid",
+            f"--log-error={self.root}/error.log",
+            f"--init-file={self.root}/init.sql",
+            f"--log-bin={data}/binlog",
+            "--binlog-format=ROW",
+            "--binlog-row-image=FULL",
+            f"--server-id={SERVER_ID}",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
         ]
 
-    def start(self) -> "PrivateMariaDB":
+    def start(self) -> PrivateMariaDB:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -83,7 +103,9 @@ class PrivateMariaDB:
             except OSError:
                 pass
             time.sleep(0.1)
-        log = (self.root / "error.log").read_text(errors="replace")[-2000:] if (self.root / "error.log").exists() else ""
+        log = (
+            (self.root / "error.log").read_text(errors="replace")[-2000:] if (self.root / "error.log").exists() else ""
+        )
         self.stop()
         raise RuntimeError(f"mariadbd did not start on port {self.port}:\n{log}")
 
@@ -101,10 +123,25 @@ class PrivateMariaDB:
         self.stop()
         self.start()
 
-    def sql(self, statement: str, database: str = "", user: str = USER, check: bool = True) -> subprocess.CompletedProcess:
+    def sql(
+        self, statement: str, database: str = "", user: str = USER, check: bool = True
+    ) -> subprocess.CompletedProcess:
         """Run statements with the ``mariadb`` command-line client (as a person at the console would)."""
         return subprocess.run(
-            ["mariadb", "-h127.0.0.1", f"-P{self.port}", f"-u{user}", f"-p{PASSWORD}", "-N", "-B",
-             *([database] if database else []), "-e", statement],
-            capture_output=True, text=True, timeout=60, check=check,
+            [
+                "mariadb",
+                "-h127.0.0.1",
+                f"-P{self.port}",
+                f"-u{user}",
+                f"-p{PASSWORD}",
+                "-N",
+                "-B",
+                *([database] if database else []),
+                "-e",
+                statement,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
         )

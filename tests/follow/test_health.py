@@ -38,7 +38,7 @@ def until(predicate, limit: float):
 
 def health() -> dict:
     """Return the binlog follower's row of the status, measured in this process."""
-    row, = [row for row in progress.status() if row["database"] == "binlog"]
+    (row,) = [row for row in progress.status() if row["database"] == "binlog"]
     return row
 
 
@@ -70,9 +70,9 @@ def test_a_stopped_follower_is_stale_while_writes_continue(followed, process, ad
     time.sleep(STALE_AFTER + 1)
     done = status(followed)
     assert done.returncode == 1, done.stdout + done.stderr
-    line, = [line for line in done.stdout.splitlines() if line.startswith("binlog:")]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("binlog:")]
     assert "stale" in line
-    row, = [row for row in json.loads(status(followed, "--json").stdout) if row["database"] == "binlog"]
+    (row,) = [row for row in json.loads(status(followed, "--json").stdout) if row["database"] == "binlog"]
     assert row["state"] == "stale" and row["lag_seconds"] > STALE_AFTER and row["lag_bytes"] > 0
     assert row["lag_transactions"] == 3
     stats = manage("cache_stats").stdout
@@ -93,9 +93,15 @@ def test_an_idle_follower_seldom_writes_into_the_binlog_it_follows(binlog, binlo
     binlog.env["CACHELAYER_DB"] = positions_database
     started = binlog.start()
     try:
-        until(lambda: binlog_server.sql(
-            f"SELECT COUNT(*) FROM {POSITIONS_DB}.cachelayer_followerposition WHERE `database` = 'binlog'"
-        ).stdout.strip() == "1", 30)
+        until(
+            lambda: (
+                binlog_server.sql(
+                    f"SELECT COUNT(*) FROM {POSITIONS_DB}.cachelayer_followerposition WHERE `database` = 'binlog'"
+                ).stdout.strip()
+                == "1"
+            ),
+            30,
+        )
         time.sleep(1)  # past its start
         before = logged_transactions(binlog_server)
         time.sleep(IDLE_SECONDS)
@@ -109,14 +115,21 @@ def test_an_idle_follower_seldom_writes_into_the_binlog_it_follows(binlog, binlo
 def test_a_position_it_cannot_store_is_fatal_and_names_the_grant(binlog, binlog_server, positions_database):
     user = f"'{LIMITED_USER}'@'127.0.0.1'"
     tables = binlog_server.sql(
-        f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{POSITIONS_DB}'").stdout.split()
-    binlog_server.sql(";".join([
-        f"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY '{PASSWORD}'",
-        f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO {user}",
-        f"GRANT SELECT ON `{binlog.database}`.* TO {user}",
-        *(f"GRANT {'SELECT' if table == 'cachelayer_followerposition' else 'ALL'} ON {POSITIONS_DB}.{table} TO {user}"
-          for table in tables),
-    ]))
+        f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{POSITIONS_DB}'"
+    ).stdout.split()
+    binlog_server.sql(
+        ";".join(
+            [
+                f"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY '{PASSWORD}'",
+                f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO {user}",
+                f"GRANT SELECT ON `{binlog.database}`.* TO {user}",
+                *(
+                    f"GRANT {'SELECT' if table == 'cachelayer_followerposition' else 'ALL'} ON {POSITIONS_DB}.{table} TO {user}"
+                    for table in tables
+                ),
+            ]
+        )
+    )
     for name in ("CACHELAYER_DB", "CACHELAYER_TEST_BINLOG_DB"):
         source = positions_database if name == "CACHELAYER_DB" else binlog.env[name]
         binlog.env[name] = source.replace("//cachelayer:", f"//{LIMITED_USER}:")

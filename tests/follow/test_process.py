@@ -81,8 +81,10 @@ def test_sigkill_while_writes_continue_misses_nothing(running):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     assert [value(i) for i in range(1, 21)]  # warm every key while nobody follows
-    binlog.sql("UPDATE testapp_item SET value = 2 WHERE id BETWEEN 11 AND 15; FLUSH BINARY LOGS;"
-               "UPDATE testapp_item SET value = 3 WHERE id BETWEEN 16 AND 20")
+    binlog.sql(
+        "UPDATE testapp_item SET value = 2 WHERE id BETWEEN 11 AND 15; FLUSH BINARY LOGS;"
+        "UPDATE testapp_item SET value = 3 WHERE id BETWEEN 16 AND 20"
+    )
     start()
     expected = [1] * 10 + [2] * 5 + [3] * 5
     assert seconds_until(expected, lambda: [value(i) for i in range(1, 21)], 5.0) < 5.0
@@ -103,11 +105,18 @@ def test_memcached_down_while_events_arrive(settings, running):
     binlog, start = running
     server = ServerProcess("memcached").start()
     try:
-        settings.CACHES = {**settings.CACHES, "memcached": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": server.location}}
+        settings.CACHES = {
+            **settings.CACHES,
+            "memcached": {
+                "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+                "LOCATION": server.location,
+            },
+        }
         settings.CACHELAYER = {**settings.CACHELAYER, "SOCKET_TIMEOUT": 0.2, "BREAKER_COOLDOWN": 0.5}
         binlog.env.update(CACHELAYER_TEST_MEMCACHED=f"memcached://{server.location}")
-        binlog.env["CACHELAYER_TEST_SETTINGS"] = binlog.env["CACHELAYER_TEST_SETTINGS"].replace("}", ', "SOCKET_TIMEOUT": 0.2, "BREAKER_COOLDOWN": 0.5}')
+        binlog.env["CACHELAYER_TEST_SETTINGS"] = binlog.env["CACHELAYER_TEST_SETTINGS"].replace(
+            "}", ', "SOCKET_TIMEOUT": 0.2, "BREAKER_COOLDOWN": 0.5}'
+        )
         Item.objects.using("binlog").create(id=1, value=0)
         start()
         seconds_until(0, lambda: value(1), 5)
@@ -127,7 +136,10 @@ def test_container_added_in_the_admin_is_followed(running):
     pk = str(Pair.objects.using("binlog").create(left="a", right=1, value=1).pk)
     start()
     Container.objects.create(
-        name="pairs_by_value", content_type=ContentType.objects.get_for_model(Pair), database="binlog", key_columns="value",
+        name="pairs_by_value",
+        content_type=ContentType.objects.get_for_model(Pair),
+        database="binlog",
+        key_columns="value",
     )  # post_save bumps the configuration version: every process reloads
     from cachelayer import repository
 

@@ -8,9 +8,16 @@ from cachelayer.tasks.follow.position import Position, bytes_behind
 
 @pytest.mark.parametrize(
     ("query", "kind"),
-    [("COMMIT", ddl.ENDS), ("ROLLBACK", ddl.ENDS), ("XA COMMIT 'x'", ddl.ENDS), ("BEGIN", ddl.FRAMES),
-     ("SAVEPOINT `a`", ddl.FRAMES), ("ROLLBACK TO SAVEPOINT a", ddl.FRAMES), ("TRUNCATE t", ddl.CHANGES),
-     ("ALTER TABLE t ADD x INT", ddl.CHANGES)],
+    [
+        ("COMMIT", ddl.ENDS),
+        ("ROLLBACK", ddl.ENDS),
+        ("XA COMMIT 'x'", ddl.ENDS),
+        ("BEGIN", ddl.FRAMES),
+        ("SAVEPOINT `a`", ddl.FRAMES),
+        ("ROLLBACK TO SAVEPOINT a", ddl.FRAMES),
+        ("TRUNCATE t", ddl.CHANGES),
+        ("ALTER TABLE t ADD x INT", ddl.CHANGES),
+    ],
 )
 def test_statement_kinds(query, kind):
     assert ddl.kind(query) == kind
@@ -18,9 +25,14 @@ def test_statement_kinds(query, kind):
 
 @pytest.mark.parametrize(
     ("query", "found"),
-    [("TRUNCATE testapp_item", {"testapp_item"}), ("rename table `db`.`testapp_item` to x", {"testapp_item"}),
-     ("DROP TABLE IF EXISTS other, TESTAPP_PAIR", {"testapp_pair"}), ('ALTER TABLE "testapp_item" FORCE', {"testapp_item"}),
-     ("ALTER TABLE testapp_items ADD x INT", set()), ("CREATE TABLE testapp_itemx (id INT)", set())],
+    [
+        ("TRUNCATE testapp_item", {"testapp_item"}),
+        ("rename table `db`.`testapp_item` to x", {"testapp_item"}),
+        ("DROP TABLE IF EXISTS other, TESTAPP_PAIR", {"testapp_pair"}),
+        ('ALTER TABLE "testapp_item" FORCE', {"testapp_item"}),
+        ("ALTER TABLE testapp_items ADD x INT", set()),
+        ("CREATE TABLE testapp_itemx (id INT)", set()),
+    ],
 )
 def test_mentioned_tables(query, found):
     assert ddl.mentioned(query, ["testapp_item", "testapp_pair"]) == found

@@ -34,8 +34,10 @@ def test_update_insert_delete(followed, django_assert_num_queries):
     items(1, 2, 3)
     followed.follow()  # past the inserts: what follows is only the raw SQL
     assert cached_values(1, 2, 3, 4) == [1, 2, 3, None]  # 4 is cached as absent
-    followed.sql("UPDATE testapp_item SET value = 10 WHERE id = 1; INSERT INTO testapp_item (id, value) VALUES (4, 4);"
-                 "DELETE FROM testapp_item WHERE id = 3")
+    followed.sql(
+        "UPDATE testapp_item SET value = 10 WHERE id = 1; INSERT INTO testapp_item (id, value) VALUES (4, 4);"
+        "DELETE FROM testapp_item WHERE id = 3"
+    )
     assert cached_values(1, 2, 3, 4) == [1, 2, 3, None]  # stale
     followed.follow()
     with django_assert_num_queries(0, connection=connections["binlog"]):
@@ -68,8 +70,10 @@ def test_multi_statement_transaction(followed):
     items(1, 2, 3)
     followed.follow()
     assert cached_values(1, 2, 3, 4) == [1, 2, 3, None]
-    followed.sql("BEGIN; UPDATE testapp_item SET value = 20 WHERE id = 2; INSERT INTO testapp_item (id, value) VALUES (4, 40);"
-                 "DELETE FROM testapp_item WHERE id = 1; COMMIT")
+    followed.sql(
+        "BEGIN; UPDATE testapp_item SET value = 20 WHERE id = 2; INSERT INTO testapp_item (id, value) VALUES (4, 40);"
+        "DELETE FROM testapp_item WHERE id = 1; COMMIT"
+    )
     done = followed.follow()
     assert cached_values(1, 2, 3, 4) == [None, 20, 3, 40]
     assert "1 transactions" in done.stdout
@@ -80,7 +84,9 @@ def test_rolled_back_transaction_changes_nothing_and_position_moves_on(followed,
     followed.follow()
     assert cached_values(1, 2) == [1, 2]
     before = FollowerPosition.objects.get(database="binlog").log_pos
-    followed.sql("BEGIN; UPDATE testapp_item SET value = 99 WHERE id = 1; ROLLBACK; UPDATE testapp_item SET value = 22 WHERE id = 2")
+    followed.sql(
+        "BEGIN; UPDATE testapp_item SET value = 99 WHERE id = 1; ROLLBACK; UPDATE testapp_item SET value = 22 WHERE id = 2"
+    )
     done = followed.follow()
     assert "1 transactions" in done.stdout  # the rollback left nothing in the binlog
     with django_assert_num_queries(0, connection=connections["binlog"]):
@@ -121,8 +127,10 @@ def test_sql_on_delete_cascade_outdates_the_children(followed):
         "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'testapp_child'"
     ).strip()
     if name != "child_parent_cascade":  # Django's own constraint: no ON DELETE (it cascades in Python)
-        followed.sql(f"ALTER TABLE testapp_child DROP FOREIGN KEY `{name}`, ADD CONSTRAINT child_parent_cascade "
-                     "FOREIGN KEY (parent_id) REFERENCES testapp_parent (id) ON DELETE CASCADE")
+        followed.sql(
+            f"ALTER TABLE testapp_child DROP FOREIGN KEY `{name}`, ADD CONSTRAINT child_parent_cascade "
+            "FOREIGN KEY (parent_id) REFERENCES testapp_parent (id) ON DELETE CASCADE"
+        )
     parent = Parent.objects.using("binlog").create(name="p")
     other = Parent.objects.using("binlog").create(name="q")
     kept = Child.objects.using("binlog").create(parent=other, value=3)
@@ -173,13 +181,17 @@ def test_a_parent_table_row_outdates_the_multi_table_children_that_cache_it(foll
 def test_rows_of_another_schema_are_ignored(followed, django_assert_num_queries):
     """REPLICATION SLAVE is server-wide: the stream carries every schema's rows,
     and a table of the same name elsewhere must not outdate (or cost) anything."""
-    followed.server.sql(f"CREATE DATABASE IF NOT EXISTS cl_other; DROP TABLE IF EXISTS cl_other.testapp_item;"
-                        f"CREATE TABLE cl_other.testapp_item LIKE `{followed.database}`.testapp_item")
+    followed.server.sql(
+        f"CREATE DATABASE IF NOT EXISTS cl_other; DROP TABLE IF EXISTS cl_other.testapp_item;"
+        f"CREATE TABLE cl_other.testapp_item LIKE `{followed.database}`.testapp_item"
+    )
     items(1, 2)
     followed.follow()  # (the DDL names the table: bumped, conservatively, before the cache is warmed)
     assert cached_values(1, 2) == [1, 2]
-    followed.server.sql("INSERT INTO cl_other.testapp_item (id, value) VALUES (1, 10), (2, 20);"
-                        "UPDATE cl_other.testapp_item SET value = 30; DELETE FROM cl_other.testapp_item WHERE id = 2")
+    followed.server.sql(
+        "INSERT INTO cl_other.testapp_item (id, value) VALUES (1, 10), (2, 20);"
+        "UPDATE cl_other.testapp_item SET value = 30; DELETE FROM cl_other.testapp_item WHERE id = 2"
+    )
     done = followed.follow()
     assert "0 row events" in done.stdout and "0 keys" in done.stdout
     with django_assert_num_queries(0, connection=connections["binlog"]):

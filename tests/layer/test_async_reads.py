@@ -38,7 +38,7 @@ def test_aget_of_an_absent_key_raises_and_is_cached_negatively(django_assert_num
         wait(Item.cached.aget, 999)
 
 
-def test_aget_many_is_one_round_trip_and_one_query(fetch_calls, django_assert_num_queries):  # noqa: F811
+def test_aget_many_is_one_round_trip_and_one_query(fetch_calls, django_assert_num_queries):
     items = Item.objects.bulk_create([Item(value=i) for i in range(50)])
     keys = [item.pk for item in items]
     fetch_calls.clear()
@@ -60,8 +60,12 @@ def test_aget_many_multi_column_keys(django_assert_num_queries):
 
 
 def test_aget_through_another_container_and_refusal(django_assert_num_queries):
-    Container.objects.create(name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id")
-    Container.objects.create(name="items_elsewhere", content_type=ContentType.objects.get_for_model(Item), key_columns="id")
+    Container.objects.create(
+        name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id"
+    )
+    Container.objects.create(
+        name="items_elsewhere", content_type=ContentType.objects.get_for_model(Item), key_columns="id"
+    )
     row = Slugged.objects.create(slug="s1", value=1)
     assert wait(Slugged.cached.container("slugged_by_id").aget, row.pk).slug == "s1"
     with django_assert_num_queries(0):
@@ -111,7 +115,10 @@ def test_afilter_and_acached_related_read_lists_as_their_sync_forms(django_asser
     wait(group.acached_related, "members")
     with django_assert_num_queries(0):
         assert [c.pk for c in wait(Comment.cached.afilter, post=post)] == [c.pk for c in comments]
-        assert [c.pk for c in wait(Comment.cached.afilter, post=post.pk, status="open")] == [comments[0].pk, comments[2].pk]
+        assert [c.pk for c in wait(Comment.cached.afilter, post=post.pk, status="open")] == [
+            comments[0].pk,
+            comments[2].pk,
+        ]
         assert [c.pk for c in wait(post.acached_related, "comments")] == [c.pk for c in comments]
         assert [m.name for m in wait(group.acached_related, "members")] == ["b", "a"]  # by primary key
         assert wait(Comment.cached.afilter, post=other) == []

@@ -145,7 +145,12 @@ def test_a_writer_with_old_definitions_outdates_a_container_added_since():
 
     row = Slugged.objects.create(slug="s", value=1)
     registry.load()  # this process's view: one container
-    stale_view = (registry.by_name, registry.by_model, registry._for_cached, {a: set(v) for a, v in registry._known.items()})
+    stale_view = (
+        registry.by_name,
+        registry.by_model,
+        registry._for_cached,
+        {a: set(v) for a, v in registry._known.items()},
+    )
     add_container("slugged_by_id", Slugged, "id")  # the edit: another process sees it at once
     assert read_via("slugged_by_id", Slugged, row.pk).value == 1
     registry.by_name, registry.by_model, registry._for_cached, registry._known = stale_view  # this one has not
@@ -185,8 +190,15 @@ def test_migrate_with_data_migrations_bumps_every_generation():
         cursor.execute("UPDATE testapp_item SET value = 3 WHERE id = %s", [item.pk])
     migration = Migration("0002_data", "testapp")
     migration.operations = [RunPython(RunPython.noop)]
-    post_migrate.send(sender=apps.get_app_config("cachelayer"), app_config=apps.get_app_config("cachelayer"),
-                      verbosity=0, interactive=False, using="default", apps=apps, plan=[(migration, False)])
+    post_migrate.send(
+        sender=apps.get_app_config("cachelayer"),
+        app_config=apps.get_app_config("cachelayer"),
+        verbosity=0,
+        interactive=False,
+        using="default",
+        apps=apps,
+        plan=[(migration, False)],
+    )
     assert read_fresh(Item, item.pk).value == 3
 
 
@@ -491,4 +503,8 @@ def test_writes_through_a_child_or_its_parent_outdate_both_containers():
     Place.objects.filter(pk=pk).update(value=5, name="r")
     assert seen() == (5, 5, {"r": 5, "s": None})
     Restaurant.objects.filter(pk=pk).delete()  # deletes the parent's row too
-    assert (read_fresh(Place, pk), read_fresh(Restaurant, pk), read_via("place_by_name", Place, "r")) == (None, None, None)
+    assert (read_fresh(Place, pk), read_fresh(Restaurant, pk), read_via("place_by_name", Place, "r")) == (
+        None,
+        None,
+        None,
+    )

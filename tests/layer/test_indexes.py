@@ -36,8 +36,13 @@ def database_list(**lookups):
 def test_declared_indexes_become_index_containers():
     registry.load()
     names = {name for name, d in registry.by_name.items() if d.is_index}
-    assert {BY_POST, "testapp_comment__by_post_status", "testapp_comment__by_topic",
-            "testapp_group_members__by_group", "testapp_group_members__by_member"} <= names
+    assert {
+        BY_POST,
+        "testapp_comment__by_post_status",
+        "testapp_comment__by_topic",
+        "testapp_group_members__by_group",
+        "testapp_group_members__by_member",
+    } <= names
     assert not registry.by_name["testapp_comment"].is_index
 
 
@@ -150,8 +155,20 @@ def _parent_delete(first, second):
     first.delete()  # CASCADE: its comments go, with no signal of their own for the list
 
 
-WRITES = [_save_moves, _save_moves_hand_built, _save_update_fields, _create, _delete, _queryset_update,
-          _queryset_update_value, _queryset_delete, _bulk_create, _bulk_update, _repository, _parent_delete]
+WRITES = [
+    _save_moves,
+    _save_moves_hand_built,
+    _save_update_fields,
+    _create,
+    _delete,
+    _queryset_update,
+    _queryset_update_value,
+    _queryset_delete,
+    _bulk_create,
+    _bulk_update,
+    _repository,
+    _parent_delete,
+]
 
 
 @pytest.mark.parametrize("write", WRITES, ids=[w.__name__.strip("_") for w in WRITES])
@@ -338,7 +355,9 @@ def test_inspect_compares_lists(posts):
     Comment.cached.filter(post=first)
     assert inspect(BY_POST).ok
     with connection.cursor() as cursor:  # a write nothing sees: the cached list is now stale
-        cursor.execute("UPDATE testapp_comment SET post_id = %s WHERE id = %s", [posts[1].pk, database_list(post=first)[0]])
+        cursor.execute(
+            "UPDATE testapp_comment SET post_id = %s WHERE id = %s", [posts[1].pk, database_list(post=first)[0]]
+        )
     result = inspect(BY_POST)
     assert result.stale == 1 and result.stale_keys == [str(first.pk)]
 
@@ -347,8 +366,12 @@ def test_migrate_keeps_declared_indexes_in_step():
     from cachelayer.tasks import autocontainers
 
     Container.objects.filter(name=BY_POST).update(key_columns="status")
-    Container.objects.create(name="testapp_comment__by_gone", content_type=Container.objects.get(
-        name=BY_POST).content_type, key_columns="status", declared=True)
+    Container.objects.create(
+        name="testapp_comment__by_gone",
+        content_type=Container.objects.get(name=BY_POST).content_type,
+        key_columns="status",
+        declared=True,
+    )
     touched = autocontainers.create_missing()
     assert set(touched) == {BY_POST, "testapp_comment__by_gone"}
     assert Container.objects.get(name=BY_POST).key_columns == "post"
@@ -376,8 +399,12 @@ def test_migrate_creates_the_missing_containers_in_one_statement_and_one_bump():
     with CaptureQueriesContext(connection) as queries:
         touched = autocontainers.create_missing()
     assert set(touched) == set(declared) and Container.objects.filter(name__in=declared).count() == len(declared)
-    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "cachelayer_container"')
-               or q["sql"].startswith("INSERT INTO `cachelayer_container`")]
+    inserts = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('INSERT INTO "cachelayer_container"')
+        or q["sql"].startswith("INSERT INTO `cachelayer_container`")
+    ]
     assert len(inserts) == 1
     assert len(queries.captured_queries) < 10
     assert configuration_version() == before + 1

@@ -74,7 +74,7 @@ class Spec:
         values = {name: parent_named(self.model, name, code) for name in self.parents}
         if not self.key:
             return values
-        return {self.key[0]: code, **{name: 1 for name in self.key[1:]}, **values}
+        return {self.key[0]: code, **dict.fromkeys(self.key[1:], 1), **values}
 
 
 def parent_named(model, name: str, code: str):
@@ -97,8 +97,11 @@ INDEX = st.integers(0, 7)
 
 
 def _mapped_containers():
-    for name, model, key in (("plain", Plain, "code"), ("slugged_by_id", Slugged, "id"),
-                             ("team_members", Team.members.through, "id")):
+    for name, model, key in (
+        ("plain", Plain, "code"),
+        ("slugged_by_id", Slugged, "id"),
+        ("team_members", Team.members.through, "id"),
+    ):
         Container.objects.create(name=name, content_type=ContentType.objects.get_for_model(model), key_columns=key)
 
 
@@ -149,8 +152,11 @@ def _index_candidates(definition) -> list[dict]:
     """Every value an index list may be asked for: every parent ever seen, every status."""
     choices = []
     for f in definition.key_fields:
-        choices.append(sorted(_seen_pks | set(f.related_model._base_manager.values_list("pk", flat=True)))
-                       if f.is_relation else STATUSES)
+        choices.append(
+            sorted(_seen_pks | set(f.related_model._base_manager.values_list("pk", flat=True)))
+            if f.is_relation
+            else STATUSES
+        )
     attnames = [f.attname for f in definition.key_fields]
     return [dict(zip(attnames, combination)) for combination in product(*choices)]
 
@@ -176,8 +182,23 @@ def _absent_keys(definition) -> set[str]:
 class WritePaths(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
-        for model in (Pet, Owner, Child, Parent, Team, Group, Member, Item, Plain, Managed, Slugged, Pair, Comment,
-                      Post, Topic):
+        for model in (
+            Pet,
+            Owner,
+            Child,
+            Parent,
+            Team,
+            Group,
+            Member,
+            Item,
+            Plain,
+            Managed,
+            Slugged,
+            Pair,
+            Comment,
+            Post,
+            Topic,
+        ):
             model._base_manager.all().delete()
         registry.load()
         for name in registry.by_name:  # each example starts from an empty cache: a failure is its own
@@ -362,8 +383,12 @@ class WritePaths(RuleBasedStateMachine):
         assert_cache_matches_database()  # cached with the parent
         self.write(parent.delete, atomic=False)
 
-    @rule(verb=st.sampled_from(["add", "remove", "clear", "set"]), names=st.lists(CODE, max_size=3, unique=True),
-          reverse=st.booleans(), grouped=st.booleans())
+    @rule(
+        verb=st.sampled_from(["add", "remove", "clear", "set"]),
+        names=st.lists(CODE, max_size=3, unique=True),
+        reverse=st.booleans(),
+        grouped=st.booleans(),
+    )
     def m2m(self, verb, names, reverse, grouped):
         owner = Group if grouped else Team  # Group's through rows are indexed by group
         team = owner.objects.first() or owner.objects.create(name="t")
@@ -378,8 +403,12 @@ class WritePaths(RuleBasedStateMachine):
         else:
             getattr(team.members, verb)(*members)
 
-    @rule(index=INDEX, code=CODE, status=st.sampled_from(STATUSES),
-          how=st.sampled_from(["save", "hand", "update", "bulk_update"]))
+    @rule(
+        index=INDEX,
+        code=CODE,
+        status=st.sampled_from(STATUSES),
+        how=st.sampled_from(["save", "hand", "update", "bulk_update"]),
+    )
     def move_comment(self, index, code, status, how):
         """Move a comment to another post and status: it leaves two lists and joins two."""
         row = self.pick(Spec(Comment), index)
@@ -420,8 +449,10 @@ class WritePaths(RuleBasedStateMachine):
             if definition.is_index:
                 keys = sorted({definition.codec.key_from(values) for values in _index_candidates(definition)})
             else:
-                keys = sorted({definition.codec.key_from(row_values(r)) for r in definition.model._base_manager.all()}
-                              | _absent_keys(definition))
+                keys = sorted(
+                    {definition.codec.key_from(row_values(r)) for r in definition.model._base_manager.all()}
+                    | _absent_keys(definition)
+                )
             result = inspect(definition, keys=keys)
             assert result.ok and result.checked == len(keys), result.as_dict()
 
@@ -447,7 +478,12 @@ def test_write_path_matrix(backend):
     run_state_machine_as_test(
         WritePaths,
         settings=settings(
-            max_examples=soak or 30, stateful_step_count=15, deadline=None, derandomize=not soak,
-            suppress_health_check=list(HealthCheck), print_blob=False, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            max_examples=soak or 30,
+            stateful_step_count=15,
+            deadline=None,
+            derandomize=not soak,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
         ),
     )

@@ -64,7 +64,9 @@ def test_a_value_planted_with_the_pickle_flag_is_never_unpickled(backend, tmp_pa
     marker = tmp_path / "ran"
     host, port = get_adapter(backend).servers[0].rsplit(":", 1)
     planter = Client((host, int(port)))
-    planter.set(definition.keys.data(str(item.pk)), pickle.dumps(CreatesFile(marker)), flags=1)  # pylibmc: pickled
+    # noreply=False: stored before the read below (pymemcache's default sends and moves on)
+    stored = planter.set(definition.keys.data(str(item.pk)), pickle.dumps(CreatesFile(marker)), flags=1, noreply=False)
+    assert stored  # flags=1: pylibmc's "pickled"
     with django_assert_num_queries(1):
         assert Item.cached.get(item.pk).value == 4
     assert not marker.exists()

@@ -122,7 +122,9 @@ def test_multi_column_keys_that_joined_alike_stay_apart(django_assert_num_querie
 
 def test_another_container_of_the_model_reads_by_its_key(django_assert_num_queries):
     """Model.cached.container(name): instances by a second key (here the pk of a slug-keyed model)."""
-    Container.objects.create(name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id")
+    Container.objects.create(
+        name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id"
+    )
     row = Slugged.objects.create(slug="s1", value=1)
     by_id = Slugged.cached.container("slugged_by_id")
     assert by_id.get(row.pk).value == 1
@@ -137,7 +139,9 @@ def test_another_container_of_the_model_reads_by_its_key(django_assert_num_queri
 
 
 def test_a_container_of_another_model_is_refused():
-    Container.objects.create(name="items_elsewhere", content_type=ContentType.objects.get_for_model(Item), key_columns="id")
+    Container.objects.create(
+        name="items_elsewhere", content_type=ContentType.objects.get_for_model(Item), key_columns="id"
+    )
     item = Item.objects.create(value=1)
     with pytest.raises(MappingError, match="maps testapp.Item, not testapp.Slugged"):
         Slugged.cached.container("items_elsewhere").get(item.pk)
@@ -203,7 +207,10 @@ def test_init_receivers_see_every_instance_a_hit_builds():
 
 def test_a_partial_row_defers_the_other_fields(django_assert_num_queries):
     Container.objects.create(
-        name="item_values", content_type=ContentType.objects.get_for_model(Item), key_columns="id", value_columns="value"
+        name="item_values",
+        content_type=ContentType.objects.get_for_model(Item),
+        key_columns="id",
+        value_columns="value",
     )
     item = Item.objects.create(value=3, text="later")
     by_value = Item.cached.container("item_values")

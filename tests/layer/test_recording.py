@@ -25,7 +25,11 @@ def test_a_recording_sees_reads_and_invalidations_then_disconnects():
         item.save()
     Item.cached.get(item.pk)  # after the block: not recorded
     key = (str(item.pk),)
-    assert kinds(recording) == [(MISS, "testapp_item", key), (HIT, "testapp_item", key), (INVALIDATED, "testapp_item", key)]
+    assert kinds(recording) == [
+        (MISS, "testapp_item", key),
+        (HIT, "testapp_item", key),
+        (INVALIDATED, "testapp_item", key),
+    ]
     assert (recording.count(HIT), recording.count(MISS), recording.count(INVALIDATED)) == (1, 1, 1)
     assert [event.model for event in recording.events] == ["testapp.Item"] * 3
     assert not signals.cache_hit.has_listeners(Item) and not signals.cache_invalidated.has_listeners(Item)

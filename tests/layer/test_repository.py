@@ -1,6 +1,5 @@
 """The memcached verbs under each policy value, on the InnoDB demo tables."""
 
-
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
@@ -25,8 +24,14 @@ def make_container(name, model, policy="caching", **mapping):
 def demo(request):
     """innodb_memcache's demo container: c1 key, c2 value, c3 flags, c4 cas, c5 expiry."""
     make_container(
-        "aaa", DemoTest, request.param, key_columns="c1", value_columns="c2",
-        flags_column="c3", cas_column="c4", expire_time_column="c5",
+        "aaa",
+        DemoTest,
+        request.param,
+        key_columns="c1",
+        value_columns="c2",
+        flags_column="c3",
+        cas_column="c4",
+        expire_time_column="c5",
     )
     return request.param, cachelayer.repository("aaa")
 
@@ -81,8 +86,7 @@ def test_incr_decr(demo):
 
 # What memcached 1.6's incr makes of a stored value (checked against the real
 # server): strtoull's reading, ASCII digits only, 64 bits at most.
-NUMERIC = {"12": 13, " 12": 13, "12 ": 13, "\t7": 8, "+12": 13, "007": 8, "12 abc": 13, "-0": 1,
-           str(2**64 - 1): 0}
+NUMERIC = {"12": 13, " 12": 13, "12 ": 13, "\t7": 8, "+12": 13, "007": 8, "12 abc": 13, "-0": 1, str(2**64 - 1): 0}
 NOT_NUMERIC = ["\u00b2", "\u0663", "\uff11\uff12", "", "-1", "12abc", "1_0", "0x10", str(2**64), "9" * 30]
 
 
@@ -150,12 +154,19 @@ def test_flush(demo):
 def test_disabled_operation_is_refused(operation):
     policy = CachePolicy.objects.create(policy_name="off", **{f"{operation}_policy": "disabled"})
     Container.objects.create(
-        name="off", content_type=ContentType.objects.get_for_model(DemoTest), key_columns="c1",
-        value_columns="c2", policy=policy,
+        name="off",
+        content_type=ContentType.objects.get_for_model(DemoTest),
+        key_columns="c1",
+        value_columns="c2",
+        policy=policy,
     )
     repo = cachelayer.repository("off")
-    call = {"get": lambda: repo.get("k"), "set": lambda: repo.set("k", "v"),
-            "delete": lambda: repo.delete("k"), "flush": repo.flush}[operation]
+    call = {
+        "get": lambda: repo.get("k"),
+        "set": lambda: repo.set("k", "v"),
+        "delete": lambda: repo.delete("k"),
+        "flush": repo.flush,
+    }[operation]
     with pytest.raises(OperationDisabled, match=f"'{operation}' is disabled on container 'off'"):
         call()
     assert DemoTest.objects.count() == 0
@@ -246,8 +257,11 @@ def test_policy_edit_from_another_process_is_seen_on_the_next_operation():
 
     policy = CachePolicy.objects.create(policy_name="later", get_policy="disabled")
     container = Container.objects.create(
-        name="later", content_type=ContentType.objects.get_for_model(DemoTest), key_columns="c1",
-        value_columns="c2", policy=policy,
+        name="later",
+        content_type=ContentType.objects.get_for_model(DemoTest),
+        key_columns="c1",
+        value_columns="c2",
+        policy=policy,
     )
     repo = cachelayer.repository("later")
     with pytest.raises(OperationDisabled):

@@ -35,13 +35,19 @@ def test_database_connection_is_real(backend):
     params = connection.settings_dict
     if connection.vendor == "mysql":
         raw = MySQLdb.connect(
-            host=params["HOST"], port=int(params["PORT"]), user=params["USER"],
-            password=params["PASSWORD"], database=params["NAME"],
+            host=params["HOST"],
+            port=int(params["PORT"]),
+            user=params["USER"],
+            password=params["PASSWORD"],
+            database=params["NAME"],
         )
     elif connection.vendor == "postgresql":
         raw = psycopg.connect(
-            host=params["HOST"], port=int(params["PORT"]), user=params["USER"],
-            password=params["PASSWORD"], dbname=params["NAME"],
+            host=params["HOST"],
+            port=int(params["PORT"]),
+            user=params["USER"],
+            password=params["PASSWORD"],
+            dbname=params["NAME"],
         )
     else:
         raw = sqlite3.connect(params["NAME"])

@@ -13,4 +13,6 @@ def test_concurrent_misses_share_one_query(monkeypatch):
     values, errors = all_at_once(THREADS, lambda: Item.cached.get(item.pk).value)
     assert errors == []
     assert values == [42] * THREADS
-    assert 1 <= len(queries) <= 2, f"{len(queries)} SQL queries for {THREADS} concurrent misses (0: the count missed them)"
+    assert 1 <= len(queries) <= 2, (
+        f"{len(queries)} SQL queries for {THREADS} concurrent misses (0: the count missed them)"
+    )

@@ -104,8 +104,17 @@ def test_no_fill_inside_atomic_on_sqlite(django_assert_num_queries):
         Item.cached.get(item.pk)
 
 
-PRIMITIVES = ("_get_many", "_get_many_servers", "_set_many", "_add", "_delete_many", "_invalidate",
-              "_compare_and_set", "_add_counts", "_ping")
+PRIMITIVES = (
+    "_get_many",
+    "_get_many_servers",
+    "_set_many",
+    "_add",
+    "_delete_many",
+    "_invalidate",
+    "_compare_and_set",
+    "_add_counts",
+    "_ping",
+)
 
 
 @pytest.fixture

@@ -129,7 +129,9 @@ def test_a_row_in_two_containers_is_invalidated_in_one_cache_call(backend, monke
     from cachelayer.adapters import get_adapter
     from cachelayer.models import Container
 
-    Container.objects.create(name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id")
+    Container.objects.create(
+        name="slugged_by_id", content_type=ContentType.objects.get_for_model(Slugged), key_columns="id"
+    )
     row = Slugged.objects.create(slug="s", value=1)
     by_id = Slugged.cached.container("slugged_by_id")
     assert (read_fresh(Slugged, "s").value, by_id.get(row.pk).value) == (1, 1)

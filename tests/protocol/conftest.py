@@ -82,8 +82,14 @@ def server(start_server):
 def policy(request, backend):
     """The default container (KeyValue, every memcached column mapped) under each store policy."""
     served_container(
-        "default", KeyValue, request.param, key_columns="key", value_columns="value",
-        flags_column="flags", cas_column="cas", expire_time_column="expires",
+        "default",
+        KeyValue,
+        request.param,
+        key_columns="key",
+        value_columns="value",
+        flags_column="flags",
+        cas_column="cas",
+        expire_time_column="expires",
     )
     return request.param
 
@@ -93,7 +99,12 @@ def demo(backend):
     """innodb_memcache's demo container 'aaa' (DemoTest), next to the default one."""
     served_container("default", KeyValue, key_columns="key", value_columns="value", cas_column="cas")
     served_container(
-        "aaa", DemoTest, key_columns="c1", value_columns="c2", flags_column="c3", cas_column="c4",
+        "aaa",
+        DemoTest,
+        key_columns="c1",
+        value_columns="c2",
+        flags_column="c3",
+        cas_column="c4",
         expire_time_column="c5",
     )
 
@@ -126,7 +137,10 @@ class ServerProcess:
 
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "cache_serve", "--port", "0", *options],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
         )
         line = self.process.stdout.readline()  # "cache_serve listening on 127.0.0.1:PORT"
         if not line.startswith("cache_serve listening on "):

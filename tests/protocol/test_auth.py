@@ -43,8 +43,17 @@ def login(sock, user: str, password: str) -> bytes:
 def test_an_unauthenticated_client_cannot_read_write_or_flush(table, start_server, auth_file):
     sock = start_server(auth_file=auth_file).socket()
     for request in [
-        b"get k\r\n", b"gets k\r\n", b"get @@aaa\r\n", b"delete k\r\n", b"incr k 1\r\n", b"touch k 10\r\n",
-        b"flush_all\r\n", b"stats\r\n", b"version\r\n", b"add k 0 0 4\r\nlost\r\n", b"cas k 0 0 4 1\r\nlost\r\n",
+        b"get k\r\n",
+        b"gets k\r\n",
+        b"get @@aaa\r\n",
+        b"delete k\r\n",
+        b"incr k 1\r\n",
+        b"touch k 10\r\n",
+        b"flush_all\r\n",
+        b"stats\r\n",
+        b"version\r\n",
+        b"add k 0 0 4\r\nlost\r\n",
+        b"cas k 0 0 4 1\r\nlost\r\n",
     ]:
         assert talk(sock, request) == b"CLIENT_ERROR unauthenticated\r\n", request
     assert talk(sock, b"set k 0 0 4\r\nlost\r\n") == b"CLIENT_ERROR bad authentication token format\r\n"
@@ -71,8 +80,15 @@ def test_a_read_only_user_cannot_write(table, start_server, auth_file, settings)
     sock = start_server(auth_file=auth_file).socket()
     assert login(sock, "reader", "read-pw") == b"STORED\r\n"
     assert talk(sock, b"get k\r\n", end=b"END\r\n") == b"VALUE k 0 4\r\nkept\r\nEND\r\n"
-    for request in [b"set k 0 0 4\r\nlost\r\n", b"add n 0 0 4\r\nlost\r\n", b"append k 0 0 1\r\nx\r\n",
-                    b"delete k\r\n", b"incr k 1\r\n", b"touch k 10\r\n", b"flush_all\r\n"]:
+    for request in [
+        b"set k 0 0 4\r\nlost\r\n",
+        b"add n 0 0 4\r\nlost\r\n",
+        b"append k 0 0 1\r\nx\r\n",
+        b"delete k\r\n",
+        b"incr k 1\r\n",
+        b"touch k 10\r\n",
+        b"flush_all\r\n",
+    ]:
         assert talk(sock, request) == b"CLIENT_ERROR container 'default' is read-only for this client\r\n", request
     assert list(KeyValue.objects.values_list("key", "value")) == [("k", "kept")]
 
@@ -93,7 +109,10 @@ def serve_process(auth_file, table):
     """``manage.py cache_serve --auth-file`` in a process of its own, on a free loopback port."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "cache_serve", "--port", "0", "--auth-file", auth_file],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
     )
     try:
         line = process.stdout.readline()  # "cache_serve listening on 127.0.0.1:PORT"
@@ -135,10 +154,19 @@ def test_an_unreadable_auth_file_stops_cache_serve(transactional_db, tmp_path):
         call_command("cache_serve", "--port", "0", "--auth-file", str(tmp_path / "bad"))
 
 
-@pytest.mark.parametrize("host, loopback", [
-    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
-    ("0.0.0.0", False), ("", False), ("::", False), ("192.0.2.1", False),
-])
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("", False),
+        ("::", False),
+        ("192.0.2.1", False),
+    ],
+)
 def test_loopback_addresses(host, loopback):
     assert is_loopback(host) is loopback
 

@@ -26,8 +26,13 @@ def test_defaults_listen_on_loopback():
 
 def test_connection_handling_defaults():
     options = Command().create_parser("manage.py", "cache_serve").parse_args([])
-    assert (options.max_connections, options.max_peer_connections, options.idle_timeout, options.db_workers,
-            options.commit_interval) == (1024, 256, 300.0, 4, 0.5)
+    assert (
+        options.max_connections,
+        options.max_peer_connections,
+        options.idle_timeout,
+        options.db_workers,
+        options.commit_interval,
+    ) == (1024, 256, 300.0, 4, 0.5)
 
 
 @pytest.mark.parametrize("option", ["--db-workers", "--max-peer-connections", "--max-connections"])

@@ -214,8 +214,12 @@ def test_disabled_policy_is_a_server_error_naming_the_operation(server, backend,
     CachePolicy.objects.filter(policy_name="default_policy").update(**{f"{operation}_policy": "disabled"})
     Container.objects.get(name="default").save()  # announce the edit
     client = server.client()
-    call = {"get": lambda: client.get("k"), "set": lambda: client.set("k", "v", noreply=False),
-            "delete": lambda: client.delete("k", noreply=False), "flush": lambda: client.flush_all(noreply=False)}
+    call = {
+        "get": lambda: client.get("k"),
+        "set": lambda: client.set("k", "v", noreply=False),
+        "delete": lambda: client.delete("k", noreply=False),
+        "flush": lambda: client.flush_all(noreply=False),
+    }
     with pytest.raises(MemcacheServerError, match=f"'{operation}' is disabled on container 'default'"):
         call[operation]()
     assert not KeyValue.objects.exists()

@@ -21,15 +21,23 @@ def tool(name: str) -> str:
 @pytest.fixture
 def table(backend):
     served_container(
-        "default", KeyValue, "caching", key_columns="key", value_columns="value",
-        flags_column="flags", cas_column="cas", expire_time_column="expires",
+        "default",
+        KeyValue,
+        "caching",
+        key_columns="key",
+        value_columns="value",
+        flags_column="flags",
+        cas_column="cas",
+        expire_time_column="expires",
     )
 
 
 def test_memccapable_ascii(server, table):
     run = subprocess.run(
         [tool("memccapable"), "-a", "-v", "-t", "5", "-h", "127.0.0.1", "-p", str(server.port)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "All tests passed" in run.stdout
@@ -38,9 +46,16 @@ def test_memccapable_ascii(server, table):
 @pytest.mark.parametrize("test", ["set", "get", "mget"])
 def test_memcslap_bounded_load(server, table, test):
     run = subprocess.run(
-        [tool("memcslap"), f"--servers=127.0.0.1:{server.port}", "--concurrency=4",
-         "--execute-number=200", f"--test={test}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            tool("memcslap"),
+            f"--servers=127.0.0.1:{server.port}",
+            "--concurrency=4",
+            "--execute-number=200",
+            f"--test={test}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0 and "error" not in output.lower(), output

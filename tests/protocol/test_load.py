@@ -12,8 +12,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import database_name
-from tests.protocol.conftest import served_container
-from tests.protocol.conftest import read_reply, talk
+from tests.protocol.conftest import read_reply, served_container, talk
 from tests.testapp.models import KeyValue
 
 pytestmark = pytest.mark.caches("memcached")  # connection handling; one real cache is enough
@@ -50,7 +49,10 @@ def test_memccapable_binary_does_not_hang(server, table):
     started = time.monotonic()
     run = subprocess.run(
         [tool, "-b", "-t", "5", "-h", "127.0.0.1", "-p", str(server.port)],
-        check=False, capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert time.monotonic() - started < 15, run.stdout + run.stderr
     assert run.returncode != 0  # every binary test is refused, at once

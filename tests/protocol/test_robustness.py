@@ -19,21 +19,24 @@ def table(backend):
     served_container("default", KeyValue, key_columns="key", value_columns="value", flags_column="flags")
 
 
-@pytest.mark.parametrize("line, reply", [
-    (b"bogus k\r\n", b"ERROR\r\n"),
-    (b"\r\n", b"ERROR\r\n"),
-    (b"set k 0 0\r\n", b"ERROR\r\n"),
-    (b"set k zero 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
-    (b"set k 0 0 -1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
-    (b"set k 4294967296 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
-    (b"get " + b"k" * 251 + b"\r\n", b"CLIENT_ERROR bad command line format\r\n"),
-    (b"incr k -1\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
-    (b"incr k 1_0\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),  # Python's int() takes it
-    (b"decr k 18446744073709551616\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
-    (b"set k 0 0 1_0\r\n", b"CLIENT_ERROR bad command line format\r\n"),
-    (b"delete k 10\r\n", b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
-    (b"stats nonsense\r\n", b"ERROR\r\n"),
-])
+@pytest.mark.parametrize(
+    "line, reply",
+    [
+        (b"bogus k\r\n", b"ERROR\r\n"),
+        (b"\r\n", b"ERROR\r\n"),
+        (b"set k 0 0\r\n", b"ERROR\r\n"),
+        (b"set k zero 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"set k 0 0 -1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"set k 4294967296 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"get " + b"k" * 251 + b"\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"incr k -1\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+        (b"incr k 1_0\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),  # Python's int() takes it
+        (b"decr k 18446744073709551616\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+        (b"set k 0 0 1_0\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"delete k 10\r\n", b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
+        (b"stats nonsense\r\n", b"ERROR\r\n"),
+    ],
+)
 def test_malformed_lines(server, table, line, reply):
     sock = server.socket()
     assert talk(sock, line) == reply
@@ -73,10 +76,13 @@ def test_line_too_long_hangs_up(server, table):
     assert sock.recv(10) == b""  # closed
 
 
-@pytest.mark.parametrize("partial, reply", [
-    (b"set k 0 0 5\r\nab", b"CLIENT_ERROR bad data chunk\r\n"),
-    (b"get k", b"CLIENT_ERROR bad command line format\r\n"),
-])
+@pytest.mark.parametrize(
+    "partial, reply",
+    [
+        (b"set k 0 0 5\r\nab", b"CLIENT_ERROR bad data chunk\r\n"),
+        (b"get k", b"CLIENT_ERROR bad command line format\r\n"),
+    ],
+)
 def test_stalled_client_is_answered_and_others_are_unaffected(start_server, table, partial, reply):
     server = start_server(read_timeout=STALL)
     stalled, other = server.socket(), server.socket()

@@ -32,7 +32,12 @@ def users(backend):
     victim = User.objects.create_user("victim", password="victim-password")
     User.objects.create_user("bystander", password="bystander-password")
     make_container(
-        "users", User, "caching", exposed=True, key_columns="username", value_columns="password|is_superuser",
+        "users",
+        User,
+        "caching",
+        exposed=True,
+        key_columns="username",
+        value_columns="password|is_superuser",
     )
     return victim
 
@@ -77,8 +82,12 @@ def test_the_admin_refuses_to_expose_a_sensitive_model(client, transactional_db)
     staff.user_permissions.set(Permission.objects.filter(codename__in=["add_container", "change_container"]))
     client.force_login(staff)
     form = {
-        "name": "users", "content_type": ContentType.objects.get_for_model(User).pk, "enabled": "on",
-        "exposed": "on", "key_columns": ["username"], "value_columns": ["password", "is_superuser"],
+        "name": "users",
+        "content_type": ContentType.objects.get_for_model(User).pk,
+        "enabled": "on",
+        "exposed": "on",
+        "key_columns": ["username"],
+        "value_columns": ["password", "is_superuser"],
     }
     response = client.post(f"{CHANGELIST}add/", form)
     assert response.status_code == 200 and "cannot be exposed to cache_serve" in response.content.decode()
@@ -126,8 +135,9 @@ def test_an_allowed_sensitive_model_needs_policies_that_keep_its_rows(transactio
 
     from cachelayer.models import CachePolicy
 
-    users = Container(name="users", content_type=ContentType.objects.get_for_model(User), key_columns="username",
-                      exposed=True)
+    users = Container(
+        name="users", content_type=ContentType.objects.get_for_model(User), key_columns="username", exposed=True
+    )
     settings.CACHELAYER = {"PROTOCOL_SENSITIVE_ALLOWED": {"auth.User": "read"}}
     with pytest.raises(ValidationError, match="only read it, but its set/delete policy writes the database"):
         users.clean()  # the default policy writes rows

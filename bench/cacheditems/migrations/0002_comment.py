@@ -4,22 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cacheditems', '0001_initial'),
-        ('items', '0002_comment'),
+        ("cacheditems", "0001_initial"),
+        ("items", "0002_comment"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CachedComment',
-            fields=[
-            ],
+            name="CachedComment",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('items.comment', models.Model),
+            bases=("items.comment", models.Model),
         ),
     ]

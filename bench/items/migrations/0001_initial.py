@@ -4,23 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(max_length=100, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('score', models.IntegerField()),
-                ('balance', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('joined', models.DateTimeField()),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email", models.CharField(max_length=100, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                ("score", models.IntegerField()),
+                ("balance", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("joined", models.DateTimeField()),
+                ("active", models.BooleanField(default=True)),
             ],
         ),
     ]

@@ -75,11 +75,21 @@ class Command(ContainerCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--container", metavar="NAME", help="container to load (default: the default container)")
-        parser.add_argument("--test", choices=TESTS, default="get", help="get (default), set, or mixed (9 gets : 1 set)")
-        parser.add_argument("--concurrency", type=_bounded(int, 1, MAX_CONCURRENCY), default=4, help="client threads (default 4)")
-        parser.add_argument("--seconds", type=_bounded(float, 0.01, MAX_SECONDS), default=5.0, help="run time limit (default 5)")
-        parser.add_argument("--keys", type=_bounded(int, 1, 1_000_000), default=100, help="working set size (default 100)")
-        parser.add_argument("--ops", type=_bounded(int, 1, 10_000_000), default=1_000_000, help="operation limit (default 1000000)")
+        parser.add_argument(
+            "--test", choices=TESTS, default="get", help="get (default), set, or mixed (9 gets : 1 set)"
+        )
+        parser.add_argument(
+            "--concurrency", type=_bounded(int, 1, MAX_CONCURRENCY), default=4, help="client threads (default 4)"
+        )
+        parser.add_argument(
+            "--seconds", type=_bounded(float, 0.01, MAX_SECONDS), default=5.0, help="run time limit (default 5)"
+        )
+        parser.add_argument(
+            "--keys", type=_bounded(int, 1, 1_000_000), default=100, help="working set size (default 100)"
+        )
+        parser.add_argument(
+            "--ops", type=_bounded(int, 1, 10_000_000), default=1_000_000, help="operation limit (default 1000000)"
+        )
 
     def handle(self, *args, container, test, concurrency, seconds, keys, ops, **options):
         definition = resolve(container)
@@ -90,9 +100,7 @@ class Command(ContainerCommand):
         before = stats.snapshot().get(definition.name, {})
         taken = itertools.count()
         started = time.monotonic()
-        workers = [
-            Worker(repo, items, test, started + seconds, taken, ops, seed) for seed in range(concurrency)
-        ]
+        workers = [Worker(repo, items, test, started + seconds, taken, ops, seed) for seed in range(concurrency)]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -105,7 +113,7 @@ class Command(ContainerCommand):
         self._report(definition.name, test, concurrency, len(items), workers, elapsed, before, after)
 
     def _report(self, name, test, concurrency, key_count, workers, elapsed, before, after):
-        latencies = sorted(l for w in workers for l in w.latencies)
+        latencies = sorted(latency for w in workers for latency in w.latencies)
         gets = sum(w.gets for w in workers)
         hits = after.get("hits", 0) - before.get("hits", 0)
         misses = after.get("misses", 0) - before.get("misses", 0)
@@ -113,10 +121,15 @@ class Command(ContainerCommand):
         cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
         write = self.stdout.write
         write(f"container {name}, test {test}, {concurrency} clients, {key_count} keys")
-        write(f"  {len(latencies)} ops in {elapsed:.2f} s: {len(latencies) / elapsed:.0f} ops/s "
-              f"({gets} gets, {len(latencies) - gets} sets)")
-        write(f"  cache hit ratio {ratio} ({hits} hits, {misses} misses); found {sum(w.found for w in workers)} of {gets} gets")
+        write(
+            f"  {len(latencies)} ops in {elapsed:.2f} s: {len(latencies) / elapsed:.0f} ops/s "
+            f"({gets} gets, {len(latencies) - gets} sets)"
+        )
+        write(
+            f"  cache hit ratio {ratio} ({hits} hits, {misses} misses); found {sum(w.found for w in workers)} of {gets} gets"
+        )
         if latencies:
-            write(f"  latency ms: p50 {cuts[49] * 1e3:.3f}  p95 {cuts[94] * 1e3:.3f}  "
-                  f"p99 {cuts[98] * 1e3:.3f}  max {latencies[-1] * 1e3:.3f}")
-
+            write(
+                f"  latency ms: p50 {cuts[49] * 1e3:.3f}  p95 {cuts[94] * 1e3:.3f}  "
+                f"p99 {cuts[98] * 1e3:.3f}  max {latencies[-1] * 1e3:.3f}"
+            )

@@ -18,9 +18,13 @@ class Command(ContainerCommand):
 
     def add_arguments(self, parser):
         add_container_arguments(parser, "flush")
-        parser.add_argument("--truncate", action="store_true", help="also delete every row (needs a db_only/caching flush_policy)")
         parser.add_argument(
-            "--user", metavar="USERNAME", help="with --truncate: the user it runs for, who must hold the model's delete permission"
+            "--truncate", action="store_true", help="also delete every row (needs a db_only/caching flush_policy)"
+        )
+        parser.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="with --truncate: the user it runs for, who must hold the model's delete permission",
         )
         parser.add_argument(
             "--noinput", "--no-input", action="store_false", dest="interactive", help="do not ask for confirmation"
@@ -44,7 +48,9 @@ class Command(ContainerCommand):
     def _user(self, username):
         """Return the user --truncate runs for: deleting rows is the model's delete permission, as in the admin."""
         if not username:
-            raise CommandError("--truncate deletes rows: name the user it runs for with --user (who needs the model's delete permission)")
+            raise CommandError(
+                "--truncate deletes rows: name the user it runs for with --user (who needs the model's delete permission)"
+            )
         try:
             return get_user_model()._default_manager.get_by_natural_key(username)
         except ObjectDoesNotExist:

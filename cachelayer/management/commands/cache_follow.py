@@ -22,12 +22,25 @@ class Command(ContainerCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="DATABASES alias whose server to follow (default: default)")
-        parser.add_argument("--server-id", type=int, help="replica server id, unique among the server's replicas (default: derived from the alias)")
-        parser.add_argument("--from-start", action="store_true", help="start at the oldest binlog the server has, not at the stored position")
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, help="DATABASES alias whose server to follow (default: default)"
+        )
+        parser.add_argument(
+            "--server-id",
+            type=int,
+            help="replica server id, unique among the server's replicas (default: derived from the alias)",
+        )
+        parser.add_argument(
+            "--from-start",
+            action="store_true",
+            help="start at the oldest binlog the server has, not at the stored position",
+        )
         parser.add_argument("--once", action="store_true", help="process what is in the binlog now, then exit")
-        parser.add_argument("--status", action="store_true", help="print each follower's health (one line each) and exit: "
-                                                                 "1 when one is stale or down, or none ever ran")
+        parser.add_argument(
+            "--status",
+            action="store_true",
+            help="print each follower's health (one line each) and exit: 1 when one is stale or down, or none ever ran",
+        )
         parser.add_argument("--json", action="store_true", help="with --status: print it as JSON")
 
     def handle(self, *args, database, server_id, from_start, once, verbosity, **options):
@@ -36,7 +49,10 @@ class Command(ContainerCommand):
         if database not in connections:
             raise CommandError(f"unknown database alias {database!r}")
         follower = Follower(
-            database, server_id or default_server_id(database), once=once, from_start=from_start,
+            database,
+            server_id or default_server_id(database),
+            once=once,
+            from_start=from_start,
             report=lambda message: self.stderr.write(f"cache_follow: {message}"),
         )
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -48,7 +64,6 @@ class Command(ContainerCommand):
                 f"{database}: at {position} ({totals['transactions']} transactions, {totals['rows']} row events, "
                 f"{totals['keys']} keys, {totals['generations']} generation bumps)"
             )
-
 
     def _status(self, as_json: bool) -> None:
         rows = progress.status()

@@ -39,12 +39,18 @@ class Command(ContainerCommand):
         errors = [name for name, report in reports.items() if "error" in report]
         stale = [name for name, report in reports.items() if "error" not in report and not report["ok"]]
         if options["json"]:
-            self.stdout.write(json.dumps({"containers": reports, "ok": not (errors or stale)}, indent=2, sort_keys=True))
+            self.stdout.write(
+                json.dumps({"containers": reports, "ok": not (errors or stale)}, indent=2, sort_keys=True)
+            )
         elif verbosity >= 1:
             for report in reports.values():
                 self.stdout.write(_text(report))
         if errors or stale:
-            found = [f"{what} in {', '.join(names)}" for what, names in (("stale entries", stale), ("errors", errors)) if names]
+            found = [
+                f"{what} in {', '.join(names)}"
+                for what, names in (("stale entries", stale), ("errors", errors))
+                if names
+            ]
             raise CommandError("; ".join(found), returncode=1)
 
     def _inspect(self, definition, sample, verbosity) -> dict:

@@ -46,29 +46,41 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=11211, help="TCP port (0 = any free port).")
         parser.add_argument("--max-connections", type=positive, default=1024, help="Clients served at once.")
         parser.add_argument(
-            "--max-peer-connections", type=positive, default=256,
+            "--max-peer-connections",
+            type=positive,
+            default=256,
             help="Connections one client address may hold at once (so one peer cannot take every slot).",
         )
         parser.add_argument(
-            "--idle-timeout", type=float, default=300.0,
+            "--idle-timeout",
+            type=float,
+            default=300.0,
             help="Seconds a client may stay silent between commands before it is dropped (0 = never).",
         )
         parser.add_argument(
-            "--db-workers", type=positive, default=4,
+            "--db-workers",
+            type=positive,
+            default=4,
             help="Threads (each with its own database connections) that run the commands needing the database.",
         )
         parser.add_argument("--item-size-max", type=size, default=1024 * 1024, help="Largest value (512k, 1m).")
         parser.add_argument(
-            "--batch-size", type=int, default=1,
+            "--batch-size",
+            type=int,
+            default=1,
             help="Commit every N writes of a connection (daemon_memcached_w_batch_size; 1 = every write).",
         )
         parser.add_argument(
-            "--commit-interval", type=float, default=0.5,
+            "--commit-interval",
+            type=float,
+            default=0.5,
             help="Seconds after its first write an open batch commits anyway, so the longest a batch "
-                 "holds a row lock (innodb_api_bk_commit_interval).",
+            "holds a row lock (innodb_api_bk_commit_interval).",
         )
         parser.add_argument(
-            "--read-timeout", type=float, default=30.0,
+            "--read-timeout",
+            type=float,
+            default=30.0,
             help="Seconds a started command line or value may take to arrive before the client is dropped.",
         )
         parser.add_argument(
@@ -80,8 +92,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         settings = {
             name: options[name]
-            for name in ("host", "port", "max_connections", "item_size_max", "batch_size", "commit_interval",
-                         "read_timeout", "max_peer_connections", "idle_timeout", "db_workers", "auth_file")
+            for name in (
+                "host",
+                "port",
+                "max_connections",
+                "item_size_max",
+                "batch_size",
+                "commit_interval",
+                "read_timeout",
+                "max_peer_connections",
+                "idle_timeout",
+                "db_workers",
+                "auth_file",
+            )
         }
 
         def ready(server):

@@ -13,9 +13,22 @@ from cachelayer.tasks.follow import progress
 
 COLUMNS = (*stats.COUNTERS, "hit_ratio", stats.LAST_FLUSH)
 SERVER_SUMMARY = (  # memcached `stats` and Redis `INFO` fields worth a glance; -v 2 prints all
-    "version", "redis_version", "uptime", "uptime_in_seconds", "curr_connections", "connected_clients",
-    "curr_items", "bytes", "used_memory_human", "limit_maxbytes", "get_hits", "get_misses",
-    "keyspace_hits", "keyspace_misses", "evictions", "evicted_keys",
+    "version",
+    "redis_version",
+    "uptime",
+    "uptime_in_seconds",
+    "curr_connections",
+    "connected_clients",
+    "curr_items",
+    "bytes",
+    "used_memory_human",
+    "limit_maxbytes",
+    "get_hits",
+    "get_misses",
+    "keyspace_hits",
+    "keyspace_misses",
+    "evictions",
+    "evicted_keys",
 )
 
 
@@ -49,13 +62,22 @@ class Command(ContainerCommand):
         servers = {alias: _plain(get_adapter(alias).server_stats()) for alias in aliases}
         followers = progress.status()
         if options["json"]:
-            self.stdout.write(json.dumps(
-                {"containers": counters, "servers": servers, "followers": followers}, indent=2, sort_keys=True, default=str
-            ))
+            self.stdout.write(
+                json.dumps(
+                    {"containers": counters, "servers": servers, "followers": followers},
+                    indent=2,
+                    sort_keys=True,
+                    default=str,
+                )
+            )
         else:
             self._print(names, counters, followers, servers, verbosity)
-        down = [f"{alias!r} server {server}" for alias, by_server in servers.items() for server, values in by_server.items()
-                if "error" in values]
+        down = [
+            f"{alias!r} server {server}"
+            for alias, by_server in servers.items()
+            for server, values in by_server.items()
+            if "error" in values
+        ]
         if down:  # what could be read is printed; the exit status says it is not everything
             raise CommandError(f"cache {', '.join(down)} cannot be reached: counters and statistics are incomplete")
 
@@ -65,9 +87,11 @@ class Command(ContainerCommand):
         for alias, by_server in servers.items():
             for server, values in by_server.items():
                 self.stdout.write(f"\ncache {alias!r}, server {server}:")
-                shown = values if verbosity >= 2 or "error" in values else {
-                    k: values[k] for k in SERVER_SUMMARY if k in values
-                }
+                shown = (
+                    values
+                    if verbosity >= 2 or "error" in values
+                    else {k: values[k] for k in SERVER_SUMMARY if k in values}
+                )
                 for key, value in shown.items():
                     self.stdout.write(f"  {key}: {value}")
 

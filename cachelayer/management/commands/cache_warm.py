@@ -17,7 +17,10 @@ class Command(ContainerCommand):
     def add_arguments(self, parser):
         add_container_arguments(parser, "warm")
         parser.add_argument(
-            "--chunk-size", type=int, default=warming.CHUNK_SIZE, help=f"keys per round trip (default {warming.CHUNK_SIZE})"
+            "--chunk-size",
+            type=int,
+            default=warming.CHUNK_SIZE,
+            help=f"keys per round trip (default {warming.CHUNK_SIZE})",
         )
 
     def handle(self, *args, containers, all, chunk_size, verbosity, **options):

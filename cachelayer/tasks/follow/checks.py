@@ -24,11 +24,14 @@ def check_follower(app_configs=None, databases=None, **kwargs):
     try:
         registry.load()
         with database.guarded(router.db_for_read(FollowerPosition)):
-            followed = {server_of(alias) for alias in FollowerPosition.objects.values_list("database", flat=True)
-                        if alias in connections}
+            followed = {
+                server_of(alias)
+                for alias in FollowerPosition.objects.values_list("database", flat=True)
+                if alias in connections
+            }
     except DatabaseError:
         return []  # not migrated yet
-    unfollowed = {}
+    unfollowed: dict[str, list[str]] = {}
     for definitions in registry.by_model.values():
         for definition in definitions:
             alias = definition.db_alias()
@@ -40,10 +43,9 @@ def check_follower(app_configs=None, databases=None, **kwargs):
             f"Containers {', '.join(sorted(names))} live on database {alias!r} (MySQL/MariaDB), "
             "whose binlog no cache_follow has followed: writes made outside this project leave their cache stale.",
             hint=f"Enable the row binlog and run `manage.py cache_follow --database {alias}` under a supervisor "
-                 "(README: Binlog follower).",
+            "(README: Binlog follower).",
             obj=alias,
             id="cachelayer.W020",
         )
         for alias, names in sorted(unfollowed.items())
     ]
-

@@ -14,7 +14,9 @@ import re
 _IDENTIFIER = re.compile(r"`((?:[^`]|``)+)`|\"((?:[^\"]|\"\")+)\"|([0-9A-Za-z_$\u0080-\uffff]+)")
 # Statements that end a transaction, and those that only frame one.
 _ENDING = re.compile(r"\s*((COMMIT|ROLLBACK)\s*;?\s*$|XA\s+(COMMIT|ROLLBACK)\b)", re.IGNORECASE)
-_FRAMING = re.compile(r"\s*(BEGIN|START\s+TRANSACTION|ROLLBACK\s+TO|XA\s|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.IGNORECASE)
+_FRAMING = re.compile(
+    r"\s*(BEGIN|START\s+TRANSACTION|ROLLBACK\s+TO|XA\s|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.IGNORECASE
+)
 
 ENDS, FRAMES, CHANGES = "ends", "frames", "changes"
 

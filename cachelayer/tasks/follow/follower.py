@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from typing import cast
 
 import pymysql
 
@@ -39,15 +40,23 @@ RELOAD = object()  # the stream must start again with a new Tables snapshot
 class Follower:
     """Follow the binlog of DATABASES[alias] and invalidate every changed row's keys."""
 
-    def __init__(self, alias: str = "default", server_id: int | None = None, *, once: bool = False,
-                 from_start: bool = False, freeze_schema: bool = True, report=None):
+    def __init__(
+        self,
+        alias: str = "default",
+        server_id: int | None = None,
+        *,
+        once: bool = False,
+        from_start: bool = False,
+        freeze_schema: bool = True,
+        report=None,
+    ):
         self.alias, self.once, self.from_start, self.freeze = alias, once, from_start, freeze_schema
         self.server_id = server_id or default_server_id(alias)
         self.server = Server(alias)
         self.progress = Progress(alias, self.server_id)
         self.report = report or (lambda message: None)
         self.stopping = threading.Event()
-        self.totals = defaultdict(int)  # transactions, rows, keys, generations
+        self.totals: defaultdict[str, int] = defaultdict(int)  # transactions, rows, keys, generations
         self.tables: Tables | None = None
         self.delivered: Position | None = None
         self._changed = False  # a delivery since the last stored position outdated something
@@ -61,8 +70,10 @@ class Follower:
         """Follow until stopped (or, with ``once``, until the end of the binlog); return the position."""
         self.server.preflight()
         if not self.server.row_metadata_full():
-            self.report(f"note: binlog_row_metadata is not FULL on {self.server.name}: column names come from "
-                        "information_schema (SET GLOBAL binlog_row_metadata = 'FULL' on MariaDB 10.5+ / MySQL 8)")
+            self.report(
+                f"note: binlog_row_metadata is not FULL on {self.server.name}: column names come from "
+                "information_schema (SET GLOBAL binlog_row_metadata = 'FULL' on MariaDB 10.5+ / MySQL 8)"
+            )
         registry.load()
         self._seen = set(registry.by_name)
         self._config_changed()  # registers the configuration version seen now (no stream to restart yet)
@@ -76,7 +87,9 @@ class Follower:
                 if isinstance(outcome, End):
                     if self.once or self.stopping.is_set():
                         break
-                    outcome = Failed(ConnectionError("the server ended the stream (another replica with this server id?)"))
+                    outcome = Failed(
+                        ConnectionError("the server ended the stream (another replica with this server id?)")
+                    )
                 if isinstance(outcome, Failed):
                     failures = 1 if self._progressed else failures + 1
                     self._progressed = False
@@ -93,8 +106,15 @@ class Follower:
         try:
             if self.tables is None:
                 self.tables = self._build_tables()
-            stream = Stream(self.server.settings, self.server_id, self.delivered, self.tables,
-                            blocking=not self.once, freeze=self.freeze).start()
+            assert self.delivered is not None  # run() set it before the loop
+            stream = Stream(
+                self.server.settings,
+                self.server_id,
+                self.delivered,
+                self.tables,
+                blocking=not self.once,
+                freeze=self.freeze,
+            ).start()
         except (pymysql.Error, OSError) as exc:
             return Failed(exc)
         try:
@@ -144,24 +164,31 @@ class Follower:
             rows += changes.rows
         owed = {definition: changed for definition, changed in keys.items() if definition not in generations}
         if owed or generations:
-            invalidation.deliver(invalidation.Changes(
-                keys=defaultdict(set, {definition.name: changed for definition, changed in owed.items()}),
-                containers={definition.name for definition in generations},
-            ))
+            invalidation.deliver(
+                invalidation.Changes(
+                    keys=defaultdict(set, {definition.name: changed for definition, changed in owed.items()}),
+                    containers={definition.name for definition in generations},
+                )
+            )
         self.delivered = transactions[-1].end
         self._changed = self._changed or bool(owed or generations)
         self.progress.events += rows
         self._progressed = True
-        for name, count in (("transactions", len(transactions)), ("rows", rows), ("generations", len(generations)),
-                            ("keys", sum(len(changed) for changed in owed.values()))):
+        for name, count in (
+            ("transactions", len(transactions)),
+            ("rows", rows),
+            ("generations", len(generations)),
+            ("keys", sum(len(changed) for changed in owed.values())),
+        ):
             self.totals[name] += count
 
     def _bump_all(self) -> None:
-        for definition in self.tables.definitions:
+        for definition in cast(Tables, self.tables).definitions:
             invalidation.deliver_generation(definition, None)
-        self.totals["generations"] += len(self.tables.definitions)
+        self.totals["generations"] += len(cast(Tables, self.tables).definitions)
 
     def _save(self, idle: bool) -> None:
+        assert self.delivered is not None  # run() set it before the loop
         if self.progress.due(self._changed, idle) and self.progress.save(self.delivered):
             self._changed = False
 
@@ -174,23 +201,31 @@ class Follower:
         current = self.server.current()  # read before the bump: every later write is in the stream
         if stored is None:
             self._bump_all()
-            self.report(f"no stored position for {self.alias!r}: bumped {len(self.tables.definitions)} "
-                        f"container generation(s) and starting at {current}")
+            assert self.tables is not None  # run() built them before _start()
+            self.report(
+                f"no stored position for {self.alias!r}: bumped {len(self.tables.definitions)} "
+                f"container generation(s) and starting at {current}"
+            )
             return current
         if stored.log_file not in {name for name, _ in self.server.binary_logs()}:
             self._lost(stored, current)
             return current
         if self.server.logged_at(stored) is False:
-            self._lost(stored, current, f"is not where {self.server.name} logged transaction {stored.gtid} "
-                                        "(a failover, or RESET MASTER?)")
+            self._lost(
+                stored,
+                current,
+                f"is not where {self.server.name} logged transaction {stored.gtid} (a failover, or RESET MASTER?)",
+            )
             return current
         return stored
 
     def _lost(self, stored: Position, current: Position, why: str = "") -> None:
         self._bump_all()
         why = why or f"is no longer in the binary logs of {self.server.name} (purged?)"
-        message = (f"the stored position {stored} {why}: bumped the generation of all "
-                   f"{len(self.tables.definitions)} container(s) and continuing at {current}")
+        message = (
+            f"the stored position {stored} {why}: bumped the generation of all "
+            f"{len(cast(Tables, self.tables).definitions)} container(s) and continuing at {current}"
+        )
         self.progress.fail(message, log=False)
         self.report(message)
 
@@ -205,6 +240,7 @@ class Follower:
             except pymysql.Error as exc:
                 error = exc
             else:
+                assert self.delivered is not None  # run() set it before the loop
                 self._lost(self.delivered, current)
                 self.delivered = current
                 return

@@ -12,6 +12,8 @@ is older than ``STALE_AFTER``, down when its heartbeat stopped.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pymysql
 from django.utils import timezone
 from pymysqlreplication import BinLogStreamReader
@@ -32,7 +34,13 @@ UNKNOWN_VARIABLE = 1193  # ER_UNKNOWN_SYSTEM_VARIABLE: @@gtid_binlog_pos on MySQ
 
 def measure(row: dict) -> dict:
     """Return the state and lag of the follower whose FollowerPosition values are ``row``."""
-    found = {"state": UNKNOWN, "server_position": None, "lag_seconds": None, "lag_bytes": None, "lag_transactions": None}
+    found: dict[str, Any] = {
+        "state": UNKNOWN,
+        "server_position": None,
+        "lag_seconds": None,
+        "lag_bytes": None,
+        "lag_transactions": None,
+    }
     try:
         server = Server(row["database"])
     except (FollowerError, KeyError) as exc:  # not MySQL/MariaDB, or an alias this project lacks
@@ -41,8 +49,11 @@ def measure(row: dict) -> dict:
     try:
         logs = server.binary_logs()
         ((now,),) = server.query("SELECT UNIX_TIMESTAMP()")
-        found.update(server_position=str(server.current()), lag_bytes=bytes_behind(stored, logs),
-                     lag_transactions=_transactions_behind(server, stored.gtid))
+        found.update(
+            server_position=str(server.current()),
+            lag_bytes=bytes_behind(stored, logs),
+            lag_transactions=_transactions_behind(server, stored.gtid),
+        )
         found["lag_seconds"] = 0.0 if found["lag_bytes"] == 0 else _age(server, stored, int(now), row["database"])
     except (pymysql.Error, OSError) as exc:
         return {**found, "server_position": f"cannot ask the server: {exc}"}
@@ -82,8 +93,12 @@ def _age(server: Server, position: Position, now: int, alias: str) -> float | No
     reader = BinLogStreamReader(
         connection_settings={**server.settings, "read_timeout": READ_TIMEOUT},
         server_id=default_server_id(f"{alias}:health"),  # never the follower's: the server would drop it
-        resume_stream=True, log_file=position.log_file, log_pos=position.log_pos,
-        blocking=False, only_events=TIMED_EVENTS, enable_logging=False,
+        resume_stream=True,
+        log_file=position.log_file,
+        log_pos=position.log_pos,
+        blocking=False,
+        only_events=TIMED_EVENTS,
+        enable_logging=False,
     )
     try:
         for event in reader:

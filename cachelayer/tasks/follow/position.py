@@ -28,4 +28,4 @@ def bytes_behind(position: Position, logs: list[tuple[str, int]]) -> int | None:
         return None
     index = names.index(position.log_file)
     behind = logs[index][1] - position.log_pos
-    return max(0, behind + sum(size for _, size in logs[index + 1:]))
+    return max(0, behind + sum(size for _, size in logs[index + 1 :]))

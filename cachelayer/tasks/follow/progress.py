@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
@@ -73,8 +74,13 @@ class Progress:
         """Store ``position`` (and the status when due, or ``final``); False when the database
         refused this time, FollowerError when it refuses for want of a grant (or at the ``final`` save)."""
         now = time.monotonic()
-        fields = {"server_id": self.server_id, "log_file": position.log_file, "log_pos": position.log_pos,
-                  "gtid": position.gtid, "updated": timezone.now()}
+        fields = {
+            "server_id": self.server_id,
+            "log_file": position.log_file,
+            "log_pos": position.log_pos,
+            "gtid": position.gtid,
+            "updated": timezone.now(),
+        }
         if final or now >= self._next_status or self.saved is None:
             fields.update(self._status(now))
         try:
@@ -85,7 +91,9 @@ class Progress:
             if _denied(exc):
                 raise self._grant_error(exc) from None
             if final:
-                raise FollowerError(f"could not store the position {position} on database {self.using!r}: {exc}") from None
+                raise FollowerError(
+                    f"could not store the position {position} on database {self.using!r}: {exc}"
+                ) from None
             self.fail(f"could not store the position {position}: {exc}")
             return False
         self.saved = position
@@ -95,10 +103,15 @@ class Progress:
     def _grant_error(self, exc: DatabaseError) -> FollowerError:
         connection = connections[self.using]
         user, table = connection.settings_dict["USER"], self.model._meta.db_table
-        where = (f"`{connection.settings_dict['NAME']}`.`{table}` TO '{user}'@'<its host>'"
-                 if connection.vendor == "mysql" else f"{table} TO {user}")
-        return FollowerError(f"cannot store the position in {table} on database {self.using!r} ({exc}): "
-                             f"GRANT SELECT, INSERT, UPDATE ON {where}")
+        where = (
+            f"`{connection.settings_dict['NAME']}`.`{table}` TO '{user}'@'<its host>'"
+            if connection.vendor == "mysql"
+            else f"{table} TO {user}"
+        )
+        return FollowerError(
+            f"cannot store the position in {table} on database {self.using!r} ({exc}): "
+            f"GRANT SELECT, INSERT, UPDATE ON {where}"
+        )
 
     def _status(self, now: float) -> dict:
         since, events_then = self._window
@@ -120,8 +133,18 @@ def _denied(exc: DatabaseError) -> bool:
 
 
 STATUS_COLUMNS = (
-    "database", "state", "position", "server_position", "lag_seconds", "lag_bytes", "lag_transactions",
-    "gtid", "events", "events_per_second", "updated", "last_error",
+    "database",
+    "state",
+    "position",
+    "server_position",
+    "lag_seconds",
+    "lag_bytes",
+    "lag_transactions",
+    "gtid",
+    "events",
+    "events_per_second",
+    "updated",
+    "last_error",
 )
 
 
@@ -133,7 +156,7 @@ def status() -> list[dict]:
     using = router.db_for_read(FollowerPosition)
     try:
         with database.guarded(using):
-            rows = list(FollowerPosition.objects.using(using).values())
+            rows: list[Any] = list(FollowerPosition.objects.using(using).values())
     except DatabaseError:
         return []
     if rows:  # the binlog client is needed only once a follower ran
@@ -150,11 +173,16 @@ def status() -> list[dict]:
 
 def describe(row: dict) -> str:
     """Return one line saying how a follower (a ``status()`` row) is doing."""
-    lags = [f"{row[name]}{unit}" for name, unit in (("lag_seconds", " s"), ("lag_bytes", " bytes"),
-                                                    ("lag_transactions", " transactions")) if row[name] is not None]
-    return (f"{row['state']}: at {row['position']}, server at {row['server_position'] or '-'}, "
-            f"lag {' / '.join(lags) or '-'}, {row['events_per_second']} events/s, {row['events']} events, "
-            f"updated {row['updated'] or '-'}")
+    lags = [
+        f"{row[name]}{unit}"
+        for name, unit in (("lag_seconds", " s"), ("lag_bytes", " bytes"), ("lag_transactions", " transactions"))
+        if row[name] is not None
+    ]
+    return (
+        f"{row['state']}: at {row['position']}, server at {row['server_position'] or '-'}, "
+        f"lag {' / '.join(lags) or '-'}, {row['events_per_second']} events/s, {row['events']} events, "
+        f"updated {row['updated'] or '-'}"
+    )
 
 
 def counters() -> dict[str, object]:

@@ -8,6 +8,7 @@ queries never share a transaction with anything else.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import pymysql
 from django.db import connections
@@ -56,7 +57,7 @@ class Server:
         self.alias = alias
         self.settings = connection_settings(alias)
         self.name = f"{self.settings.get('host', self.settings.get('unix_socket'))}:{self.settings.get('port', '')}"
-        self._connection = None
+        self._connection: Any = None
 
     def query(self, sql: str, args=None) -> list[tuple]:
         """Run one query, reconnecting once if the connection was lost."""
@@ -85,11 +86,14 @@ class Server:
         """Raise FollowerError, naming the setting or GRANT to fix, when the server cannot be followed."""
         user = self.settings["user"]
         try:
-            (log_bin, binlog_format, row_image), = self.query("SELECT @@log_bin, @@binlog_format, @@binlog_row_image")
-            privileges = {row[0] for row in self.query(
-                "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
-                "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
-            )}
+            ((log_bin, binlog_format, row_image),) = self.query("SELECT @@log_bin, @@binlog_format, @@binlog_row_image")
+            privileges = {
+                row[0]
+                for row in self.query(
+                    "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = "
+                    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+                )
+            }
         except pymysql.Error as exc:
             raise FollowerError(f"cannot query {self.name} as {user!r}: {exc.args[-1]}") from None
         where = f"on {self.name}"
@@ -108,8 +112,11 @@ class Server:
                 f"binlog_row_image is {row_image} {where}, the follower needs FULL (old keys live in the before image): "
                 "SET GLOBAL binlog_row_image = 'FULL' (and binlog_row_image = FULL in the config file)"
             )
-        missing = [grant for grant, names in (("REPLICATION SLAVE", REPLICATION_SLAVE), ("REPLICATION CLIENT", REPLICATION_CLIENT))
-                   if not privileges & names]
+        missing = [
+            grant
+            for grant, names in (("REPLICATION SLAVE", REPLICATION_SLAVE), ("REPLICATION CLIENT", REPLICATION_CLIENT))
+            if not privileges & names
+        ]
         if missing:
             raise self.grant_error(missing)
 

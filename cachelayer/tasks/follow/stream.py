@@ -56,14 +56,16 @@ class Failed:
 class Stream:
     """Read from ``start`` in a daemon thread, putting Transactions (then End or Failed) on ``queue``."""
 
-    def __init__(self, settings: dict, server_id: int, start: Position, tables: Tables, *, blocking: bool, freeze: bool):
+    def __init__(
+        self, settings: dict, server_id: int, start: Position, tables: Tables, *, blocking: bool, freeze: bool
+    ):
         self.settings, self.server_id, self.start_at = settings, server_id, start
         self.tables, self.blocking, self.freeze = tables, blocking, freeze
         self.queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cachelayer-binlog", daemon=True)
 
-    def start(self) -> "Stream":
+    def start(self) -> Stream:
         self._thread.start()
         return self
 

@@ -33,7 +33,7 @@ CHANGING_RULES = {"CASCADE", "SET NULL", "SET DEFAULT"}  # foreign key rules tha
 class Changes:
     """What one committed transaction outdates."""
 
-    __slots__ = ("keys", "generations", "rows", "reload")
+    __slots__ = ("generations", "keys", "reload", "rows")
 
     def __init__(self):
         self.keys = defaultdict(set)  # {definition: user keys}
@@ -71,7 +71,7 @@ class KeyMaker:
 class Cascade:
     """A foreign key from a child to this table whose rules change child rows."""
 
-    __slots__ = ("columns", "on_update", "on_delete", "reached")
+    __slots__ = ("columns", "on_delete", "on_update", "reached")
 
     def __init__(self, columns, on_update: bool, on_delete: bool, reached):
         self.columns, self.on_update, self.on_delete, self.reached = columns, on_update, on_delete, reached
@@ -108,15 +108,19 @@ class Table:
             return
         deleting = isinstance(event, DeleteRowsEvent)
         for row in rows:
-            images = [named(row["values"])] if "values" in row else [named(row["before_values"]), named(row["after_values"])]
+            images = (
+                [named(row["values"])] if "values" in row else [named(row["before_values"]), named(row["after_values"])]
+            )
             for maker in self.makers:
                 try:
                     changes.keys[maker.definition].update(maker(image) for image in images)
                 except (KeyError, ValueError, TypeError):
                     changes.generations.add(maker.definition)
             for cascade in self.cascades:
-                if deleting and cascade.on_delete or len(images) == 2 and cascade.on_update and any(
-                    images[0].get(column) != images[1].get(column) for column in cascade.columns
+                if (deleting and cascade.on_delete) or (
+                    len(images) == 2
+                    and cascade.on_update
+                    and any(images[0].get(column) != images[1].get(column) for column in cascade.columns)
                 ):
                     changes.generations.update(cascade.reached)
 
@@ -131,7 +135,7 @@ class Tables:
         self.schemas = sorted({schema for schema, _ in by_key})
 
     @classmethod
-    def build(cls, server: Server, registry, alias: str) -> "Tables":
+    def build(cls, server: Server, registry, alias: str) -> Tables:
         """Read the definitions of ``alias``'s server and its tables' columns and foreign keys."""
         here = server_of(alias)
         sources = defaultdict(list)  # table -> [(definition, the table's model)]
@@ -171,7 +175,9 @@ class Tables:
 
 def _cascades(foreign_keys, mapped) -> dict:
     """Return ``{parent table: [Cascade]}`` for the cascades that reach a mapped table."""
-    edges = defaultdict(dict)  # parent -> {(child, on update changes, on delete changes): parent columns}
+    edges: defaultdict[tuple, dict[tuple, set]] = defaultdict(
+        dict
+    )  # parent -> {(child, on update changes, on delete changes): parent columns}
     for child_schema, child, schema, parent, column, update_rule, delete_rule in foreign_keys:
         edge = ((child_schema, child), update_rule in CHANGING_RULES, delete_rule in CHANGING_RULES)
         edges[(schema, parent)].setdefault(edge, set()).add(column)

@@ -4,38 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Country',
+            name="Country",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('country', models.CharField(max_length=128, unique=True)),
-                ('population', models.BigIntegerField(blank=True, null=True)),
-                ('area_sq_km', models.IntegerField(blank=True, null=True)),
-                ('drive_side', models.CharField(choices=[('L', 'left'), ('R', 'right')], default='R', max_length=1)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("country", models.CharField(max_length=128, unique=True)),
+                ("population", models.BigIntegerField(blank=True, null=True)),
+                ("area_sq_km", models.IntegerField(blank=True, null=True)),
+                ("drive_side", models.CharField(choices=[("L", "left"), ("R", "right")], default="R", max_length=1)),
             ],
             options={
-                'verbose_name_plural': 'countries',
-                'db_table': 'demo_country',
+                "verbose_name_plural": "countries",
+                "db_table": "demo_country",
             },
         ),
         migrations.CreateModel(
-            name='DemoTest',
+            name="DemoTest",
             fields=[
-                ('c1', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('c2', models.CharField(blank=True, max_length=1024, null=True)),
-                ('c3', models.IntegerField(blank=True, null=True)),
-                ('c4', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('c5', models.IntegerField(blank=True, null=True)),
+                ("c1", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                ("c2", models.CharField(blank=True, max_length=1024, null=True)),
+                ("c3", models.IntegerField(blank=True, null=True)),
+                ("c4", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("c5", models.IntegerField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'demo_test',
+                "db_table": "demo_test",
             },
         ),
     ]
