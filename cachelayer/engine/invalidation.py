@@ -179,7 +179,9 @@ def _deliver(changes: Changes, using: str | None) -> None:
             versions_seen = _read_config(conf.get("CACHE_ALIAS"))
         done_keys.update((d.name, k) for d, names in keys.items() for k in names)
         done_generations.update(d.name for d in generations)
-        if not any(registry.observe(alias, version) for alias, version in versions_seen.items()):
+        # A list, not a generator: observe records every version, so none may be skipped.
+        observed = [registry.observe(alias, version) for alias, version in versions_seen.items()]
+        if not any(observed):
             return
 
 

@@ -85,7 +85,9 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     versions_seen = {values[config] for values in found.values()}  # one per server
     alias = definition.cache_alias
     if reload:
-        if any(registry.observe(alias, int(version)) for version in versions_seen):
+        # A list, not a generator: observe records every version, so none may be skipped.
+        observed = [registry.observe(alias, int(version)) for version in versions_seen]
+        if any(observed):
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
