@@ -8,12 +8,10 @@ addressed by. The registry (registry.py) builds and keeps them.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.db import router
 
 from cachelayer.adapters import Adapter, get_adapter
-from cachelayer.core import conf, policies, sensitivity
+from cachelayer.core import conf, policies, schema, sensitivity
 from cachelayer.core.codec import KeyCodec
 from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
@@ -58,22 +56,15 @@ class Definition:
         self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
         self.signer = get_signer()
-        self.schema = hashlib.blake2b(
-            repr(
-                (
-                    meta.label,
-                    meta.db_table,
-                    row.key_columns,
-                    row.value_columns,
-                    row.flags_column,
-                    row.cas_column,
-                    row.expire_time_column,
-                    separator,
-                    [(f.attname, f.get_internal_type(), f.null) for f in meta.concrete_fields],
-                )
-            ).encode(),
-            digest_size=6,
-        ).hexdigest()
+        self.schema = schema.fingerprint(
+            model,
+            row.key_columns,
+            row.value_columns,
+            row.flags_column,
+            row.cas_column,
+            row.expire_time_column,
+            separator,
+        )
 
     def __repr__(self):
         return f"<Definition {self.name} -> {self.model._meta.label}>"
