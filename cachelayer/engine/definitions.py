@@ -15,7 +15,7 @@ from cachelayer.core import conf, policies, schema, sensitivity
 from cachelayer.core.codec import KeyCodec
 from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
-from cachelayer.core.serializers import get_serializer
+from cachelayer.core.serializers import Conversions, get_serializer
 from cachelayer.core.signing import get_signer
 from cachelayer.exceptions import OperationDisabled
 
@@ -42,7 +42,8 @@ class Definition:
             f for f in meta.concrete_fields if f not in self.key_fields and f not in special and not f.primary_key
         ]
         wanted = {meta.pk, *self.key_fields, *self.value_fields, *special}
-        self.stored = [f.attname for f in meta.concrete_fields if self.whole_row or f in wanted]
+        self.stored_fields = [f for f in meta.concrete_fields if self.whole_row or f in wanted]
+        self.stored = [f.attname for f in self.stored_fields]
         self.positions = {attname: i for i, attname in enumerate(self.stored)}
         self.policies = policies.of(row.policy if row.policy_id else None)
         self.timeout = conf.get("TIMEOUT") if row.timeout is None else row.timeout
@@ -55,6 +56,7 @@ class Definition:
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
         self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
+        self.conversions = Conversions.of(self.stored_fields, self.is_index)  # fields declaring cache_encode
         self.signer = get_signer()
         self.schema = schema.fingerprint(
             model,
