@@ -280,7 +280,7 @@ def _serializer_warnings(rows) -> list[Warning]:
                 f"values the {name!r} serializer may not carry: rows it cannot encode are never cached "
                 "(read from the database, counted as errors).",
                 hint="Give the field cache_encode(value) and cache_decode(value) methods that turn its values into "
-                "what the serializer carries and back (README, Serializers), or leave it out of value_columns.",
+                "what the serializer carries and back (README, Payload format), or leave it out of value_columns.",
                 obj=row,
                 id="cachelayer.W013",
             )

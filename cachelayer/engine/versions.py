@@ -225,7 +225,7 @@ def _unencodable(definition: Definition, row, exc: Exception) -> None:
         logger.warning(
             "cachelayer: %s: the %s serializer cannot encode the values of %s.%s (%s: %s); rows holding them "
             "are served from the database, counted as 'errors'. Declare how they round-trip: cache_encode() "
-            "and cache_decode() on the field (see the README's Serializers).",
+            "and cache_decode() on the field (see the README's Payload format).",
             definition.name,
             conf.get("SERIALIZER"),
             label,
