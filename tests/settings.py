@@ -11,7 +11,7 @@ from demo_project.env import BASE_DIR, cache_from_url, database_from_url
 from demo_project.settings import *  # noqa: F403
 from demo_project.settings import DATABASES, INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrapp"]
 
 MEMCACHED_URL = os.environ.get("CACHELAYER_TEST_MEMCACHED", "memcached://127.0.0.1:11211")
 REDIS_URL = os.environ.get("CACHELAYER_TEST_REDIS", "redis://127.0.0.1:6379/15")
