@@ -77,6 +77,9 @@ def test_a_stopped_follower_is_stale_while_writes_continue(followed, process, ad
     assert row["lag_transactions"] == 3
     stats = manage("cache_stats").stdout
     assert "binlog follower of 'binlog': stale" in stats and "lag 0.0 s" not in stats
+    checked = manage("cache_health")  # a stalled follower: degraded, exit 1
+    assert checked.returncode == 1 and checked.stdout.startswith("degraded"), checked.stdout + checked.stderr
+    assert "follower of binlog is stale" in checked.stdout
     assert "stale" in admin_client.get("/admin/cachelayer/container/stats/").content.decode()
     process.send_signal(signal.SIGCONT)  # it catches up: healthy again, measured the same way
     until(lambda: status(followed).returncode == 0, 10)
