@@ -58,6 +58,9 @@ DEFAULTS = {
     "BREAKER_COOLDOWN": 5.0,
     # Count hits, misses, fills, invalidations and errors per container.
     "STATS": True,
+    # Bearer token that lets a scraper (no login) read cachelayer.contrib.prometheus's
+    # view; None = logged-in staff users only.
+    "METRICS_TOKEN": None,
     # Seconds between two publishes of a process's counters to the cache.
     "STATS_INTERVAL": 5.0,
     # QuerySet.update() invalidates row by row up to this many rows, else
