@@ -177,3 +177,35 @@ class Restaurant(Place):
     """A child: its container caches the parent's columns too."""
 
     seats = models.IntegerField(default=0)
+
+
+class Shared(CachedModelMixin, models.Model):
+    """A mixin model whose table another model writes too (SharedWriter)."""
+
+    value = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "testapp_shared"
+
+
+class SharedWriter(models.Model):
+    """An unmanaged model on Shared's table, under other field names (a reporting or writer model)."""
+
+    amount = models.IntegerField(db_column="value", default=0)
+
+    class Meta:
+        managed = False
+        db_table = "testapp_shared"
+
+
+class Lone(models.Model):
+    """Mapped by nothing and related to nothing: Django deletes its rows in one query."""
+
+    value = models.IntegerField(default=0)
+
+
+class Tag(models.Model):
+    """Mapped by nothing: an m2m whose add() Django makes one INSERT."""
+
+    name = models.CharField(max_length=20, default="")
+    peers = models.ManyToManyField("self", symmetrical=False, blank=True)

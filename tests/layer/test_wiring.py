@@ -1,0 +1,96 @@
+"""Receivers per mapped model (issue 28, items 1 and 2): invisible where unused.
+
+cachelayer connects its write receivers only for the models some container
+maps (with their family: proxies, multi-table parents and children, models
+on the same table, parents whose deletion changes mapped children), and
+follows the registry when containers are added or removed. Every other model
+keeps Django's fast paths: a ``QuerySet.delete()`` in one query, an m2m
+``add()`` with no SELECT.
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import signals
+from django.test.utils import CaptureQueriesContext
+
+from cachelayer.engine.registry import registry
+from cachelayer.mixins import CachedAccess
+from cachelayer.models import Container
+from tests.testapp.models import Item, Lone, Owner, Plain, Tag
+
+pytestmark = pytest.mark.caches("locmem", "memcached", "redis")
+
+
+def read(model, key, container):
+    try:
+        return CachedAccess(model, container).get(key)
+    except model.DoesNotExist:
+        return None
+
+
+TRANSACTION = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")  # SQLite's BEGIN IMMEDIATE is logged
+
+
+@contextmanager
+def statements():
+    """Yield the list of statements run inside, as their first words, transaction control left out."""
+    found: list[str] = []
+    with CaptureQueriesContext(connection) as queries:
+        yield found
+    found += [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    found[:] = [word for word in found if word not in TRANSACTION]
+
+
+def test_queryset_delete_of_an_unmapped_model_is_one_query():
+    Lone.objects.bulk_create([Lone(value=i) for i in range(2000)])
+    with statements() as run:
+        assert Lone.objects.all().delete()[0] == 2000
+    assert run == ["DELETE"]  # no SELECT of the rows: Django's fast delete
+
+
+def test_m2m_add_of_an_unmapped_model_sends_no_select():
+    tag, *others = Tag.objects.bulk_create([Tag(name=str(i)) for i in range(3)])
+    with statements() as run:
+        tag.peers.add(*others)
+    assert run == ["INSERT"]  # no SELECT of the existing links: Django's fast add
+
+
+def test_unmapped_models_have_no_receivers_mapped_ones_do():
+    for signal in (signals.pre_save, signals.post_save, signals.pre_delete, signals.m2m_changed):
+        assert not signal.has_listeners(Lone)
+        assert not signal.has_listeners(Tag.peers.through)
+    assert signals.pre_delete.has_listeners(Item) and signals.post_save.has_listeners(Item)
+    assert signals.pre_delete.has_listeners(Owner)  # a parent whose SET_NULL children (Pet) are mapped
+
+
+def test_a_model_mapped_at_run_time_is_covered_from_its_first_write_and_fast_again_when_unmapped():
+    rows = Lone.objects.bulk_create([Lone(value=i) for i in range(3)])
+    container = Container.objects.create(
+        name="lone_by_id", content_type=ContentType.objects.get_for_model(Lone), key_columns="id"
+    )
+    assert read(Lone, rows[0].pk, "lone_by_id").value == 0  # cached (this read reloads the definitions)
+    assert signals.pre_delete.has_listeners(Lone)
+    Lone.objects.filter(pk=rows[0].pk).delete()
+    assert read(Lone, rows[0].pk, "lone_by_id") is None
+    rows[1].value = 5
+    rows[1].save()
+    assert read(Lone, rows[1].pk, "lone_by_id").value == 5
+    container.delete()
+    registry.load()  # what any read does after the configuration bump
+    assert not signals.pre_delete.has_listeners(Lone)
+    with statements() as run:
+        Lone.objects.all().delete()
+    assert run == ["DELETE"]
+
+
+def test_a_plain_model_mapped_in_the_admin_is_covered():
+    Container.objects.create(
+        name="plain_by_code", content_type=ContentType.objects.get_for_model(Plain), key_columns="code"
+    )
+    row = Plain.objects.create(code="a", value=1)
+    assert read(Plain, "a", "plain_by_code").value == 1
+    Plain.objects.filter(pk=row.pk).delete()
+    assert read(Plain, "a", "plain_by_code") is None
