@@ -20,7 +20,7 @@ from django.apps import apps
 from django.db.models import signals
 
 from cachelayer import adapters, capture
-from cachelayer.engine.invalidation import record_configuration
+from cachelayer.engine.invalidation import deliver_generation, record_configuration
 from cachelayer.engine.registry import registry
 from cachelayer.models import Container
 
@@ -62,6 +62,7 @@ class Wiring:
     def __init__(self):
         self.wired: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> names
         self.historical: weakref.WeakSet = weakref.WeakSet()  # models of migration states (apps.get_model)
+        self.followed = False  # connected per model at least once
 
     def wanted(self, models, historical=()) -> dict:
         """Return ``{model: names}`` under the loaded definitions (models of migration
@@ -84,9 +85,14 @@ class Wiring:
         for model in [*self.wired.keys()]:
             if model not in wanted:
                 self.connect(model, frozenset())
+        newly = [model for model, names in wanted.items() if names == ROWS and self.wired.get(model) != ROWS]
         for model, names in wanted.items():
             self.connect(model, names)
         self.bootstrap(False)
+        if self.followed:  # not this process's first load: see README, "Consistency rules"
+            for definition in {d for model in newly for d in registry.sharing_rows(model)}:
+                deliver_generation(definition)  # this process wrote its model unseen until now
+        self.followed = True
 
     def connect(self, model, names: frozenset) -> None:
         had = self.wired.get(model, frozenset())

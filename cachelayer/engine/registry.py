@@ -65,6 +65,7 @@ class Registry:
                 if database.unreachable(alias):  # the definitions loaded before, if any, stay
                     raise DatabaseUnavailable(alias, exc) from exc
                 self.by_name, self.by_model, self.loaded = {}, {}, False  # not migrated yet: nothing is mapped
+                self._by_table, self._sharing = {}, {}
                 signals.definitions_changed.send(sender=Registry, loaded=False)
                 return
             by_name: dict[str, Definition]
@@ -91,7 +92,7 @@ class Registry:
                     by_table.setdefault(table, []).append(definition)
             self.by_name, self.by_model, self._by_table, self.loaded = by_name, by_model, by_table, True
             self._for_cached, self._sharing = {}, {}  # after by_name: see for_cached_model
-        signals.definitions_changed.send(sender=Registry, loaded=True)
+            signals.definitions_changed.send(sender=Registry, loaded=True)  # under the lock: one at a time
 
     def mark_stale(self) -> None:
         """Reload on the next lookup (this process made an edit: no need to wait for the version)."""

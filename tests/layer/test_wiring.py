@@ -94,3 +94,27 @@ def test_a_plain_model_mapped_in_the_admin_is_covered():
     assert read(Plain, "a", "plain_by_code").value == 1
     Plain.objects.filter(pk=row.pk).delete()
     assert read(Plain, "a", "plain_by_code") is None
+
+
+def test_a_process_that_wrote_a_newly_mapped_model_unseen_outdates_it_when_it_reloads():
+    from cachelayer.receivers import wiring
+
+    row = Lone.objects.create(value=1)
+    registry.load()  # this process's view: Lone unmapped, no receivers
+    stale_view = (
+        registry.by_name,
+        registry.by_model,
+        registry._by_table,
+        {a: set(v) for a, v in registry._known.items()},
+    )
+    Container.objects.create(name="lone_by_id", content_type=ContentType.objects.get_for_model(Lone), key_columns="id")
+    assert read(Lone, row.pk, "lone_by_id").value == 1  # another process reloads and fills
+    registry.by_name, registry.by_model, registry._by_table, registry._known = stale_view  # this one has not
+    registry._for_cached, registry._sharing = {}, {}
+    wiring.follow(loaded=True)
+    assert not signals.post_save.has_listeners(Lone)
+    row.value = 2
+    row.save()  # unseen: nothing in this process maps Lone yet
+    Item.cached.get_many([0])  # its next operation through cachelayer reads the configuration version
+    assert signals.post_save.has_listeners(Lone)
+    assert read(Lone, row.pk, "lone_by_id").value == 2
