@@ -20,6 +20,7 @@ from django.apps import apps
 from django.db.models import signals
 
 from cachelayer import adapters, capture
+from cachelayer.core import conf
 from cachelayer.engine.invalidation import deliver_generation, record_configuration
 from cachelayer.engine.registry import registry
 from cachelayer.models import Container
@@ -100,6 +101,9 @@ class Wiring:
             WRITES[name][0].disconnect(sender=model, dispatch_uid=_uid(name, model))
         for name in names - had:
             signal, receiver = WRITES[name]
+            if model in self.historical:  # held by the model alone: gone with it (Django keeps senders' ids)
+                receiver = model.__dict__.get(RELAYS) or _set_relays(model)
+                receiver = receiver[name]
             signal.connect(receiver, sender=model, dispatch_uid=_uid(name, model))
         if names:
             self.wired[model] = names
@@ -121,6 +125,20 @@ class Wiring:
         self.historical.add(sender)
         if registry.loaded and registry.sharing_rows(sender):
             self.connect(sender, ROWS)
+
+
+RELAYS = "_cachelayer_relays"
+
+
+def _set_relays(model) -> dict:
+    """Give a model of a migration state receivers of its own, which die with it."""
+
+    def relay(receiver):
+        return lambda **kwargs: receiver(**kwargs)
+
+    relays = {name: relay(receiver) for name, (_, receiver) in WRITES.items()}
+    setattr(model, RELAYS, relays)
+    return relays
 
 
 def _uid(name: str, model) -> str:
@@ -159,7 +177,11 @@ def request_finished(sender, **kwargs):
 
 
 def settings_changed(*, setting, **kwargs):
-    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER / SECRET_KEY."""
+    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER / SECRET_KEY.
+
+    The one settings reset: the settings memo first, then what was built from it."""
+    if setting == "CACHELAYER":
+        conf.reset()
     if setting in ("CACHELAYER", "CACHES"):
         adapters.reset()
     if setting in ("CACHELAYER", "CACHES", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):

@@ -118,3 +118,23 @@ def test_a_process_that_wrote_a_newly_mapped_model_unseen_outdates_it_when_it_re
     Item.cached.get_many([0])  # its next operation through cachelayer reads the configuration version
     assert signals.post_save.has_listeners(Lone)
     assert read(Lone, row.pk, "lone_by_id").value == 2
+
+
+def test_the_receivers_of_a_model_of_a_migration_state_go_with_it():
+    import gc
+
+    from django.apps import apps
+    from django.db.migrations.state import ProjectState
+
+    def receivers_of(sender_id):
+        gc.collect()
+        signals.post_save.connect(read, dispatch_uid="test.cleanup")  # Django drops dead receivers on connect
+        signals.post_save.disconnect(dispatch_uid="test.cleanup")
+        return [key for key, *_ in signals.post_save.receivers if key[1] == sender_id]
+
+    historical = ProjectState.from_apps(apps).apps.get_model("testapp", "Item")
+    assert signals.post_save.has_listeners(historical)
+    sender_id = id(historical)
+    assert receivers_of(sender_id)
+    del historical
+    assert receivers_of(sender_id) == []  # Django keeps a sender's id, not the sender
