@@ -102,8 +102,7 @@ class Wiring:
         for name in names - had:
             signal, receiver = WRITES[name]
             if model in self.historical:  # held by the model alone: gone with it (Django keeps senders' ids)
-                receiver = model.__dict__.get(RELAYS) or _set_relays(model)
-                receiver = receiver[name]
+                receiver = (model.__dict__.get(RELAYS) or _set_relays(model))[name]
             signal.connect(receiver, sender=model, dispatch_uid=_uid(name, model))
         if names:
             self.wired[model] = names
