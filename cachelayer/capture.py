@@ -48,11 +48,12 @@ KEEPS_NO_CHILD = (models.CASCADE, models.PROTECT, models.RESTRICT, models.DO_NOT
 class Capture:
     """One save, captured before its write: the row as the database had it, and the instance."""
 
-    __slots__ = ("before", "done", "instance", "model", "using")
+    __slots__ = ("before", "done", "instance", "joined", "model", "using")
 
     def __init__(self, model, using: str, instance, before: dict | None):
         self.model, self.using, self.instance, self.before = model, using, instance, before
         self.done = False  # post_save recorded the exact rows
+        self.joined = False  # inside atomic: the transaction delivers it at commit
 
     def rows(self) -> list[dict]:
         """Return the old row and the instance as it stands: what to outdate when
@@ -84,6 +85,7 @@ def before_save(model, instance, raw: bool, using: str) -> None:
             before = snapshots.read(model, using, [instance.pk], from_db).get(instance.pk)
     capture = instance.__dict__[CAPTURE] = Capture(model, using, instance, before)
     if connections[using].in_atomic_block:
+        capture.joined = True
         record_capture(using, capture)
         return
     flush()  # earlier saves of this thread whose post_save never ran: committed since
@@ -118,7 +120,7 @@ def saving(instance):
     finally:
         del instance.__dict__[GUARDED]
         capture = instance.__dict__.pop(CAPTURE, None)  # still there: post_save did not run
-        if capture is not None and not capture.done:
+        if capture is not None and not capture.done and not capture.joined:
             if capture in _in_flight.captures:
                 _in_flight.captures.remove(capture)
             _deliver(capture)

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from cachelayer.engine.registry import registry
 from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
-from tests.testapp.models import Item, Lone, Owner, Plain, Tag
+from tests.testapp.models import Item, Lone, Owner, Plain, Tag, Tenant, TenantComment, TenantUser
 
 pytestmark = pytest.mark.caches("locmem", "memcached", "redis")
 
@@ -138,3 +138,18 @@ def test_the_receivers_of_a_model_of_a_migration_state_go_with_it():
     assert receivers_of(sender_id)
     del historical
     assert receivers_of(sender_id) == []  # Django keeps a sender's id, not the sender
+
+
+def test_deleting_an_unmapped_model_with_a_nullable_composite_foreign_object():
+    """Django 5.2 crashes on MariaDB when the collector takes its slow path here
+    (issue 28, item 3), which a delete receiver on every model used to force."""
+    tenant = Tenant.objects.create()
+    user = TenantUser.objects.create(tenant=tenant, id=1)
+    TenantComment.objects.create(tenant=tenant, id=1, user_id=user.id)
+    TenantComment.objects.create(tenant=tenant, id=2)
+    assert not signals.pre_delete.has_listeners(TenantComment)
+    assert TenantUser.objects.filter(pk=user.pk).delete() == (
+        2,
+        {"testapp.TenantUser": 1, "testapp.TenantComment": 1},
+    )
+    assert list(TenantComment.objects.values_list("id", flat=True)) == [2]

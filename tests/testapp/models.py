@@ -209,3 +209,32 @@ class Tag(models.Model):
 
     name = models.CharField(max_length=20, default="")
     peers = models.ManyToManyField("self", symmetrical=False, blank=True)
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=10, default="")
+
+
+class TenantUser(models.Model):
+    """A composite primary key (Django 5.2), mapped by nothing."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "id")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+    id = models.SmallIntegerField(unique=True)
+
+
+class TenantComment(models.Model):
+    """A nullable composite foreign object: Django 5.2's slow delete path crashes on MariaDB."""
+
+    pk = models.CompositePrimaryKey("tenant", "id")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="comments")
+    id = models.SmallIntegerField(unique=True, db_column="comment_id")
+    user_id = models.SmallIntegerField(null=True)
+    user = models.ForeignObject(
+        TenantUser,
+        on_delete=models.CASCADE,
+        from_fields=("tenant_id", "user_id"),
+        to_fields=("tenant_id", "id"),
+        related_name="comments",
+        null=True,
+    )
