@@ -86,7 +86,11 @@ class Wiring:
         for model in [*self.wired.keys()]:
             if model not in wanted:
                 self.connect(model, frozenset())
-        newly = [model for model, names in wanted.items() if names == ROWS and self.wired.get(model) != ROWS]
+        newly = [  # (a model of a migration state is new itself: wired when made, or seen by the bootstrap)
+            model
+            for model, names in wanted.items()
+            if names == ROWS and self.wired.get(model) != ROWS and model not in self.historical
+        ]
         for model, names in wanted.items():
             self.connect(model, names)
         self.bootstrap(False)
