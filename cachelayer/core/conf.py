@@ -11,6 +11,9 @@ from __future__ import annotations
 from django.conf import settings as django_settings
 
 DEFAULTS = {
+    # The kill switch: False serves every caching read from the database, while
+    # every write still invalidates (turning it back on serves nothing stale).
+    "ENABLED": True,
     # Cache alias (a key of settings.CACHES) used by containers with no alias.
     "CACHE_ALIAS": "default",
     # Prepended to every key cachelayer writes, so caches can be shared.
