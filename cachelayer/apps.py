@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.core.signals import setting_changed
+from django.core.signals import request_finished, setting_changed
 from django.db.models import signals
 
 
@@ -11,14 +11,16 @@ class CachelayerConfig(AppConfig):
     def ready(self):
         """Wire the receivers and checks once (the one place allowed to import upward)."""
         from cachelayer import checks, receivers  # noqa: F401 (checks register)
+        from cachelayer import signals as own_signals
         from cachelayer.models import CachePolicy, ConfigOption, Container
         from cachelayer.tasks import autocontainers
         from cachelayer.tasks.follow import checks as follower_checks  # noqa: F401 (registers W020)
 
-        signals.pre_save.connect(receivers.before_save, dispatch_uid="cachelayer.before_save")
-        signals.post_save.connect(receivers.after_save, dispatch_uid="cachelayer.save")
-        signals.pre_delete.connect(receivers.before_delete, dispatch_uid="cachelayer.delete")
-        signals.m2m_changed.connect(receivers.m2m_changed, dispatch_uid="cachelayer.m2m")
+        # The write receivers are connected per mapped model as the registry loads (receivers.Wiring).
+        own_signals.definitions_changed.connect(receivers.definitions_changed, dispatch_uid="cachelayer.wiring")
+        signals.class_prepared.connect(receivers.wiring.model_prepared, dispatch_uid="cachelayer.historical")
+        receivers.wiring.follow(loaded=False)
+        request_finished.connect(receivers.request_finished, dispatch_uid="cachelayer.request_finished")
         for model in (Container, CachePolicy, ConfigOption):
             for signal in (signals.post_save, signals.post_delete):
                 signal.connect(

@@ -10,6 +10,7 @@ cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not 
 cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
 cachelayer.W013  a container stores a field whose values the configured SERIALIZER may not carry
                  (database check)
+cachelayer.W014  models share a table a container maps (mixin models; the others: database check)
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
 cachelayer.E030  an exposed container maps a model holding credentials or sessions beyond what
                  PROTOCOL_SENSITIVE_ALLOWED permits (database check)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import DatabaseError, router
@@ -182,9 +184,39 @@ def check_managers(models) -> list[Warning]:
     return found
 
 
+def check_shared_tables(mapped) -> list[Warning]:
+    """Name every other model that writes a table one of ``mapped`` keeps its rows in.
+
+    Writes through any of them outdate the containers: containers are found
+    by table (engine/registry.py). The warning says so, because each model's
+    managers must be built on CachedQuerySet for update() and the bulk
+    paths, and a model nobody knew about is worth a look."""
+    by_table: dict[str, list] = {}
+    for model in apps.get_models():
+        if not model._meta.proxy:
+            by_table.setdefault(model._meta.db_table, []).append(model)
+    found = []
+    for model in mapped:
+        others = [m for m in by_table.get(model._meta.db_table, ()) if m._meta.concrete_model is not model]
+        if others:
+            found.append(
+                Warning(
+                    f"{model._meta.label} is cached, and {', '.join(m._meta.label for m in others)} "
+                    f"also map(s) its table {model._meta.db_table!r}.",
+                    hint="A save() or delete() through either outdates the containers of both (found by table). "
+                    "Build every manager of each on cachelayer.CachedQuerySet so update() and the bulk writes "
+                    "do too (W011), or make one of them the only writer.",
+                    obj=model,
+                    id="cachelayer.W014",
+                )
+            )
+    return found
+
+
 @register(Tags.models, "cachelayer")
 def check_cached_models(app_configs=None, **kwargs):
-    return check_managers(cached_models())
+    models = cached_models()
+    return check_managers(models) + check_shared_tables(models)
 
 
 @register(Tags.database, "cachelayer")
@@ -200,6 +232,7 @@ def check_containers(app_configs=None, databases=None, **kwargs):
     declaring = {model._meta.label_lower: model for model in cached_models()}
     mapped = {row.content_type.model_class() for row in rows} - {None} - set(declaring.values())
     found += check_managers(sorted(mapped, key=lambda model: model._meta.label))
+    found += check_shared_tables(sorted(mapped, key=lambda model: model._meta.label))
     found += _drift_warnings(rows)
     found += _exposure_errors(rows)
     found += _serializer_warnings(rows)

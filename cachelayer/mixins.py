@@ -2,7 +2,8 @@
 
 No Django class is patched: the mixin brings its own manager and queryset,
 and the paths that send no signal (update, bulk_create, bulk_update)
-invalidate from the queryset.
+invalidate from the queryset. What each write outdates is decided in
+capture.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from contextlib import nullcontext
 from asgiref.sync import sync_to_async
 from django.db import models, router, transaction
 
-from cachelayer.core import conf
+from cachelayer import capture
 from cachelayer.engine import snapshots
-from cachelayer.engine.invalidation import record_model, record_rows
 from cachelayer.engine.reads import read_rows
 from cachelayer.exceptions import MappingError
 from cachelayer.instances import builder
@@ -22,61 +22,27 @@ from cachelayer.lists import cached_filter, cached_related
 
 
 class CachedQuerySet(models.QuerySet):
-    """A QuerySet whose bulk write paths invalidate what they change."""
+    """A QuerySet whose bulk write paths invalidate what they change (capture.py decides what)."""
 
     def update(self, **kwargs):
-        every, _ = snapshots.mapped_key_attnames(self.model)
-        limit = conf.get("UPDATE_KEYS_LIMIT")
-        pk_name = self.model._meta.pk.attname
-        with transaction.atomic(using=self.db, savepoint=False):
-            # lock the rows, so that what they were and what they become are both known
-            before = (
-                list(self.select_for_update().order_by().values(pk_name, *(every - {pk_name}))[: limit + 1])
-                if every
-                else []
-            )
-            if not every or len(before) > limit:
-                count = super().update(**kwargs)
-                record_model(self.db, self.model)
-                return count
-            pks = [row[pk_name] for row in before]
-            count = super(CachedQuerySet, self.filter(pk__in=pks)).update(**kwargs)
-            after = snapshots.read(self.model, self.db, pks, every) if _names(self.model, kwargs) & every else {}
-            record_rows(self.db, self.model, before + list(after.values()))
-            return count
+        return capture.update(self, kwargs, lambda rows: super().update(**kwargs))
 
     update.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def bulk_create(self, objs, *args, **kwargs):
         objs = super().bulk_create(objs, *args, **kwargs)
-        if kwargs.get("update_conflicts"):  # rows matched by other unique fields changed: unknown
-            record_model(self.db, self.model)
-        else:
-            record_rows(self.db, self.model, [snapshots.loaded(obj) for obj in objs])
+        capture.bulk_created(self, objs, bool(kwargs.get("update_conflicts")))
         return objs
 
     bulk_create.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         objs = list(objs)
-        _, from_db = snapshots.mapped_key_attnames(self.model)
-        written = _names(self.model, fields) | {self.model._meta.pk.attname}
-        with transaction.atomic(using=self.db, savepoint=False):
-            before = snapshots.read(self.model, self.db, [obj.pk for obj in objs], from_db) if from_db else {}
-            count = super().bulk_update(objs, fields, *args, **kwargs)
-            new = [
-                {**before.get(obj.pk, {}), **{a: v for a, v in snapshots.loaded(obj).items() if a in written}}
-                for obj in objs
-            ]
-            record_rows(self.db, self.model, list(before.values()) + new)
-        return count
+        return capture.bulk_update(
+            self, objs, fields, lambda: super(CachedQuerySet, self).bulk_update(objs, fields, *args, **kwargs)
+        )
 
     bulk_update.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
-
-
-def _names(model, names) -> set[str]:
-    """Return the attnames of fields given by name or attname."""
-    return {model._meta.get_field(name).attname for name in names}
 
 
 CachedManager = models.Manager.from_queryset(CachedQuerySet)
@@ -170,12 +136,13 @@ class CachedModelMixin(models.Model):
         writer could change the key between the two, and this save would leave
         that key's cached copy behind (tests/layer/test_races.py).
         """
-        if self.pk is None or kwargs.get("force_insert") or not snapshots.mapped_key_attnames(type(self))[1]:
-            return super().save(*args, **kwargs)  # an insert, or no key the database must vouch for
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        own = not transaction.get_connection(using).in_atomic_block
-        with transaction.atomic(using=using, savepoint=False) if own else nullcontext():
-            return super().save(*args, **kwargs)
+        with capture.saving(self):  # what post_save did not deliver, once the write is done
+            if self.pk is None or kwargs.get("force_insert") or not snapshots.mapped_key_attnames(type(self))[1]:
+                return super().save(*args, **kwargs)  # an insert, or no key the database must vouch for
+            using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+            own = not transaction.get_connection(using).in_atomic_block
+            with transaction.atomic(using=using, savepoint=False) if own else nullcontext():
+                return super().save(*args, **kwargs)
 
     save.alters_data = True  # type: ignore[attr-defined]  # Django's marker attribute on a function
 
@@ -191,8 +158,4 @@ class CachedModelMixin(models.Model):
     def invalidate(self, using: str | None = None) -> None:
         """Outdate this row's cached copies (after raw SQL, say): under the
         keys this instance holds and those the database holds now."""
-        model = type(self)
-        using = using or self._state.db or router.db_for_write(model, instance=self)
-        every, _ = snapshots.mapped_key_attnames(model)
-        now = snapshots.read(model, using, [self.pk], every).get(self.pk)
-        record_rows(using, model, [snapshots.loaded(self), now])
+        capture.invalidate(self, using or self._state.db or router.db_for_write(type(self), instance=self))

@@ -1,26 +1,29 @@
-"""Signal receivers that invalidate on save, delete, cascades and m2m changes.
+"""Signal receivers: model writes, configuration edits, settings changes.
 
-Connected in AppConfig.ready() for every model: a container can map any
-model, chosen in the admin at run time. (A side effect: QuerySet.delete()
-cannot use Django's fast-delete path, since post_delete has a listener.)
-Receivers record row snapshots (snapshots.py); keys are worked out when the
-invalidation is delivered, after commit (invalidation.py). They never read a
-deferred attribute: after a delete that would query a row that is gone.
+The write receivers are connected per model, only for the models some
+container maps (and their family: proxies, multi-table parents and
+children, other models on the same table, parents whose deletion changes
+mapped children without a signal), so every other model keeps Django's fast
+paths: a ``QuerySet.delete()`` that loads no rows, an m2m ``add()`` with no
+SELECT. They follow the registry (``definitions_changed``): connected and
+disconnected as containers come and go. While the registry is not loaded,
+one receiver per signal listens to every model, loads it, and passes the
+signal on. What a write outdates is decided in capture.py.
 """
 
 from __future__ import annotations
 
-from django.db import connections, models, transaction
+import weakref
+from collections.abc import Callable
 
-from cachelayer import adapters
-from cachelayer.engine import snapshots
-from cachelayer.engine.invalidation import bump_configuration, record_model, record_rows
+from django.apps import apps
+from django.db.models import signals
+
+from cachelayer import adapters, capture
+from cachelayer.core import conf
+from cachelayer.engine.invalidation import deliver_generation, record_configuration
 from cachelayer.engine.registry import registry
 from cachelayer.models import Container
-
-BEFORE = "_cachelayer_before"  # the row as the database had it, read by pre_save
-# on_delete handlers that change no row of the related model (it is deleted, or nothing happens)
-KEEPS_NO_CHILD = (models.CASCADE, models.PROTECT, models.RESTRICT, models.DO_NOTHING)
 
 
 def _own(model) -> bool:
@@ -29,113 +32,159 @@ def _own(model) -> bool:
 
 
 def before_save(sender, instance, raw=False, using=None, **kwargs):
-    """pre_save: read the key columns the row has now, when the instance cannot vouch for them."""
-    if _own(sender):
-        return
-    _, from_db = snapshots.mapped_key_attnames(sender)
-    if not from_db or instance.pk is None:
-        return
-    if raw:  # fixture loading: no queries; containers not keyed by pk get their generation bumped
-        instance.__dict__[BEFORE] = {sender._meta.pk.attname: instance.pk}
-        return
-    instance.__dict__[BEFORE] = snapshots.read(sender, using, [instance.pk], from_db).get(instance.pk)
+    capture.before_save(sender, instance, raw, using)
 
 
 def after_save(sender, instance, using=None, update_fields=None, **kwargs):
-    """post_save: outdate the row's old and new keys in every container."""
-    if _own(sender):
-        return
-    before = instance.__dict__.pop(BEFORE, None)
-    assigned = snapshots.loaded(instance)
-    if update_fields is not None:
-        names = {sender._meta.get_field(name).attname for name in update_fields} | {sender._meta.pk.attname}
-        assigned = {attname: value for attname, value in assigned.items() if attname in names}
-    written = snapshots.written(sender, using, instance.pk, assigned)
-    record_rows(using, sender, [before, {**(before or {}), **written}])
+    capture.after_save(sender, instance, using, update_fields)
 
 
 def before_delete(sender, instance, using=None, **kwargs):
-    """pre_delete (inside the delete's transaction): outdate the row, and the
-    children that SET_NULL / SET_DEFAULT / SET() will change without a signal."""
-    if _own(sender):
-        return
-    every, from_db = snapshots.mapped_key_attnames(sender)
-    row = snapshots.loaded(instance)
-    wanted = from_db | (every - row.keys())
-    if wanted:
-        row.update(snapshots.read(sender, using, [instance.pk], wanted).get(instance.pk) or {})
-    record_rows(using, sender, [row])
-    for relation in _reverse_foreign_keys(sender):
-        # m2m through rows are cascaded with no signal at all; SET_* children are updated with none
-        if relation.related_model._meta.auto_created or relation.on_delete not in KEEPS_NO_CHILD:
-            _children_changed(relation, instance, using)
-
-
-def _reverse_foreign_keys(model) -> list:
-    """Return the foreign keys (and one-to-ones) of other models that point to ``model``, hidden ones too."""
-    return [
-        relation
-        for relation in model._meta.get_fields(include_hidden=True)
-        if relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)
-    ]
-
-
-def _children_changed(relation, parent, using: str) -> None:
-    """Outdate the rows that point to ``parent`` through ``relation`` before the
-    collector updates or deletes them without a signal of their own."""
-    child, field = relation.related_model, relation.field
-    every, _ = snapshots.mapped_key_attnames(child)
-    if not every:
-        record_model(using, child)  # not mapped here: mapped since? delivery finds out
-        return
-    rows = child._base_manager.using(using).filter(**{field.attname: getattr(parent, field.target_field.attname)})
-    if connections[using].in_atomic_block:
-        rows = rows.select_for_update()
-    old = list(rows.values(child._meta.pk.attname, *every))
-    if relation.on_delete is models.SET_NULL:  # the new value is known: an index leaves the row out of every list
-        new = [{**row, field.attname: None} for row in old]
-    else:  # unknown here: a container keyed by the column gets its generation bumped
-        new = [{attname: value for attname, value in row.items() if attname != field.attname} for row in old]
-    record_rows(using, child, old + new)
+    capture.before_delete(sender, instance, using)
 
 
 def m2m_changed(sender, instance, action, model, pk_set, using=None, **kwargs):
-    """m2m_changed: outdate the through rows that add() creates and remove()/clear() delete.
-
-    Django writes them with bulk_create and a queryset delete, and sends no
-    row signal for an auto-created through model. Rows are read after an add
-    and before a removal, inside the relation manager's transaction.
-    """
-    if action not in ("post_add", "pre_remove", "pre_clear") or _own(sender):
-        return
-    every, _ = snapshots.mapped_key_attnames(sender)
-    if not every:
-        record_model(using, sender)
-        return
-    condition = models.Q(pk__in=[])
-    for source in _links(sender, type(instance)):
-        for target in _links(sender, model):
-            if source is not target:
-                match = models.Q(**{source.attname: getattr(instance, source.target_field.attname)})
-                if pk_set is not None:
-                    match &= models.Q(**{f"{target.attname}__in": list(pk_set)})
-                condition |= match
-    rows = sender._base_manager.using(using).filter(condition).values(sender._meta.pk.attname, *every)
-    record_rows(using, sender, list(rows))
+    capture.m2m_changed(sender, instance, action, model, pk_set, using)
 
 
-def _links(through, model) -> list:
-    """Return the foreign keys of ``through`` that point to ``model``."""
-    label = model._meta.concrete_model._meta.label_lower
-    return [
-        f
-        for f in through._meta.concrete_fields
-        if f.is_relation and f.remote_field.model._meta.concrete_model._meta.label_lower == label
-    ]
+WRITES: dict[str, tuple[signals.ModelSignal, Callable[..., None]]] = {  # name -> (signal, receiver)
+    "pre_save": (signals.pre_save, before_save),
+    "post_save": (signals.post_save, after_save),
+    "pre_delete": (signals.pre_delete, before_delete),
+    "m2m_changed": (signals.m2m_changed, m2m_changed),
+}
+ROWS = frozenset(WRITES)  # a mapped model's rows: every write receiver
+CHILDREN = frozenset({"pre_delete"})  # a parent whose delete changes mapped children
+
+
+class Wiring:
+    """Which write receivers are connected for which model (dispatch_uid per model)."""
+
+    def __init__(self):
+        self.wired: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> names
+        self.historical: weakref.WeakSet = weakref.WeakSet()  # models of migration states (apps.get_model)
+        self.followed = False  # connected per model at least once
+
+    def wanted(self, models, historical=()) -> dict:
+        """Return ``{model: names}`` under the loaded definitions (models of migration
+        states get the row receivers only: their relation graph may be half built)."""
+        historical = [model for model in historical if registry.sharing_rows(model)]
+        rows = {model for model in models if not _own(model) and registry.sharing_rows(model)}
+        wanted = dict.fromkeys([*rows, *historical], ROWS)
+        for model in set(models) - rows:
+            if not _own(model) and any(r.related_model in rows for r in capture.changes_children(model)):
+                wanted[model] = CHILDREN
+        return wanted
+
+    def follow(self, loaded: bool) -> None:
+        """Connect and disconnect per model to match the registry; listen to every
+        model while it is not loaded."""
+        if not loaded:
+            self.bootstrap(True)
+            return
+        wanted = self.wanted(apps.get_models(include_auto_created=True), list(self.historical))
+        for model in [*self.wired.keys()]:
+            if model not in wanted:
+                self.connect(model, frozenset())
+        newly = [  # (a model of a migration state is new itself: wired when made, or seen by the bootstrap)
+            model
+            for model, names in wanted.items()
+            if names == ROWS and self.wired.get(model) != ROWS and model not in self.historical
+        ]
+        for model, names in wanted.items():
+            self.connect(model, names)
+        self.bootstrap(False)
+        if self.followed:  # not this process's first load: see README, "Consistency rules"
+            for definition in {d for model in newly for d in registry.sharing_rows(model)}:
+                deliver_generation(definition)  # this process wrote its model unseen until now
+        self.followed = True
+
+    def connect(self, model, names: frozenset) -> None:
+        had = self.wired.get(model, frozenset())
+        for name in had - names:
+            WRITES[name][0].disconnect(sender=model, dispatch_uid=_uid(name, model))
+        for name in names - had:
+            signal, receiver = WRITES[name]
+            if model in self.historical:  # held by the model alone: gone with it (Django keeps senders' ids)
+                receiver = (model.__dict__.get(RELAYS) or _set_relays(model))[name]
+            signal.connect(receiver, sender=model, dispatch_uid=_uid(name, model))
+        if names:
+            self.wired[model] = names
+        else:
+            self.wired.pop(model, None)
+
+    def bootstrap(self, on: bool) -> None:
+        for name, (signal, _) in WRITES.items():
+            if on:
+                signal.connect(_BOOTSTRAP[name], dispatch_uid=f"cachelayer.bootstrap.{name}")
+            else:
+                signal.disconnect(dispatch_uid=f"cachelayer.bootstrap.{name}")
+
+    def model_prepared(self, sender, **kwargs) -> None:
+        """class_prepared: a model of a migration state (a data migration's
+        ``apps.get_model()``) is connected like the model it stands for."""
+        if sender._meta.apps is apps:
+            return
+        self.historical.add(sender)
+        if registry.loaded and registry.sharing_rows(sender):
+            self.connect(sender, ROWS)
+
+
+RELAYS = "_cachelayer_relays"
+
+
+def _set_relays(model) -> dict:
+    """Give a model of a migration state receivers of its own, which die with it."""
+
+    def relay(receiver):
+        return lambda **kwargs: receiver(**kwargs)
+
+    relays = {name: relay(receiver) for name, (_, receiver) in WRITES.items()}
+    setattr(model, RELAYS, relays)
+    return relays
+
+
+def _uid(name: str, model) -> str:
+    return f"cachelayer.{name}.{model._meta.label_lower}"
+
+
+wiring = Wiring()
+
+
+def _bootstrapper(name: str):
+    """Return the receiver that listens to every model until the registry is loaded."""
+    receiver = WRITES[name][1]
+
+    def bootstrap(sender, **kwargs):
+        if _own(sender) or name in wiring.wired.get(sender, ()):
+            return  # its own receiver is connected: it runs in this send too
+        registry.for_model(sender)  # loads the registry: follow() connects per model, and disconnects this
+        if not registry.loaded or name in wiring.wired.get(sender, ()):
+            receiver(sender=sender, **kwargs)  # connected during this send: Django will not call it now
+
+    bootstrap.__qualname__ = f"cachelayer bootstrap {name}"
+    return bootstrap
+
+
+_BOOTSTRAP = {name: _bootstrapper(name) for name in WRITES}
+
+
+def definitions_changed(sender, loaded, **kwargs):
+    """The registry (re)loaded or will: follow it."""
+    wiring.follow(loaded)
+
+
+def request_finished(sender, **kwargs):
+    """Deliver what a save outside ``atomic`` whose post_save never ran still owes."""
+    capture.flush()
 
 
 def settings_changed(*, setting, **kwargs):
-    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER / SECRET_KEY."""
+    """setting_changed (tests, override_settings): drop what was built from CACHES / CACHELAYER / SECRET_KEY.
+
+    The one settings reset: the settings memo first, then what was built from it."""
+    if setting == "CACHELAYER":
+        conf.reset()
     if setting in ("CACHELAYER", "CACHES"):
         adapters.reset()
     if setting in ("CACHELAYER", "CACHES", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
@@ -144,7 +193,6 @@ def settings_changed(*, setting, **kwargs):
 
 def configuration_changed(sender, instance, using=None, **kwargs):
     """Container / CachePolicy / ConfigOption saved or deleted: after commit,
-    bump the configuration version on every cache so every process reloads."""
-    names = [instance.name] if isinstance(instance, Container) else []
-    # A function, not a partial: Django logs a robust callback's __qualname__.
-    transaction.on_commit(lambda: bump_configuration(using, names), using=using, robust=True)
+    bump the configuration version on every cache so every process reloads
+    (with the transaction's other invalidations: no callback can skip it)."""
+    record_configuration(using, [instance.name] if isinstance(instance, Container) else [])

@@ -3,6 +3,8 @@
 cache_hit(sender, container, key)
 cache_miss(sender, container, key)
 cache_invalidated(sender, container, keys)   keys=None: the whole container
+definitions_changed(sender, loaded)           internal: the registry (re)loaded its definitions
+                                              (loaded=True) or will on its next lookup (False)
 """
 
 from django.dispatch import Signal
@@ -12,3 +14,6 @@ from django.dispatch import Signal
 cache_hit = Signal(use_caching=True)
 cache_miss = Signal(use_caching=True)
 cache_invalidated = Signal()
+# Sent by engine/registry.py, received by receivers.py (which connects the
+# write receivers per mapped model): the engine cannot import upward.
+definitions_changed = Signal()

@@ -113,3 +113,51 @@ def test_a_values_list_query_compiles_to_sql_with_its_pks_as_only_params_and_rep
     assert compiler.get_converters(columns) == {}  # int and char columns: rows as the driver gives them
     assert snapshots._compile(rows, connection, [owner.pk]) == sql
     assert snapshots.read(Owner, "default", [owner.pk, owner.pk], {"name"}) == {owner.pk: {"id": owner.pk, "name": "o"}}
+
+
+def test_signal_receivers_run_in_the_order_of_their_list_and_a_raise_stops_the_rest():
+    """tests/layer/test_other_code.py puts a project's receiver ahead of cachelayer's by
+    moving it to the front of Signal.receivers (under Signal.lock, clearing the sender cache),
+    as a models.py ``@receiver`` is connected before any ``ready()``; Django stops at it."""
+    ran = []
+
+    def first(**kwargs):
+        ran.append("first")
+        raise RuntimeError
+
+    def last(**kwargs):
+        ran.append("last")
+
+    signals.post_save.connect(last, sender=Owner, dispatch_uid="pin.last")
+    signals.post_save.connect(first, sender=Owner, dispatch_uid="pin.first")
+    with signals.post_save.lock:
+        signals.post_save.receivers.insert(0, signals.post_save.receivers.pop())
+        signals.post_save.sender_receivers_cache.clear()
+    try:
+        with pytest.raises(RuntimeError):
+            Owner.objects.create(name="o")
+    finally:
+        signals.post_save.disconnect(sender=Owner, dispatch_uid="pin.first")
+        signals.post_save.disconnect(sender=Owner, dispatch_uid="pin.last")
+    assert ran == ["first"]
+    assert Owner.objects.filter(name="o").exists()  # committed before post_save
+
+
+def test_the_collector_and_the_m2m_add_take_their_fast_paths_only_without_listeners():
+    """receivers.Wiring keeps unmapped models free of write receivers: Django asks has_listeners."""
+    from django.db.models.deletion import Collector
+
+    from cachelayer.engine.registry import registry
+
+    registry.load()  # until it is loaded, one receiver listens to every model
+    assert not signals.pre_delete.has_listeners(Team.members.through)
+    assert Collector(using="default", origin=None).can_fast_delete(Team.members.through.objects.all())
+    signals.pre_delete.connect(last_receiver, sender=Team.members.through, dispatch_uid="pin.fast")
+    try:
+        assert not Collector(using="default", origin=None).can_fast_delete(Team.members.through.objects.all())
+    finally:
+        signals.pre_delete.disconnect(sender=Team.members.through, dispatch_uid="pin.fast")
+
+
+def last_receiver(**kwargs):
+    pass

@@ -19,7 +19,14 @@ LAYERS = [
     ("engine", ["cachelayer.engine"]),
     (
         "django-facing",
-        ["cachelayer.instances", "cachelayer.lists", "cachelayer.mixins", "cachelayer.repositories", "cachelayer.api"],
+        [
+            "cachelayer.capture",
+            "cachelayer.instances",
+            "cachelayer.lists",
+            "cachelayer.mixins",
+            "cachelayer.repositories",
+            "cachelayer.api",
+        ],
     ),
     ("tasks", ["cachelayer.tasks"]),
     (

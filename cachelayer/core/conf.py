@@ -1,14 +1,14 @@
 """The CACHELAYER settings dict: defaults declared once, read only here.
 
 Values are cached after the first read and reset when Django's
-``setting_changed`` signal names CACHELAYER (tests, override_settings).
+``setting_changed`` signal names CACHELAYER (tests, override_settings):
+receivers.settings_changed calls ``reset()`` before it resets what was built
+from them.
 """
 
 from __future__ import annotations
 
 from django.conf import settings as django_settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 DEFAULTS = {
     # The kill switch: False serves every caching read from the database, while
@@ -111,9 +111,7 @@ def user_settings() -> dict:
     return getattr(django_settings, "CACHELAYER", {})
 
 
-@receiver(setting_changed, dispatch_uid="cachelayer.conf.reset")
-def _reset(*, setting, **kwargs):
-    """Forget the memo (what was built from the settings is reset in receivers.py)."""
+def reset() -> None:
+    """Forget the memo: the settings changed (receivers.settings_changed, the one settings reset)."""
     global _cache
-    if setting == "CACHELAYER":
-        _cache = None
+    _cache = None

@@ -47,6 +47,9 @@ class Changes:
     whole_models: dict = field(default_factory=dict)  # model label -> model: rows unknown
     keys: defaultdict = field(default_factory=lambda: defaultdict(set))  # container name -> user keys
     containers: set = field(default_factory=set)  # container names: bump the generation
+    # Saves captured before the write (capture.py): each gives its rows() unless its post_save did.
+    captures: list = field(default_factory=list)
+    configuration: set | None = None  # a configuration edit: bump the version (and these generations)
 
     def merge(self, other: Changes) -> None:
         for label, (model, snapshots) in other.rows.items():
@@ -55,18 +58,28 @@ class Changes:
         for name, keys in other.keys.items():
             self.keys[name].update(keys)
         self.containers.update(other.containers)
+        self.captures.extend(other.captures)
+        if other.configuration is not None:
+            self.configuration = (self.configuration or set()) | other.configuration
+
+    def models(self) -> list:
+        """Return every model whose rows these changes name."""
+        return (
+            [model for model, _ in self.rows.values()]
+            + list(self.whole_models.values())
+            + [capture.model for capture in self.captures]
+        )
 
     def resolve(self) -> tuple[dict[Definition, set], set[Definition]]:
         """Return ``({definition: keys}, {definitions to bump})`` under the current definitions."""
-        keys, generations = defaultdict(set), set()
-        for model, snapshots in self.rows.values():
-            for definition in registry.sharing_rows(model):
-                for snapshot in _as_rows_of(definition.model, model, snapshots):
-                    key = definition.codec.key_or_none(snapshot)
-                    if key is None:
-                        generations.add(definition)
-                    elif key is not UNLISTED:
-                        keys[definition].add(key)
+        keys: defaultdict[Definition, set] = defaultdict(set)
+        generations: set[Definition] = set()
+        rows = [*self.rows.values(), *((c.model, c.rows()) for c in self.captures if not c.done)]
+        for model, snapshots in rows:
+            found, unknown = row_keys(model, snapshots)
+            for definition, names in found.items():
+                keys[definition].update(names)
+            generations.update(unknown)
         for model in self.whole_models.values():
             generations.update(registry.sharing_rows(model))
         for name, names_keys in self.keys.items():
@@ -76,27 +89,57 @@ class Changes:
         return keys, generations
 
 
-def _as_rows_of(target, model, snapshots: list) -> list:
-    """Return snapshots of ``model`` rows as rows of ``target``: a multi-table child's
-    primary key is its parent link, which holds the parent's primary key."""
-    if _label(model) == _label(target) or _label(model) not in lineage(target):
+def row_keys(model, snapshots: list) -> tuple[dict[Definition, set], set[Definition]]:
+    """Return ``({definition: keys}, {definitions})`` for snapshots of ``model`` rows: the
+    keys they name in each container that keeps those rows, and the containers
+    whose key columns some snapshot lacks (their generation is to be bumped)."""
+    keys: defaultdict[Definition, set] = defaultdict(set)
+    generations: set[Definition] = set()
+    for definition in registry.sharing_rows(model):
+        for snapshot in rows_of(definition.model, model, snapshots):
+            key = definition.codec.key_or_none(snapshot)
+            if key is None:
+                generations.add(definition)
+            elif key is not UNLISTED:
+                keys[definition].add(key)
+    return keys, generations
+
+
+def rows_of(target, model, snapshots: list) -> list:
+    """Return snapshots of ``model`` rows as rows of ``target``.
+
+    A multi-table child's primary key is its parent link, which holds the
+    parent's primary key. Another model on the same table names the columns
+    its own way: values are matched by column, and a column ``target`` does
+    not have is left out (a container keyed by it gets its generation bumped).
+    """
+    if _label(model) == _label(target):
         return snapshots
-    link, pk = target._meta.concrete_model._meta.pk.attname, model._meta.pk.attname
-    return [{**snapshot, link: snapshot[pk]} if pk in snapshot else snapshot for snapshot in snapshots]
+    if _label(model) in lineage(target):
+        link, pk = target._meta.concrete_model._meta.pk.attname, model._meta.pk.attname
+        return [{**snapshot, link: snapshot[pk]} if pk in snapshot else snapshot for snapshot in snapshots]
+    if _label(target) in lineage(model):
+        return snapshots  # a parent's columns are the child's too, under the same attnames
+    theirs = {f.column: f.attname for f in target._meta.concrete_fields}
+    mine = {f.attname: theirs.get(f.column) for f in model._meta.concrete_fields}
+    return [{mine[a]: v for a, v in snapshot.items() if mine.get(a)} for snapshot in snapshots]
 
 
 def _label(model) -> str:
     return model._meta.concrete_model._meta.label_lower  # historical models (migrations) share it
 
 
-def _record(using: str | None, changes: Changes) -> None:
-    """Add ``changes`` to the current transaction's, or deliver them at once outside ``atomic``."""
+def _record(using: str | None, changes: Changes, marks: Changes | None = None) -> None:
+    """Add ``changes`` to the current transaction's, or deliver them at once outside ``atomic``.
+
+    The keys ``marks`` (default: ``changes``) names bypass the cache for the
+    rest of the transaction (read-your-writes, under this process's definitions)."""
     current = transactions.pending(using, Changes, deliver) if using is not None else None
     if current is None:
         deliver(changes, using)
         return
     current.changes.merge(changes)
-    keys, generations = changes.resolve()  # read-your-writes, under this process's definitions
+    keys, generations = (marks or changes).resolve()
     current.keys.update((definition.name, key) for definition, names in keys.items() for key in names)
     current.containers.update(definition.name for definition in generations)
 
@@ -114,6 +157,32 @@ def record_model(using: str | None, model) -> None:
     _record(using, Changes(whole_models={_label(model): model}))
 
 
+def record_capture(using: str, capture) -> None:
+    """Keep a save captured before its write (capture.py) in the current transaction,
+    which delivers it at commit unless its post_save did (``capture.done``):
+    no receiver that raises or runs first can skip it."""
+    marks = Changes(keys=_names(known_keys(capture.model, capture.rows())))
+    _record(using, Changes(captures=[capture]), marks)
+
+
+def known_keys(model, snapshots: list) -> dict[Definition, set]:
+    """Return the keys ``snapshots`` name in full in each container (none bumped for what they lack)."""
+    return row_keys(model, [snapshot for snapshot in snapshots if snapshot])[0]
+
+
+def _names(keys: dict) -> defaultdict:
+    named: defaultdict[str, set] = defaultdict(set)
+    for definition, names in keys.items():
+        named[definition.name].update(names)
+    return named
+
+
+def record_configuration(using: str | None, names=()) -> None:
+    """Bump the configuration version (and the generations of containers ``names``)
+    once the current transaction commits, with its other invalidations."""
+    _record(using, Changes(configuration=set(names)))
+
+
 def invalidate_keys(using: str | None, definition: Definition, keys) -> None:
     """Outdate ``keys`` of a container once the current transaction commits."""
     invalidate_many(using, {definition: keys})
@@ -121,9 +190,7 @@ def invalidate_keys(using: str | None, definition: Definition, keys) -> None:
 
 def invalidate_many(using: str | None, changes: dict) -> None:
     """Outdate ``{definition: keys}`` once the current transaction commits."""
-    keys = defaultdict(set)
-    for definition, names in changes.items():
-        keys[definition.name].update(names)
+    keys = _names(changes)
     if any(keys.values()):
         _record(using, Changes(keys=keys))
 
@@ -140,6 +207,11 @@ def deliver(changes: Changes, using: str | None = None) -> None:
     except Exception:
         logger.exception("cachelayer: delivering invalidations failed; the outbox outdates their containers")
         _keep_generations(changes, using)
+    if changes.configuration is not None:
+        try:
+            bump_configuration(using, sorted(changes.configuration))
+        except Exception:
+            logger.exception("cachelayer: bumping the configuration version failed")
 
 
 def _keep_generations(changes: Changes, using: str | None) -> None:
@@ -147,7 +219,7 @@ def _keep_generations(changes: Changes, using: str | None) -> None:
     outbox (its servers are marked dirty: no read uses them until the replay)."""
     try:
         named = {registry.by_name[name] for name in (*changes.keys, *changes.containers) if name in registry.by_name}
-        for model in [model for model, _ in changes.rows.values()] + list(changes.whole_models.values()):
+        for model in changes.models():
             named.update(registry.sharing_rows(model))
         for definition in named:
             outbox.record(using, definition.adapter, definition.name, shared=[definition.keys.gen])

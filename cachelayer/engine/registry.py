@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import DatabaseError, router
 
+from cachelayer import signals
 from cachelayer.adapters import get_adapter
 from cachelayer.core import conf
 from cachelayer.core.keys import config_key
@@ -45,6 +46,8 @@ class Registry:
         self._known: dict[str, set] = {}
         self._for_cached: dict[type, Definition] = {}
         self._sharing: dict[str, list[Definition]] = {}
+        self._by_table: dict[str, list[Definition]] = {}
+        signals.definitions_changed.send(sender=Registry, loaded=False)
 
     def load(self) -> None:
         """Read every container, policy and option (one query each).
@@ -69,6 +72,8 @@ class Registry:
                 if database.unreachable(alias):  # the definitions loaded before, if any, stay
                     raise DatabaseUnavailable(alias, exc) from exc
                 self.by_name, self.by_model, self.loaded = {}, {}, False  # not migrated yet: nothing is mapped
+                self._by_table, self._sharing = {}, {}
+                signals.definitions_changed.send(sender=Registry, loaded=False)
                 return
             by_name: dict[str, Definition]
             by_model: dict[str, list[Definition]]
@@ -88,10 +93,15 @@ class Registry:
                 by_model.setdefault(model._meta.concrete_model._meta.label_lower, []).append(definition)
             enabled = sorted(name for name, d in by_name.items() if d.enabled)
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)
-            self.by_name, self.by_model, self.loaded = by_name, by_model, True
+            by_table: dict[str, list[Definition]] = {}
+            for definition in by_name.values():
+                for table in tables(definition.model):
+                    by_table.setdefault(table, []).append(definition)
+            self.by_name, self.by_model, self._by_table, self.loaded = by_name, by_model, by_table, True
             self._for_cached, self._sharing = {}, {}  # after by_name: see for_cached_model
             if cache_alias in seen:
                 self._known.setdefault(cache_alias, set()).add(seen[cache_alias])
+            signals.definitions_changed.send(sender=Registry, loaded=True)  # under the lock: one at a time
 
     @staticmethod
     def config_version(alias: str) -> dict[str, int]:
@@ -108,6 +118,7 @@ class Registry:
     def mark_stale(self) -> None:
         """Reload on the next lookup (this process made an edit: no need to wait for the version)."""
         self.loaded = False
+        signals.definitions_changed.send(sender=Registry, loaded=False)
 
     def _ensure_loaded(self):
         if not self.loaded:
@@ -138,22 +149,21 @@ class Registry:
         return self.by_model.get(model._meta.concrete_model._meta.label_lower, [])
 
     def sharing_rows(self, model) -> list[Definition]:
-        """Return every container of ``model`` and of the models its rows are part of
-        or hold part of: with multi-table inheritance a child's row is also a row of
-        each parent's table, so a write through either changes what both cache.
-        Remembered as ``for_cached_model`` is."""
+        """Return every container whose model keeps rows in a table ``model`` writes.
+
+        Found by table, not by model: with multi-table inheritance a child's row
+        is also a row of each parent's table, and two models may map one
+        ``db_table`` (an unmanaged writer or reporting model), so a write
+        through either changes what both cache. Remembered as
+        ``for_cached_model`` is."""
         memo = self._sharing
         self._ensure_loaded()
         label = model._meta.concrete_model._meta.label_lower
         found = memo.get(label)
         if found is None:
-            mine = lineage(model)
-            found = memo[label] = [
-                definition
-                for mapped, definitions in self.by_model.items()
-                for definition in definitions
-                if mapped in mine or label in lineage(definition.model)  # itself or a parent; or a child
-            ]
+            found = memo[label] = list(
+                {id(d): d for table in sorted(tables(model)) for d in self._by_table.get(table, ())}.values()
+            )
         return found
 
     def for_cached_model(self, model) -> Definition:
@@ -212,6 +222,12 @@ def lineage(model) -> set[str]:
     """Return the labels of a concrete model and of its multi-table parents."""
     concrete = model._meta.concrete_model
     return {concrete._meta.label_lower, *(parent._meta.label_lower for parent in concrete._meta.get_parent_list())}
+
+
+def tables(model) -> set[str]:
+    """Return the tables a model's rows live in: its concrete model's and its multi-table parents'."""
+    concrete = model._meta.concrete_model
+    return {concrete._meta.db_table, *(parent._meta.db_table for parent in concrete._meta.get_parent_list())}
 
 
 def resolve(name_or_model) -> Definition:

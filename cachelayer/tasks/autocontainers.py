@@ -14,11 +14,11 @@ that the model no longer declares is deleted.
 from __future__ import annotations
 
 from django.apps import apps
-from django.db import router, transaction
+from django.db import router
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
-from cachelayer.engine.invalidation import bump_configuration, invalidate_container
+from cachelayer.engine.invalidation import invalidate_container, record_configuration
 from cachelayer.engine.registry import container_name, registry
 from cachelayer.lists import through_sides
 from cachelayer.mixins import CachedModelMixin
@@ -110,7 +110,7 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     containers.bulk_update(drifted, ["key_columns", "value_columns"])
     touched = [*missing, *(container.name for container in drifted)]
     if touched:  # every process reloads; the schema fingerprint of a changed mapping moves
-        transaction.on_commit(lambda: bump_configuration(using, touched), using=using, robust=True)
+        record_configuration(using, touched)  # after commit, with the transaction's invalidations
     for container in containers.filter(declared=True, name__contains="__by_").exclude(name__in=declared):
         container.delete()  # an index the model declared once
         touched.append(container.name)

@@ -196,3 +196,64 @@ class CachedDeal(CachedModelMixin, models.Model):
 
     table = models.IntegerField(default=0)
     hand = CachedHandField(null=True)
+
+
+class Shared(CachedModelMixin, models.Model):
+    """A mixin model whose table another model writes too (SharedWriter)."""
+
+    value = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "testapp_shared"
+
+
+class SharedWriter(models.Model):
+    """An unmanaged model on Shared's table, under other field names (a reporting or writer model)."""
+
+    amount = models.IntegerField(db_column="value", default=0)
+
+    class Meta:
+        managed = False
+        db_table = "testapp_shared"
+
+
+class Lone(models.Model):
+    """Mapped by nothing and related to nothing: Django deletes its rows in one query."""
+
+    value = models.IntegerField(default=0)
+
+
+class Tag(models.Model):
+    """Mapped by nothing: an m2m whose add() Django makes one INSERT."""
+
+    name = models.CharField(max_length=20, default="")
+    peers = models.ManyToManyField("self", symmetrical=False, blank=True)
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=10, default="")
+
+
+class TenantUser(models.Model):
+    """A composite primary key (Django 5.2), mapped by nothing."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "id")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+    id = models.SmallIntegerField(unique=True)
+
+
+class TenantComment(models.Model):
+    """A nullable composite foreign object: Django 5.2's slow delete path crashes on MariaDB."""
+
+    pk = models.CompositePrimaryKey("tenant", "id")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="comments")
+    id = models.SmallIntegerField(unique=True, db_column="comment_id")
+    user_id = models.SmallIntegerField(null=True)
+    user = models.ForeignObject(
+        TenantUser,
+        on_delete=models.CASCADE,
+        from_fields=("tenant_id", "user_id"),
+        to_fields=("tenant_id", "id"),
+        related_name="comments",
+        null=True,
+    )
