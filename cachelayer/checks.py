@@ -11,6 +11,10 @@ cachelayer.W012  a mixin model's container maps other columns than the model dec
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
 cachelayer.E030  an exposed container maps a model holding credentials or sessions beyond what
                  PROTOCOL_SENSITIVE_ALLOWED permits (database check)
+cachelayer.I040  a key column's collation holds different strings equal; cachelayer folds its keys
+                 exactly (database check)
+cachelayer.W040  a key column's collation holds different strings equal in a way cachelayer cannot
+                 fold exactly: the container's reads go to the database (database check)
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import re
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import DatabaseError, router
+from django.db.models import Field
 
 from cachelayer.core import backends, conf, policies, sensitivity
-from cachelayer.core.mapping import index_note, validate_container, validate_mapping
+from cachelayer.core.mapping import index_note, split_columns, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS
-from cachelayer.engine import database
+from cachelayer.engine import collations, database
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
@@ -255,4 +260,41 @@ def _drift_warnings(rows) -> list[Warning]:
                     id="cachelayer.W012",
                 )
             )
+    return found
+
+
+@register(Tags.database, "cachelayer")
+def check_collations(app_configs=None, databases=None, **kwargs):
+    """Name every key column whose collation holds different strings equal, and what cachelayer does."""
+    if not databases:
+        return []
+    try:
+        with database.guarded(router.db_for_read(Container)):
+            rows = list(Container.objects.select_related("content_type"))
+    except DatabaseError:
+        return []  # not migrated yet
+    found: list[CheckMessage] = []
+    for row in rows:
+        model = row.content_type.model_class()
+        if model is None or validate_container(row):
+            continue  # E010 reports it
+        alias = row.database or router.db_for_write(model)
+        for name in split_columns(row.key_columns):
+            field = model._meta.get_field(name)
+            assert isinstance(field, Field)  # validate_container: a concrete column
+            try:
+                with database.guarded(alias):
+                    rule = collations.rule_of(alias, model, field)
+            except DatabaseError:
+                continue  # a database this check cannot reach: reads find out
+            if rule is None or not rule.folds:
+                continue
+            message = (
+                f"Container {row.name!r}: key column {model._meta.db_table}.{field.column} has collation "
+                f"{rule.collation}: {rule.describe()}."
+            )
+            if rule.exact:
+                found.append(Info(message, obj=row, id=collations.FOLDED_EXACTLY))
+            else:
+                found.append(Warning(message, obj=row, id=collations.NOT_FOLDED))
     return found

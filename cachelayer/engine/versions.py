@@ -226,7 +226,8 @@ def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict
         for lookup in lookups:
             condition |= Q(**lookup)
         qs = manager.filter(condition)
-    return {definition.codec.key_of(row): row for row in qs.values_list(*definition.stored)}
+    keyed = ((definition.codec.key_of(row), row) for row in qs.values_list(*definition.stored))
+    return {key: row for key, row in keyed if key is not None}  # None: a stored value no key is made of
 
 
 def wait_for_fill(definition: Definition, state: State, deadline: float):

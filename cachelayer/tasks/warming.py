@@ -76,7 +76,8 @@ def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[
     if definition.is_index:  # each value once; a NULL is in no list
         rows = rows.filter(**{f"{name}__isnull": False for name in attnames}).distinct()
     page = list((rows if last is None else rows.filter(_after(attnames, last)))[:limit])
-    return page, [definition.codec.key_from(dict(zip(attnames, row))) for row in page]
+    keys = (definition.codec.key_from(dict(zip(attnames, row))) for row in page)
+    return page, [key for key in keys if key is not None]
 
 
 def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) -> WarmResult:

@@ -177,3 +177,46 @@ class Restaurant(Place):
     """A child: its container caches the parent's columns too."""
 
     seats = models.IntegerField(default=0)
+
+
+class Sku(CachedModelMixin, models.Model):
+    """Keyed by a char primary key: on MariaDB its collation (utf8mb4_general_ci) makes "ab-1" the row "AB-1"."""
+
+    code = models.CharField(max_length=20, primary_key=True)
+    value = models.IntegerField(default=0)
+
+
+class Wrapper:
+    """A primary key's Python value whose ``__str__`` returns no string (Django's custom_pk ``MyWrapper``)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self):
+        return self.value  # an int: str() raises TypeError
+
+    def __int__(self):
+        return int(self.value)
+
+    def __eq__(self, other):
+        return self.value == (other.value if isinstance(other, Wrapper) else other)
+
+    def __hash__(self):
+        return hash(self.value)
+
+
+class WrappedAutoField(models.BigAutoField):
+    """Reads its values as Wrapper objects; stores them as integers."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Wrapper(value)
+
+    def get_prep_value(self, value):
+        return None if value is None else int(value)
+
+
+class Wrapped(CachedModelMixin, models.Model):
+    """Keyed by a primary key whose values are Wrapper objects."""
+
+    id = WrappedAutoField(primary_key=True)
+    value = models.IntegerField(default=0)
