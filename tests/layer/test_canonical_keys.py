@@ -9,13 +9,15 @@ the ORM answers for the same arguments, so it holds on every database: on
 SQLite and PostgreSQL "ab-1" is simply another key.
 """
 
+import uuid
+
 import pytest
 from django.db import connection
 
 import cachelayer
 from tests.layer.test_freshness import add_container
 from tests.layer.test_write_paths import read_fresh
-from tests.testapp.models import Comment, Item, Managed, Post, Sku, Wrapped
+from tests.testapp.models import Comment, Item, Managed, Post, Sku, Slugged, Ticket, Wrapped
 
 FORMS = ("AB-1", "ab-1", "Ab-1", "AB-1 ")  # equal under MariaDB's default collation
 
@@ -49,6 +51,22 @@ def test_a_save_and_a_delete_under_another_form_of_the_pk_outdate_the_row():
     Item(pk=f"0{item.pk}").delete()
     assert read_fresh(Item, item.pk) is None
     assert read_fresh(Item, f"0{item.pk}") is None
+
+
+def test_a_pk_in_another_form_finds_the_old_key_of_other_containers(django_assert_num_queries):
+    row = Slugged.objects.create(slug="before", value=1)
+    assert read_fresh(Slugged, "before").value == 1
+    Slugged(pk=f"0{row.pk}", slug="after", value=2).save()  # the old key is read from the database
+    assert read_fresh(Slugged, "before") is None
+    assert read_fresh(Slugged, "after").value == 2
+    Slugged.objects.create(slug="other")
+    Slugged.cached.get_many(["after", "other"])
+    Slugged(pk=f"0{row.pk}").delete()
+    for queries in (1, 0):  # the key outdated (then cached as absent)
+        with django_assert_num_queries(queries), pytest.raises(Slugged.DoesNotExist):
+            Slugged.cached.get("after")
+    with django_assert_num_queries(0):  # not the whole container
+        Slugged.cached.get("other")
 
 
 def test_an_absent_key_in_another_form_is_filled_under_the_canonical_key():
@@ -208,3 +226,40 @@ def test_every_character_folds_to_one_the_collation_holds_equal():
     folded = {char: rule(char) for char in chars}
     assert [char for char, rep in folded.items() if rule(rep) != rep] == []
     assert len(set(folded.values())) < len(chars)  # it does fold (case, accents)
+
+
+# Every key type: UUID keys, nullable unique keys (issue 28, item 4) --------
+
+
+def test_a_uuid_pk_in_any_spelling_is_one_key(django_assert_num_queries):
+    ticket = Ticket.objects.create(value=1)
+    spellings = [ticket.pk, str(ticket.pk), ticket.pk.hex, str(ticket.pk).upper(), f"{{{ticket.pk}}}"]
+    assert read_fresh(Ticket, spellings[0]).value == 1
+    with django_assert_num_queries(0):
+        for spelling in spellings:
+            assert Ticket.cached.get(spelling).pk == ticket.pk, spelling
+    Ticket(pk=ticket.pk.hex.upper(), value=2).save(force_update=True)  # (a pk with a default: else an INSERT)
+    assert [read_fresh(Ticket, spelling).value for spelling in spellings] == [2] * len(spellings)
+    Ticket(pk=ticket.pk.hex).delete()
+    assert read_fresh(Ticket, str(ticket.pk)) is None
+    with pytest.raises(Ticket.DoesNotExist):
+        Ticket.cached.get("not-a-uuid")
+    assert Ticket.cached.get_many([uuid.uuid4()]) == {}
+
+
+def test_a_nullable_unique_key_caches_its_values_and_never_null():
+    from cachelayer.core.mapping import validate_mapping
+
+    assert validate_mapping(Ticket, "ref") == ({}, [])
+    add_container("ticket_by_ref", Ticket, "ref")
+    ticket = Ticket.objects.create(value=1)  # ref NULL: in no key
+    assert read_fresh(Ticket, None, "ticket_by_ref") is None
+    assert read_fresh(Ticket, "r1", "ticket_by_ref") is None  # cached as absent
+    ticket.ref = "r1"
+    ticket.save()
+    assert read_fresh(Ticket, "r1", "ticket_by_ref").value == 1
+    ticket.ref = None
+    ticket.save()
+    assert read_fresh(Ticket, "r1", "ticket_by_ref") is None
+    Ticket.objects.filter(pk=ticket.pk).update(ref="r2")
+    assert read_fresh(Ticket, "r2", "ticket_by_ref").pk == ticket.pk

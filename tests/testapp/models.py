@@ -1,5 +1,7 @@
 """Models the test suite maps; no migrations (created by the test runner)."""
 
+import uuid
+
 from django.db import models
 
 from cachelayer import CachedManager, CachedModelMixin, CachedQuerySet
@@ -219,4 +221,12 @@ class Wrapped(CachedModelMixin, models.Model):
     """Keyed by a primary key whose values are Wrapper objects."""
 
     id = WrappedAutoField(primary_key=True)
+    value = models.IntegerField(default=0)
+
+
+class Ticket(CachedModelMixin, models.Model):
+    """Keyed by a UUID primary key; its nullable unique column can key a container too."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    ref = models.CharField(max_length=20, null=True, blank=True, unique=True)
     value = models.IntegerField(default=0)
