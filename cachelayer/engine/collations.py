@@ -106,8 +106,8 @@ class Weights(Rule):
                     self.table[char] = chr(int.from_bytes(bytes(weight), "big")) if weight else ""
 
     def describe(self) -> str:
-        spaces = ", trailing spaces ignored" if self.pad else ""
-        return f"folded exactly by the collation's own character weights (read from the database once{spaces})"
+        spaces = "; trailing spaces ignored (PAD SPACE)" if self.pad else ""
+        return f"folded exactly by the collation's own character weights (asked of the database once per character){spaces}"
 
 
 def _string_field(field):

@@ -27,18 +27,23 @@ from cachelayer.exceptions import MappingError
 
 def query_lists(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
     """Read the lists of canonical ``user_keys`` in one query: ``{key: rows}``,
-    rows by primary key, an empty tuple for a key no row holds."""
-    lookups = [lookup for lookup in map(definition.codec.lookup, user_keys) if lookup is not None]
+    rows by primary key, an empty tuple for a key no row holds (one query per key
+    under a collation that cannot be folded exactly: rows are not told apart in Python)."""
+    manager = definition.model._base_manager.using(using)
+    pairs = versions.key_lookups(definition, user_keys)
     lists: dict[str, list] = {key: [] for key in user_keys}
-    if lookups:
+    if not definition.codec.exact():
+        for key, lookup in pairs:
+            lists[key] = list(manager.filter(**lookup).order_by("pk").values_list(*definition.stored))
+    elif pairs:
         condition = Q()
-        for lookup in lookups:
+        for _, lookup in pairs:
             condition |= Q(**lookup)
-        rows = definition.model._base_manager.using(using).filter(condition).order_by("pk")
+        rows = manager.filter(condition).order_by("pk")
         for row in rows.values_list(*definition.stored):
-            key = definition.codec.key_of(row)
-            if key in lists:
-                lists[key].append(row)
+            holder = definition.codec.key_of(row)
+            if holder in lists:
+                lists[holder].append(row)
     return {key: tuple(lists[key]) for key in user_keys}
 
 

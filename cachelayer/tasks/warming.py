@@ -48,6 +48,8 @@ def unfilled(definition: Definition) -> str | None:
     policy = definition.policy("get")
     if policy != Policy.CACHING:
         return f"get_policy is {policy}, so reads do not fill the cache"
+    if not definition.codec.exact():
+        return "a key column's collation cannot be folded exactly, so reads go to the database (cachelayer.W040)"
     return None
 
 

@@ -17,7 +17,7 @@ from django.db import connection
 import cachelayer
 from tests.layer.test_freshness import add_container
 from tests.layer.test_write_paths import read_fresh
-from tests.testapp.models import Comment, Item, Managed, Post, Sku, Slugged, Ticket, Wrapped
+from tests.testapp.models import LABEL_COLLATION, Comment, Item, Label, Managed, Post, Sku, Slugged, Ticket, Wrapped
 
 FORMS = ("AB-1", "ab-1", "Ab-1", "AB-1 ")  # equal under MariaDB's default collation
 
@@ -175,8 +175,28 @@ def test_the_check_names_every_key_column_whose_collation_makes_strings_equal():
     messages = [m.msg for m in check_collations(databases=["default"]) if m.id == "cachelayer.I040"]
     sku = [m for m in messages if "testapp_sku.code has collation utf8mb4_general_ci: folded exactly" in m]
     assert len(sku) == (1 if connection.vendor == "mysql" else 0)
-    if connection.vendor != "mysql":
-        assert messages == []
+
+
+def test_a_declared_collation_folds_exactly_or_sends_reads_to_the_database(django_assert_num_queries):
+    """SQLite's NOCASE is folded (a hit after the first read); MariaDB's utf8mb4_unicode_ci
+    cannot be (every read asks the database, and answers what the ORM answers)."""
+    from cachelayer.checks import check_collations
+
+    Label.objects.create(code="AB-1", value=1)
+    forms = ("AB-1", "ab-1", "Ab-1", "AB-1 ")
+    for form in forms:
+        assert values(read_fresh(Label, form)) == orm(Label, code=form), form
+    cached = LABEL_COLLATION != "utf8mb4_unicode_ci"
+    with django_assert_num_queries(0 if cached else 1):
+        Label.cached.get("ab-1")
+    Label(pk=Label.objects.get().pk, code="ab-1", value=2).save()
+    for form in forms:
+        assert values(read_fresh(Label, form)) == orm(Label, code=form), form
+    found = {m.id for m in check_collations(databases=["default"]) if "testapp_label.code" in m.msg}
+    assert (
+        found
+        == {None: set(), "NOCASE": {"cachelayer.I040"}, "utf8mb4_unicode_ci": {"cachelayer.W040"}}[LABEL_COLLATION]
+    )
 
 
 @pytest.mark.skipif(connection.vendor != "mysql", reason="MariaDB's collations")

@@ -2,7 +2,7 @@
 
 import uuid
 
-from django.db import models
+from django.db import connection, models
 
 from cachelayer import CachedManager, CachedModelMixin, CachedQuerySet
 
@@ -229,4 +229,18 @@ class Ticket(CachedModelMixin, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     ref = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    value = models.IntegerField(default=0)
+
+
+# A collation that holds different strings equal, declared on the column: SQLite's NOCASE
+# (cachelayer folds it exactly), MariaDB's utf8mb4_unicode_ci (it cannot: reads go to the database).
+LABEL_COLLATION = {"sqlite": "NOCASE", "mysql": "utf8mb4_unicode_ci"}.get(connection.vendor)
+
+
+class Label(CachedModelMixin, models.Model):
+    """Keyed by a unique char column with a collation of its own (db_collation)."""
+
+    cache_key_fields = "code"
+
+    code = models.CharField(max_length=20, unique=True, db_collation=LABEL_COLLATION)
     value = models.IntegerField(default=0)
