@@ -15,6 +15,8 @@ def _timeout(timeout: float):
 
 
 class LocMemAdapter(Adapter):
+    process_local = True
+
     def __init__(self, alias: str, params: dict):
         super().__init__(alias, params, ["locmem"])
         self.cache = caches[alias]

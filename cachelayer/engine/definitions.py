@@ -90,9 +90,15 @@ class Definition:
         return self.database or router.db_for_write(self.model)
 
     def policy(self, operation: str) -> str:
-        """Return the policy of an operation, refusing a disabled one."""
+        """Return the policy of an operation, refusing a disabled one.
+
+        With the kill switch off (``CACHELAYER["ENABLED"] = False``) a caching
+        read is a database read; writes still invalidate, so turning it back on
+        serves nothing stale. A cache-only container has no other store."""
         field = policies.POLICY_FIELD[operation]
         value = self.policies[field]
         if value == policies.Policy.DISABLED:
             raise OperationDisabled(self.name, operation, field)
+        if value == policies.Policy.CACHING and operation == "get" and not conf.get("ENABLED"):
+            return policies.Policy.DB_ONLY
         return value
