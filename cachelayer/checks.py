@@ -20,6 +20,7 @@ cachelayer.W040  a key column's collation holds different strings equal in a way
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
@@ -280,8 +281,7 @@ def check_collations(app_configs=None, databases=None, **kwargs):
             continue  # E010 reports it
         alias = row.database or router.db_for_write(model)
         for name in split_columns(row.key_columns):
-            field = model._meta.get_field(name)
-            assert isinstance(field, Field)  # validate_container: a concrete column
+            field = cast(Field, model._meta.get_field(name))  # validate_container: a concrete column
             try:
                 with database.guarded(alias):
                     rule = collations.rule_of(alias, model, field)
