@@ -77,13 +77,17 @@ _lock = threading.Lock()
 
 
 class Weights(Rule):
-    """A collation that compares character by character (MariaDB's ``*_general_ci``)."""
+    """A collation that compares character by character (MariaDB's ``*_general_ci``).
 
-    def __init__(self, alias: str, collation: str, charset: str, pad: bool):
+    Weighed as its utf8mb4 twin: Django's connections send utf8mb4, and a utf8mb3
+    column is compared with them so (same weights in the Basic Multilingual Plane,
+    and every character past it weighs as U+FFFD, which a utf8mb3 column can hold)."""
+
+    def __init__(self, alias: str, collation: str, pad: bool):
         super().__init__(collation, "", pad)
-        self.alias, self.charset = alias, charset
+        self.alias, self.weighed_as = alias, "utf8mb4_" + collation.split("_", 1)[1]
         with _lock:
-            self.table = _weights.setdefault((alias, collation), {})
+            self.table = _weights.setdefault((alias, self.weighed_as), {})
 
     def __call__(self, text: str, offline: bool = False) -> str:
         if self.pad:
@@ -97,7 +101,7 @@ class Weights(Rule):
         return "".join(table[char] for char in text)
 
     def _weigh(self, chars: list[str]) -> None:
-        cast = f"WEIGHT_STRING(CAST(%s AS CHAR CHARACTER SET {self.charset}) COLLATE {self.collation})"
+        cast = f"WEIGHT_STRING(CAST(%s AS CHAR CHARACTER SET utf8mb4) COLLATE {self.weighed_as})"
         with connections[self.alias].cursor() as cursor:
             for start in range(0, len(chars), _CHUNK):
                 chunk = chars[start : start + _CHUNK]
@@ -119,19 +123,19 @@ def _string_field(field):
 def _mysql_rule(alias: str, table: str, column: str) -> Rule | None:
     with connections[alias].cursor() as cursor:
         cursor.execute(
-            "SELECT COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s",
             [table, column],
         )
         found = cursor.fetchone()
     if found is None or found[0] is None:
         return None  # no such table yet, or not a string column
-    collation, charset = found
-    if not (_NAME.match(collation) and _NAME.match(charset)):
+    collation = found[0]
+    if not _NAME.match(collation):
         return Unfoldable(collation, "an unexpected collation name")
     pad = "nopad" not in collation and "_0900_" not in collation  # MySQL 8's 0900 collations are NO PAD
     if _PER_CHARACTER.match(collation):
-        return Weights(alias, collation, charset, pad)
+        return Weights(alias, collation, pad)
     if collation.endswith("_bin"):
         return (
             Rule(collation, "folded exactly: trailing spaces ignored (PAD SPACE)", pad)

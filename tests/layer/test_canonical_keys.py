@@ -188,7 +188,7 @@ def test_a_declared_collation_folds_exactly_or_sends_reads_to_the_database(djang
         assert values(read_fresh(Label, form)) == orm(Label, code=form), form
     cached = LABEL_COLLATION != "utf8mb4_unicode_ci"
     with django_assert_num_queries(0 if cached else 1):
-        Label.cached.get("ab-1")
+        Label.cached.get_many(["ab-1"])
     Label(pk=Label.objects.get().pk, code="ab-1", value=2).save()
     for form in forms:
         assert values(read_fresh(Label, form)) == orm(Label, code=form), form
