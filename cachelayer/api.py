@@ -25,4 +25,5 @@ def invalidate(name_or_model, keys=None, using: str | None = None) -> None:
     if keys is None:
         invalidate_container(using, definition)
     else:
-        invalidate_keys(using, definition, [definition.codec.user_key(key) for key in keys])
+        canonical = (definition.codec.user_key(key) for key in keys)  # None: no row can have it
+        invalidate_keys(using, definition, [key for key in canonical if key is not None])

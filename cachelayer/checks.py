@@ -14,21 +14,27 @@ cachelayer.W014  models share a table a container maps (mixin models; the others
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
 cachelayer.E030  an exposed container maps a model holding credentials or sessions beyond what
                  PROTOCOL_SENSITIVE_ALLOWED permits (database check)
+cachelayer.I040  a key column's collation holds different strings equal; cachelayer folds its keys
+                 exactly (database check)
+cachelayer.W040  a key column's collation holds different strings equal in a way cachelayer cannot
+                 fold exactly: the container's reads go to the database (database check)
 """
 
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.db import DatabaseError, router
+from django.db.models import Field
 
 from cachelayer.core import backends, conf, policies, sensitivity
-from cachelayer.core.mapping import index_note, validate_container, validate_mapping
+from cachelayer.core.mapping import index_note, split_columns, validate_container, validate_mapping
 from cachelayer.core.serializers import SERIALIZERS, get_serializer
-from cachelayer.engine import database
+from cachelayer.engine import collations, database
 from cachelayer.engine.definitions import Definition
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import ConfigOption, Container
@@ -320,4 +326,40 @@ def _serializer_warnings(rows) -> list[Warning]:
             for field in fields
             if not serializer.carries(field)
         ]
+    return found
+
+
+@register(Tags.database, "cachelayer")
+def check_collations(app_configs=None, databases=None, **kwargs):
+    """Name every key column whose collation holds different strings equal, and what cachelayer does."""
+    if not databases:
+        return []
+    try:
+        with database.guarded(router.db_for_read(Container)):
+            rows = list(Container.objects.select_related("content_type"))
+    except DatabaseError:
+        return []  # not migrated yet
+    found: list[CheckMessage] = []
+    for row in rows:
+        model = row.content_type.model_class()
+        if model is None or validate_container(row):
+            continue  # E010 reports it
+        alias = row.database or router.db_for_write(model)
+        for name in split_columns(row.key_columns):
+            field = cast(Field, model._meta.get_field(name))  # validate_container: a concrete column
+            try:
+                with database.guarded(alias):
+                    rule = collations.rule_of(alias, model, field)
+            except DatabaseError:
+                continue  # a database this check cannot reach: reads find out
+            if rule is None or not rule.folds:
+                continue
+            message = (
+                f"Container {row.name!r}: key column {model._meta.db_table}.{field.column} has collation "
+                f"{rule.collation}: {rule.describe()}."
+            )
+            if rule.exact:
+                found.append(Info(message, obj=row, id=collations.FOLDED_EXACTLY))
+            else:
+                found.append(Warning(message, obj=row, id=collations.NOT_FOLDED))
     return found

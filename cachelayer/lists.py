@@ -56,8 +56,7 @@ def cached_filter(model, **lookups) -> list:
     if any(value is None for value in values.values()):
         return list(model._base_manager.filter(**values).order_by("pk"))
     definition = registry.by_name[name]
-    user_key = definition.codec.key_from(values)
-    definition, rows = indexes.read_list(name, user_key)
+    definition, rows = indexes.read_list(name, tuple(values[f.attname] for f in definition.key_fields))
     build = builder(model, definition.db_alias(), definition.stored)
     return [build(row) for row in rows]
 

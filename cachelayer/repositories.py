@@ -163,11 +163,10 @@ class Repository:
     def delete(self, key) -> bool:
         def run(definition, policy):
             _writable(definition, "delete")
-            user_key = definition.codec.user_key(key)
-            lookup = definition.codec.lookup(user_key)
+            user_key, lookup = _canonical(definition, key)
+            if lookup is None:
+                return False  # no row can have it
             if touches_database(policy):
-                if lookup is None:
-                    return False
                 manager = definition.model._base_manager.db_manager(definition.db_alias())
                 deleted, _ = manager.filter(**lookup).delete()  # post_delete invalidates
                 return deleted > 0
@@ -195,16 +194,21 @@ class Repository:
     def _apply(self, operation: str, key, change):
         def run(definition, policy):
             _writable(definition, operation)
-            user_key = definition.codec.user_key(key)
-            lookup = definition.codec.lookup(user_key)
+            user_key, lookup = _canonical(definition, key)
             if lookup is None:
                 raise MappingError(f"{key!r} is not a valid key for container {definition.name!r}")
             bound = partial(change, definition)
             if touches_database(policy):
                 return _apply_in_database(definition, user_key, lookup, bound)
-            return _apply_in_cache(definition, user_key, lookup, bound, operation)
+            return _apply_in_cache(definition, user_key, lookup, bound, operation, key)
 
         return with_definition(self.target, operation, run)
+
+
+def _canonical(definition: Definition, key) -> tuple[str, dict | None]:
+    """Return the canonical user key of ``key`` and its ORM filter (None when no row can have it)."""
+    user_key = definition.codec.user_key(key)
+    return ("", None) if user_key is None else (user_key, definition.codec.lookup(user_key))
 
 
 def _cached_state(definition: Definition, user_key: str) -> versions.State:
@@ -224,8 +228,7 @@ def _writable(definition: Definition, operation: str) -> None:
 
 def _apply_in_database(definition: Definition, user_key: str, lookup: dict, change):
     """Run a change on the row, locked; then outdate it in every container of
-    the model, under the keys the database gives it before and after (a key
-    typed as ``01`` or ``jp`` may match the row ``1`` or ``JP``)."""
+    the model, under the keys it has in the database before and after."""
     using, model = definition.db_alias(), definition.model
     manager = model._base_manager.db_manager(using)
     every, _ = snapshots.mapped_key_attnames(model)
@@ -244,14 +247,14 @@ def _apply_in_database(definition: Definition, user_key: str, lookup: dict, chan
                         manager.filter(**lookup).update(**new)
                         after = {**current, **new}
                     invalidation.record_rows(using, model, [current, after])
-                    invalidation.invalidate_keys(using, definition, [user_key])  # as typed, too
                 return result
         except IntegrityError as exc:  # a concurrent insert of the same key: once more
             if attempt == 2:
                 raise MappingError(f"container {definition.name!r} could not store {user_key!r}: {exc}") from exc
 
 
-def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change, operation: str):
+def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change, operation: str, given):
+    """Run a change on the cached payload alone (cache_only); errors name the key as ``given``."""
     adapter = definition.adapter
     for _ in range(CAS_RETRIES):
         state = _cached_state(definition, user_key)
@@ -266,7 +269,7 @@ def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change,
         payload = versions.payload(definition, state, tuple(merged[a] for a in definition.stored))
         limit = adapter.max_item_size
         if limit and len(payload) > limit:
-            raise ValueTooLarge(definition.name, operation, user_key, len(payload), limit)
+            raise ValueTooLarge(definition.name, operation, given, len(payload), limit)
         data_key = definition.keys.data(state.part)
         if state.raw is None:
             stored = adapter.add(data_key, payload, definition.timeout, user_key)
@@ -274,7 +277,7 @@ def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change,
             stored = adapter.compare_and_set(data_key, state.raw, payload, definition.timeout, user_key)
         if stored:
             return result
-    raise CachelayerError(f"container {definition.name!r}: too many concurrent writers of {user_key!r}")
+    raise CachelayerError(f"container {definition.name!r}: too many concurrent writers of {given!r}")
 
 
 def _expired(definition: Definition, current: dict) -> bool:

@@ -16,7 +16,7 @@ from django.db import models
 from cachelayer.core import backends, conf
 
 COLUMN_SPLIT = re.compile(r"[\s,;|]+")  # InnoDB accepts these between column names
-KEY_TYPES = (models.CharField, models.IntegerField)  # incl. slug/email, Auto/Big/Small
+KEY_TYPES = (models.CharField, models.IntegerField, models.UUIDField)  # incl. slug/email, Auto/Big/Small
 INT_TYPES = (models.IntegerField,)
 CAS_TYPES = (models.BigIntegerField, models.PositiveBigIntegerField)
 
@@ -51,24 +51,22 @@ def is_unique_key(model, names) -> bool:
 
 
 def _check_key(model, names, errors):
-    """Check key columns; columns that are not unique make an index container (a key maps to a list of rows)."""
-    fields = []
-    index = not is_unique_key(model, names)
+    """Check key columns; columns that are not unique make an index container (a key maps to a list of rows).
+
+    A nullable column may be a key: a row whose key column is NULL is in no key
+    (and in no list), as NULL equals nothing in SQL (core/codec.py)."""
     for name in names:
         field = _field(model, name)
         if field is None or not getattr(field, "concrete", False) or field.many_to_many:
             errors["key_columns"].append(f"{model._meta.label} has no column {name!r}.")
             continue
-        if field.null and not index:  # an index leaves rows whose column is NULL out of every list
-            errors["key_columns"].append(f"Key column {name!r} is nullable; keys must be NOT NULL.")
         typed = (
             field.target_field if field.many_to_one or field.one_to_one else field
         )  # a foreign key: its target's type
         if not isinstance(typed, KEY_TYPES) or isinstance(typed, models.BooleanField):
             errors["key_columns"].append(
-                f"Key column {name!r} is a {field.get_internal_type()}; use a char or integer field."
+                f"Key column {name!r} is a {field.get_internal_type()}; use a char, integer or UUID field."
             )
-        fields.append(field)
     if not names:
         errors["key_columns"].append("Name at least one key column.")
 

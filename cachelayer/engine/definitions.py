@@ -2,8 +2,9 @@
 
 A definition is the mapping (key, value and special columns, policies,
 timeout, cache, database), resolved against the model, with the key codec
-(core/codec.py) that turns column values into the user key the cache is
-addressed by. The registry (registry.py) builds and keeps them.
+(core/codec.py) that turns column values, in any form the database accepts,
+into the canonical user key the cache is addressed by (folded by the key
+columns' collations: collations.py). The registry (registry.py) builds and keeps them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
 from cachelayer.core.serializers import Conversions, get_serializer
 from cachelayer.core.signing import get_signer
+from cachelayer.engine import collations
 from cachelayer.exceptions import OperationDisabled
 
 
@@ -54,7 +56,8 @@ class Definition:
         self.sensitive = sensitivity.reason(model) is not None
         self.separator, self.delimiter = separator, delimiter
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
-        self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
+        folds = collations.folds(self.db_alias, model, self.key_fields)  # by the key columns' collations
+        self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index, folds)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
         self.conversions = Conversions.of(self.stored_fields, self.is_index)  # fields declaring cache_encode
         self.signer = get_signer()

@@ -25,25 +25,25 @@ from cachelayer.engine.definitions import Definition
 from cachelayer.exceptions import MappingError
 
 
-def canonical_key(definition: Definition, user_key: str) -> str | None:
-    """Return the key writers outdate for ``user_key`` ("05" -> "5"), or None
-    when no row can hold it (a part that does not fit its column)."""
-    lookup = definition.codec.lookup(user_key)
-    return None if lookup is None else definition.codec.key_from(lookup)
-
-
 def query_lists(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
     """Read the lists of canonical ``user_keys`` in one query: ``{key: rows}``,
-    rows by primary key, an empty tuple for a key no row holds."""
-    lookups = [lookup for lookup in map(definition.codec.lookup, user_keys) if lookup is not None]
+    rows by primary key, an empty tuple for a key no row holds (one query per key
+    under a collation that cannot be folded exactly: rows are not told apart in Python)."""
+    manager = definition.model._base_manager.using(using)
+    pairs = versions.key_lookups(definition, user_keys)
     lists: dict[str, list] = {key: [] for key in user_keys}
-    if lookups:
+    if not definition.codec.exact():
+        for key, lookup in pairs:
+            lists[key] = list(manager.filter(**lookup).order_by("pk").values_list(*definition.stored))
+    elif pairs:
         condition = Q()
-        for lookup in lookups:
+        for _, lookup in pairs:
             condition |= Q(**lookup)
-        rows = definition.model._base_manager.using(using).filter(condition).order_by("pk")
+        rows = manager.filter(condition).order_by("pk")
         for row in rows.values_list(*definition.stored):
-            lists.setdefault(definition.codec.key_of(row), []).append(row)
+            holder = definition.codec.key_of(row)
+            if holder in lists:
+                lists[holder].append(row)
     return {key: tuple(lists[key]) for key in user_keys}
 
 
@@ -76,7 +76,9 @@ def loader(definition: Definition) -> tuple:
 def read_lists(definition: Definition, user_keys: list[str], policy: str) -> dict[str, tuple]:
     """Return ``{key: rows}`` for canonical keys, read through the cache as the get policy says."""
     using = definition.db_alias()
-    found = reads.read(definition, user_keys, **reads.READ_MODES[policy], query=query_lists, fill=fill_lists)
+    found = reads.read(
+        definition, user_keys, **reads.read_modes(definition, policy), query=query_lists, fill=fill_lists
+    )
     uncached = [key for key, entry in found.items() if too_long(entry)]
     if uncached:
         stats.incr(definition.name, "too_large", len(uncached))
@@ -84,13 +86,14 @@ def read_lists(definition: Definition, user_keys: list[str], policy: str) -> dic
     return {key: found.get(key, ()) for key in user_keys}
 
 
-def read_list(target, user_key: str) -> tuple[Definition, tuple]:
-    """Return the definition of an index container (a name) and the rows of one key."""
+def read_list(target, key) -> tuple[Definition, tuple]:
+    """Return the definition of an index container (a name) and the rows of one
+    key, in any form the database accepts ("05" -> "5", "OPEN" -> "open" under a _ci collation)."""
 
     def run(definition, policy):
         if not definition.is_index:
             raise MappingError(f"container {definition.name!r} is not an index container")
-        key = canonical_key(definition, user_key)
-        return definition, (() if key is None else read_lists(definition, [key], policy)[key])
+        user_key = definition.codec.user_key(key)
+        return definition, (() if user_key is None else read_lists(definition, [user_key], policy)[user_key])
 
     return reads.with_definition(target, "get", run)

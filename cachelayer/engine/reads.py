@@ -28,6 +28,15 @@ READ_MODES: dict[str, dict[str, bool]] = {  # get policy -> how read() runs
 }
 
 
+def read_modes(definition: Definition, policy: str) -> dict[str, bool]:
+    """Return how a read under the get ``policy`` runs: from the database alone when
+    a key column's collation cannot be folded exactly (collations.py)."""
+    modes = READ_MODES[policy]
+    if modes["use_cache"] and modes["use_db"] and not definition.codec.exact():
+        return READ_MODES[Policy.DB_ONLY]
+    return modes
+
+
 def with_definition(target, operation: str, run):
     """Call ``run(definition, policy)``, retrying once after a configuration change.
 
@@ -53,14 +62,16 @@ def with_definition(target, operation: str, run):
 
 
 def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
-    """Return the definition and ``{key: row}`` for the keys (as given) that exist."""
+    """Return the definition and ``{key: row}`` for the keys (as given, in any
+    form the database accepts: core/codec.py) that exist."""
 
     def run(definition, policy):
         if definition.is_index:  # its payloads are lists: a key read would store a row among them
             raise IndexContainer(definition.name, "read it with Model.cached.filter() (or repository(name).get())")
-        user_keys = {key: definition.codec.user_key(key) for key in keys}
-        rows = read(definition, list(user_keys.values()), **READ_MODES[policy])
-        return definition, {key: rows[user_key] for key, user_key in user_keys.items() if user_key in rows}
+        canonical = {key: definition.codec.user_key(key) for key in keys}  # None: no row can have it
+        user_keys = list(dict.fromkeys(user_key for user_key in canonical.values() if user_key is not None))
+        rows = read(definition, user_keys, **read_modes(definition, policy)) if user_keys else {}
+        return definition, {key: rows[user_key] for key, user_key in canonical.items() if user_key in rows}
 
     return with_definition(target, operation, run)
 

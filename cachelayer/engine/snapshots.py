@@ -11,6 +11,7 @@ write. Containers keyed by the primary key need no query.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import connections
 
 from cachelayer.engine.definitions import Definition
@@ -58,7 +59,8 @@ _compiled: dict[tuple, str] = {}
 
 
 def read(model, using: str, pks, attnames) -> dict:
-    """Return ``{pk: {attname: value}}`` for the rows of ``pks`` as the database has them now.
+    """Return ``{pk: {attname: value}}`` for the rows of ``pks`` as the database has them now,
+    keyed by the pks as given (``"07"`` finds the row 7; the snapshot holds 7).
 
     Locks them (SELECT ... FOR UPDATE) inside ``atomic``, so that no other
     writer can change their keys between this read and the write. Every
@@ -78,11 +80,28 @@ def read(model, using: str, pks, attnames) -> dict:
     if sql is None:
         sql = _compiled[shape] = _compile(_queryset(model, using, pks, names, locked), connection, pks)
     if not sql:
-        return {row[0]: dict(zip(names, row)) for row in _queryset(model, using, pks, names, locked)}
+        return _as_given(pk_field, pks, names, list(_queryset(model, using, pks, names, locked)))
     params = [pk_field.get_db_prep_value(pk, connection, prepared=False) for pk in pks]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
+        return _as_given(pk_field, pks, names, cursor.fetchall())
+
+
+def _as_given(pk_field, pks: list, names: tuple, rows) -> dict:
+    """Key ``rows`` by the pks asked for: one pk finds its one row whatever its form (a
+    collation may hold ``"ab-1"`` equal to ``"AB-1"``); several are matched by value (a
+    pk not matched has no snapshot: the write outdates what it cannot name by generation)."""
+    if len(pks) == 1:
+        return {pks[0]: dict(zip(names, rows[0]))} if rows else {}
+    found = {_value(pk_field, row[0]): dict(zip(names, row)) for row in rows}
+    return {pk: found[value] for pk in pks if (value := _value(pk_field, pk)) in found}
+
+
+def _value(pk_field, pk):
+    try:
+        return pk_field.to_python(pk)
+    except ValidationError:
+        return None
 
 
 def _queryset(model, using: str, pks: list, names: tuple, locked: bool):

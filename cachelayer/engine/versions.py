@@ -264,13 +264,20 @@ def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:
 
 
 def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
-    """Read rows by key from the database in one query (values in ``stored`` order)."""
+    """Read rows by key from the database in one query (values in ``stored`` order).
+
+    Under a collation that cannot be folded exactly, rows cannot be told apart by
+    key in Python: each key is read by a query of its own."""
     from django.db.models import Q
 
-    lookups = [lookup for lookup in map(definition.codec.lookup, user_keys) if lookup is not None]
-    if not lookups:
+    pairs = key_lookups(definition, user_keys)
+    if not pairs:
         return {}
     manager = definition.model._base_manager.using(using)
+    if not definition.codec.exact():
+        found = ((key, manager.filter(**lookup).values_list(*definition.stored).first()) for key, lookup in pairs)
+        return {key: row for key, row in found if row is not None}
+    lookups = [lookup for _, lookup in pairs]
     if len(definition.key_fields) == 1:
         attname = definition.key_fields[0].attname
         qs = manager.filter(**{f"{attname}__in": [lookup[attname] for lookup in lookups]})
@@ -279,7 +286,14 @@ def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict
         for lookup in lookups:
             condition |= Q(**lookup)
         qs = manager.filter(condition)
-    return {definition.codec.key_of(row): row for row in qs.values_list(*definition.stored)}
+    keyed = ((definition.codec.key_of(row), row) for row in qs.values_list(*definition.stored))
+    return {key: row for key, row in keyed if key is not None}  # None: a stored value no key is made of
+
+
+def key_lookups(definition: Definition, user_keys: list[str]) -> list[tuple[str, dict]]:
+    """Return ``(key, ORM filter)`` of the keys a row can have."""
+    pairs = ((key, definition.codec.lookup(key)) for key in user_keys)
+    return [(key, lookup) for key, lookup in pairs if lookup is not None]
 
 
 def wait_for_fill(definition: Definition, state: State, deadline: float):

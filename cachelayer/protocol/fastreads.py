@@ -84,25 +84,31 @@ class FastReads:
         for definition, keys, future in pending:
             by_definition.setdefault(definition, []).append((keys, future))
         for definition, waiting in by_definition.items():
-            wanted = list(dict.fromkeys(key for keys, _ in waiting for key in keys))
-            try:
+            try:  # keys in the form the database gives them; folding them may need it: then the worker
+                canonical = {key: definition.codec.user_key(key, offline=True) for keys, _ in waiting for key in keys}
+                if not definition.codec.exact(offline=True):
+                    raise LookupError("the container's reads go to the database")
+                wanted = list(dict.fromkeys(key for key in canonical.values() if key is not None))
                 states = versions.fetch(definition, wanted, reload=False).states
             except Exception as exc:
                 logger.debug("cachelayer: cache_serve fast read falls back: %r", exc)
-                states = None
+                canonical, states = {}, None
             cache_only = definition.policies["get_policy"] == Policy.CACHE_ONLY
             for keys, future in waiting:
                 if not future.done():
-                    future.set_result(_rows(definition, keys, states, cache_only))
+                    future.set_result(_rows(definition, keys, canonical, states, cache_only))
 
 
-def _rows(definition, keys: list[str], states: dict | None, cache_only: bool) -> dict | None:
+def _rows(definition, keys: list[str], canonical: dict, states: dict | None, cache_only: bool) -> dict | None:
     """Return ``{key: row}`` of the keys that exist, or None when one needs the database."""
     if states is None:
         return None
-    found, misses = {}, []
+    found, misses, seen = {}, [], {}
     for key in keys:
-        state = states.get(key)
+        user_key = canonical[key]
+        if user_key is None:
+            continue  # no row can have it
+        state = seen[user_key] = states.get(user_key)
         if state is None:
             return None  # its server could not be read
         if state.row is versions.MISSING:
@@ -111,7 +117,7 @@ def _rows(definition, keys: list[str], states: dict | None, cache_only: bool) ->
             misses.append(state)
         elif state.row is not versions.ABSENT:
             found[key] = state.row
-    reads._count(definition, {key: states[key] for key in keys}, misses)
+    reads._count(definition, seen, misses)
     return found
 
 

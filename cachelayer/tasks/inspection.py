@@ -178,7 +178,8 @@ def inspect(
     for chunk in _chunks(definition, sample, keys, chunk_size):
         while True:
             try:
-                _check(definition, [definition.codec.user_key(key) for key in chunk], result)
+                canonical = (definition.codec.user_key(key) for key in chunk)
+                _check(definition, [key for key in canonical if key is not None], result)
                 break
             except versions.Restart:  # the configuration changed: check the chunk with the new definition
                 definition = registry.get(definition.name)

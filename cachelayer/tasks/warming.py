@@ -48,6 +48,8 @@ def unfilled(definition: Definition) -> str | None:
     policy = definition.policy("get")
     if policy != Policy.CACHING:
         return f"get_policy is {policy}, so reads do not fill the cache"
+    if not definition.codec.exact():
+        return "a key column's collation cannot be folded exactly, so reads go to the database (cachelayer.W040)"
     return None
 
 
@@ -91,7 +93,8 @@ def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[
     attnames = [f.attname for f in definition.key_fields]
     rows = _keys(definition)
     page = list((rows if last is None else rows.filter(_after(attnames, last)))[:limit])
-    return page, [definition.codec.key_from(dict(zip(attnames, row))) for row in page]
+    keys = (definition.codec.key_from(dict(zip(attnames, row))) for row in page)
+    return page, [key for key in keys if key is not None]
 
 
 def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) -> WarmResult:

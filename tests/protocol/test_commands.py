@@ -265,3 +265,18 @@ def test_batched_write_invalidates_on_commit(start_server, backend, on_server_da
     assert reader.get("k") == b"old"  # uncommitted
     writer.set("other", "x", noreply=False)  # second write: the batch commits
     assert reader.get("k") == b"new"
+
+
+def test_a_key_in_another_form_reads_and_writes_the_row_the_database_holds_equal(server, policy):
+    """cache_serve keys are canonical too: on MariaDB (utf8mb4_general_ci) ``KEY`` is the row ``key``."""
+    if policy == "cache_only":
+        pytest.skip("the database holds no row")
+    client = server.client()
+    client.set("key", "one", noreply=False)
+    assert client.get("key") == b"one"  # cached
+    expected = in_db("KEY")
+    assert client.get("KEY") == (None if expected is None else expected.encode())
+    KeyValue(key="KEY", value="two").save()  # MariaDB: updates the row key; SQLite, PostgreSQL: another row
+    assert (client.get("key"), client.get("KEY")) == (b"two" if in_db("key") == "two" else b"one", b"two")
+    client.set("KEY", "three", noreply=False)
+    assert client.get("key") == in_db("key").encode()

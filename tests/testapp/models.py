@@ -1,6 +1,8 @@
 """Models the test suite maps; no migrations (created by the test runner)."""
 
-from django.db import models
+import uuid
+
+from django.db import connection, models
 
 from cachelayer import CachedManager, CachedModelMixin, CachedQuerySet
 from tests.testapp.hands import CachedHandField, HandField
@@ -257,3 +259,68 @@ class TenantComment(models.Model):
         related_name="comments",
         null=True,
     )
+
+
+class Sku(CachedModelMixin, models.Model):
+    """Keyed by a char primary key: on MariaDB its collation (utf8mb4_general_ci) makes "ab-1" the row "AB-1"."""
+
+    code = models.CharField(max_length=20, primary_key=True)
+    value = models.IntegerField(default=0)
+
+
+class Wrapper:
+    """A primary key's Python value whose ``__str__`` returns no string (Django's custom_pk ``MyWrapper``)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self):
+        return self.value  # an int: str() raises TypeError
+
+    def __int__(self):
+        return int(self.value)
+
+    def __eq__(self, other):
+        return self.value == (other.value if isinstance(other, Wrapper) else other)
+
+    def __hash__(self):
+        return hash(self.value)
+
+
+class WrappedAutoField(models.BigAutoField):
+    """Reads its values as Wrapper objects; stores them as integers."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Wrapper(value)
+
+    def get_prep_value(self, value):
+        return None if value is None else int(value)
+
+
+class Wrapped(CachedModelMixin, models.Model):
+    """Keyed by a primary key whose values are Wrapper objects."""
+
+    id = WrappedAutoField(primary_key=True)
+    value = models.IntegerField(default=0)
+
+
+class Ticket(CachedModelMixin, models.Model):
+    """Keyed by a UUID primary key; its nullable unique column can key a container too."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    ref = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    value = models.IntegerField(default=0)
+
+
+# A collation that holds different strings equal, declared on the column: SQLite's NOCASE
+# (cachelayer folds it exactly), MariaDB's utf8mb4_unicode_ci (it cannot: reads go to the database).
+LABEL_COLLATION = {"sqlite": "NOCASE", "mysql": "utf8mb4_unicode_ci"}.get(connection.vendor)
+
+
+class Label(CachedModelMixin, models.Model):
+    """Keyed by a unique char column with a collation of its own (db_collation)."""
+
+    cache_key_fields = "code"
+
+    code = models.CharField(max_length=20, unique=True, db_collation=LABEL_COLLATION)
+    value = models.IntegerField(default=0)

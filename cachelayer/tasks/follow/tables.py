@@ -5,7 +5,7 @@ server's information_schema) and never changes; the follower builds a new
 one and restarts its stream when definitions reload or a watched table's
 DDL goes by. Keys are built from column values exactly as the ORM would
 have loaded them (the backend's and the field's database converters), then
-by ``KeyCodec.key_from`` (core/codec.py), so they equal the keys in-process writes use.
+by ``KeyCodec.key_or_none`` (core/codec.py), so they equal the keys in-process writes use.
 
 InnoDB does not log the rows a foreign key cascade changes, so a change of
 a parent row bumps the generation of every container of the tables its
@@ -23,6 +23,7 @@ from collections import defaultdict
 from django.db import connections
 from pymysqlreplication.row_event import DeleteRowsEvent
 
+from cachelayer.core.codec import UNLISTED
 from cachelayer.tasks.follow import ddl
 from cachelayer.tasks.follow.aliases import server_of
 from cachelayer.tasks.follow.server import Server
@@ -57,15 +58,19 @@ class KeyMaker:
             column = model._meta.pk.column if field.primary_key else field.column
             self.columns.append((column, field.attname, col, converters, connection))
 
-    def __call__(self, row: dict) -> str:
-        """Return the key; KeyError when the row lacks a key column."""
+    def __call__(self, row: dict):
+        """Return the key (UNLISTED when a key column is NULL); KeyError when the row
+        lacks a key column, ValueError when its value makes no key."""
         values = {}
         for column, attname, col, converters, connection in self.columns:
             value = row[column]
             for converter in converters:
                 value = converter(value, col, connection)
             values[attname] = value
-        return self.definition.codec.key_from(values)
+        key = self.definition.codec.key_or_none(values)
+        if key is None:
+            raise ValueError(f"no key of {self.definition.name} can be made of {values!r}")
+        return key
 
 
 class Cascade:
@@ -113,7 +118,8 @@ class Table:
             )
             for maker in self.makers:
                 try:
-                    changes.keys[maker.definition].update(maker(image) for image in images)
+                    keys = [maker(image) for image in images]
+                    changes.keys[maker.definition].update(key for key in keys if key is not UNLISTED)
                 except (KeyError, ValueError, TypeError):
                     changes.generations.add(maker.definition)
             for cascade in self.cascades:
