@@ -15,6 +15,8 @@ def _timeout(timeout: float):
 
 
 class LocMemAdapter(Adapter):
+    shared = False  # one process: no other server list, no failover
+
     def __init__(self, alias: str, params: dict):
         super().__init__(alias, params, ["locmem"])
         self.cache = caches[alias]

@@ -21,7 +21,8 @@ from pymemcache.client.base import PooledClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
 from pymemcache.pool import ObjectPool
 
-from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
+from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.routing import RouteMemo, memcached_identity, split_location
 from cachelayer.core import conf
 
 RECV_SIZE = 64 * 1024
@@ -265,6 +266,9 @@ class MemcachedAdapter(Adapter):
 
     def _ping(self, server):
         self.clients[server].version()
+
+    def _identity(self, stats):
+        return memcached_identity(stats)
 
     def _stats(self, server):
         return {k.decode(): v for k, v in self.clients[server].stats().items()}

@@ -23,7 +23,8 @@ from typing import Any
 
 import pylibmc
 
-from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
+from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.routing import RouteMemo, memcached_identity, split_location
 from cachelayer.core import conf
 
 
@@ -171,6 +172,9 @@ class PyLibMCAdapter(Adapter):
         with self._client(server) as client:
             if not client.get_stats():
                 raise pylibmc.Error(f"{server} does not answer")
+
+    def _identity(self, stats):
+        return memcached_identity(stats)
 
     def _stats(self, server):
         with self._client(server) as client:

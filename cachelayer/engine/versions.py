@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, cast
 from cachelayer.adapters import Adapter
 from cachelayer.adapters.base import Fetched, Route, new_counter
 from cachelayer.core import conf
-from cachelayer.engine import outbox, stats
+from cachelayer.engine import outbox, stats, topology
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CacheUnavailable, ForgedPayload
@@ -88,6 +88,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
         # A list, not a generator: observe records every version, so none may be skipped.
         observed = [registry.observe(alias, int(version)) for version in versions_seen]
         if any(observed):
+            topology.stale(definition.adapter)  # a new server list may have been announced
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
