@@ -31,8 +31,9 @@ def _memcached_user() -> list[str]:
 class ServerProcess:
     """One memcached or redis-server child process on 127.0.0.1:port."""
 
-    def __init__(self, kind: str, port: int | None = None):
+    def __init__(self, kind: str, port: int | None = None, args: tuple[str, ...] = (), data_dir: str = "/tmp"):
         self.kind, self.port = kind, port or free_port()
+        self.args, self.data_dir = list(args), data_dir  # more options; redis-server's --dir
         self.process: subprocess.Popen | None = None
 
     @property
@@ -49,6 +50,7 @@ class ServerProcess:
                 "0",
                 "-m",
                 "64",
+                *self.args,
             ]
         return [
             shutil.which("redis-server"),
@@ -61,7 +63,8 @@ class ServerProcess:
             "--appendonly",
             "no",
             "--dir",
-            "/tmp",
+            self.data_dir,
+            *self.args,
         ]
 
     @property
