@@ -198,6 +198,10 @@ class Adapter(ABC):
         """Return the servers that may have missed invalidations (none is read)."""
         return [server for server in self.servers if server in self.health.dirty]
 
+    def topology_due(self) -> bool:
+        """Return whether the topology (engine/topology.py) must be checked before the next read."""
+        return time.monotonic() >= self.health.renew_at
+
     def may_call(self, server: str) -> bool:
         """Return whether ``server``'s breaker lets a call through now (a probe after a cool-down)."""
         return self.breakers[server].allow()
@@ -214,7 +218,7 @@ class Adapter(ABC):
         per-route copy: the caller looks keys up by name).
         """
         found: dict[Route, dict[str, Any]]
-        if time.monotonic() >= self.health.renew_at:  # the topology must be looked at again first
+        if self.topology_due():  # the topology must be looked at again first
             self.health.mark_all_dirty()
         by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
         if self.others:

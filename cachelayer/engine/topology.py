@@ -64,7 +64,7 @@ def ensure(adapter: Adapter) -> None:
     """Check the topology before a write is delivered, when it is due (a
     process that only writes keeps its membership alive, and a new list is
     announced before its first write)."""
-    if time.monotonic() >= adapter.health.renew_at:
+    if adapter.topology_due():
         database.in_own_connection(check, adapter)
 
 

@@ -70,8 +70,8 @@ class FastReads:
             return None  # (an index's payloads are lists: the worker's repository answers with their pks)
         if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
             return None
-        if definition.adapter.dirty_servers():
-            return None  # the outbox replay reads the database
+        if definition.adapter.dirty_servers() or definition.adapter.topology_due():
+            return None  # the outbox replay (and the topology check) read the database
         return definition
 
     def _read_pending(self) -> None:

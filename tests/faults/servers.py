@@ -34,6 +34,7 @@ class ServerProcess:
     def __init__(self, kind: str, port: int | None = None, args: tuple[str, ...] = (), data_dir: str = "/tmp"):
         self.kind, self.port = kind, port or free_port()
         self.args, self.data_dir = list(args), data_dir  # more options; redis-server's --dir
+        self.env: dict | None = None  # the server's environment (None: ours)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -72,7 +73,9 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}" if self.kind == "memcached" else f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> ServerProcess:
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

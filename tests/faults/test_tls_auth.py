@@ -3,6 +3,7 @@ TLS (``-Z``) with pymemcache's ``tls_context``, Redis with ACL users and
 passwords (in the URL or OPTIONS) and over TLS (``rediss://``), each against
 a server of the test's own. A hit with 0 queries proves the cache answered."""
 
+import json
 import os
 import shutil
 import ssl
@@ -17,6 +18,7 @@ from cachelayer.adapters import get_adapter
 from cachelayer.checks import check_settings
 from tests.faults.conftest import ALIAS
 from tests.faults.servers import ServerProcess, free_port
+from tests.faults.test_processes import spawn
 from tests.testapp.models import Item
 
 pytestmark = pytest.mark.slow  # cache servers of the test's own
@@ -118,3 +120,49 @@ def test_redis_over_tls(certificate, use_servers, django_assert_num_queries):
         read_twice(django_assert_num_queries)
     finally:
         server.kill()
+
+
+SASL_PLUGINS = "/usr/lib/x86_64-linux-gnu/sasl2"  # Debian's Cyrus SASL plugins (PLAIN, sasldb)
+
+
+@pytest.fixture
+def sasl_memcached():
+    """memcached with SASL (``-S``) over a sasldb of the test's own: user bob, password pw123."""
+    if not shutil.which("saslpasswd2") or not os.path.isdir(SASL_PLUGINS):
+        pytest.skip("needs Debian's sasl2-bin (saslpasswd2) and libsasl2-modules")
+    folder = tempfile.mkdtemp(prefix="cachelayer-sasl-")
+    os.chmod(folder, 0o755)
+    database = os.path.join(folder, "sasldb2")
+    subprocess.run(["saslpasswd2", "-p", "-a", "memcached", "-c", "-f", database, "bob"], input=b"pw123", check=True)
+    with open(os.path.join(folder, "memcached.conf"), "w") as conf:
+        conf.write(f"mech_list: plain\nsasldb_path: {database}\n")
+    for name in ("sasldb2", "memcached.conf"):
+        os.chmod(os.path.join(folder, name), 0o644)
+    server = ServerProcess("memcached", args=("-S",))
+    server.env = {**os.environ, "SASL_CONF_PATH": folder}
+    yield server.start()
+    server.kill()
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(("password", "cached"), [("pw123", True), ("wrong", False)])
+def test_pylibmc_authenticates_with_sasl(password, cached, sasl_memcached, settings, transactional_db):
+    item = Item.objects.create(value=5)
+    entry = {
+        "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
+        "LOCATION": [sasl_memcached.location],
+        "OPTIONS": {"binary": True, "username": "bob", "password": password},
+    }
+    worker = spawn(
+        "read-twice",
+        {"pk": item.pk, "caches": {**settings.CACHES, ALIAS: entry}},
+        {"CACHE_ALIAS": ALIAS, "KEY_PREFIX": "sasl", "SOCKET_TIMEOUT": 0.5},
+        # pylibmc's wheel bundles its own libsasl2, which looks for plugins elsewhere
+        env={"SASL_PATH": SASL_PLUGINS},
+        stdout=subprocess.PIPE,
+    )
+    out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0
+    answer = json.loads(out.decode().strip().splitlines()[-1])
+    assert answer["values"] == [5, 5]
+    assert (answer["queries"] == 0) is cached  # a wrong password: the database answers

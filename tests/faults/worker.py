@@ -8,6 +8,8 @@ Modes:
               writes a JSON log of every read and write to args["out"]
   hold-lease  miss one key and hang inside the database read while holding
               its fill lease (the test then kills this process)
+  read-twice  read Item args["pk"] twice through the cache; print the values
+              and the SQL queries of the second read as JSON
   save        set Item args["pk"]'s value to args["value"] and commit
               (args["caches"], when given, replaces CACHES: another server list)
 """
@@ -68,6 +70,18 @@ def save(args):
     item.save(update_fields=["value"])
 
 
+def read_twice(args):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.testapp.models import Item
+
+    first = Item.cached.get(args["pk"]).value
+    with CaptureQueriesContext(connection) as second:
+        value = Item.cached.get(args["pk"]).value
+    print(json.dumps({"values": [first, value], "queries": len(second)}))
+
+
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
@@ -76,7 +90,7 @@ def main():
     mode, args = sys.argv[1], json.loads(sys.argv[2])
     caches = {"CACHES": args["caches"]} if "caches" in args else {}
     with override_settings(CACHELAYER=json.loads(os.environ["CACHELAYER_JSON"]), **caches):
-        {"mix": mix, "hold-lease": hold_lease, "save": save}[mode](args)
+        {"mix": mix, "hold-lease": hold_lease, "save": save, "read-twice": read_twice}[mode](args)
 
 
 if __name__ == "__main__":
