@@ -199,7 +199,7 @@ class Adapter(ABC):
         return [server for server in self.servers if server in self.health.dirty]
 
     def topology_due(self) -> bool:
-        """Return whether the topology (engine/topology.py) must be checked before the next read."""
+        """Return whether the topology (engine/topology.py) is due to be checked again."""
         return time.monotonic() >= self.health.renew_at
 
     def may_call(self, server: str) -> bool:
@@ -218,7 +218,7 @@ class Adapter(ABC):
         per-route copy: the caller looks keys up by name).
         """
         found: dict[Route, dict[str, Any]]
-        if self.topology_due():  # the topology must be looked at again first
+        if time.monotonic() >= self.health.trusted_until:  # the topology was not checked in time
             self.health.mark_all_dirty()
         by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
         if self.others:

@@ -4,7 +4,7 @@ A server that failed may have missed invalidations (ours, or other
 processes'), so it is dirty until the outbox (engine/outbox.py) has been
 replayed to it, and reads never use a dirty server: ``Adapter.fetch`` reports
 its routes as unreachable. Every server starts dirty (nothing is known until
-the outbox was replayed once), and all turn dirty again once ``renew_at``
+the outbox was replayed once), and all turn dirty again once ``trusted_until``
 passes: the replay checks the topology first (engine/topology.py). ``epoch`` moves on every mark so that a replay
 only cleans a server nothing failed on while it ran.
 
@@ -22,8 +22,9 @@ class Health:
         self.dirty: set[str] = set(servers)  # read on every fetch: empty is the fast case
         self._epochs = dict.fromkeys(servers, 0)
         self._lock = threading.Lock()
-        # monotonic time past which the topology is checked again (0: never checked)
-        self.renew_at = 0.0
+        # monotonic times: when the topology is checked again (engine/topology.py),
+        # and past which no server is trusted until it was (0: never checked)
+        self.renew_at = self.trusted_until = 0.0
         self.servers = list(servers)
 
     def mark_dirty(self, server: str) -> None:

@@ -6,7 +6,8 @@ without any write path failing:
 * **Server lists that differ between processes** (a rolling deploy adds or
   removes a memcached server; a server is put back without a flush). Each
   process keeps a ``PoolMembership`` row for its list, renewed every third of
-  ``POOL_MEMBERSHIP_TTL``. A reader reads a key only from a server that
+  ``POOL_MEMBERSHIP_TTL`` (``ensure``, before a read or write); it trusts no
+  server once two thirds passed without a renewal. A reader reads a key only from a server that
   *every* listed membership routes it to: there every writer bumps its
   version. Other keys are answered by the database, unfilled. A process whose
   list is new bumps the configuration version on every server of every
@@ -56,29 +57,38 @@ _checking: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
 def stale(adapter: Adapter) -> None:
-    """Look at the topology again before the next read (the configuration version moved)."""
-    adapter.health.renew_at = 0.0
+    """Trust no server before the topology was checked again (the configuration version moved)."""
+    adapter.health.renew_at = adapter.health.trusted_until = 0.0
 
 
 def ensure(adapter: Adapter) -> None:
-    """Check the topology before a write is delivered, when it is due (a
-    process that only writes keeps its membership alive, and a new list is
-    announced before its first write)."""
+    """Check the topology when it is due, before a read or a write goes out.
+
+    A new list is so announced before the process's first read or write,
+    and a process that only writes keeps its membership alive. When the check
+    fails (the database is down: nobody commits then), it is retried after
+    BREAKER_COOLDOWN, and the servers stay trusted until ``trusted_until``.
+    """
     if adapter.topology_due():
         database.in_own_connection(check, adapter)
+        if adapter.topology_due():
+            adapter.health.renew_at = time.monotonic() + conf.get("BREAKER_COOLDOWN")
 
 
 def check(adapter: Adapter) -> list[str]:
     """Renew this process's membership, load the others', and verify each
     server's identity; return the servers that could not be verified."""
     if not adapter.shared:
-        adapter.health.renew_at = float("inf")
+        adapter.health.renew_at = adapter.health.trusted_until = float("inf")
         return []
     started = time.monotonic()
     with _checking[adapter.alias]:
         adapter.others = [RouteMemo(servers) for servers in _renew(adapter)]
         unverified = [server for server in adapter.servers if not _verify(adapter, server)]
-        adapter.health.renew_at = started + conf.get("POOL_MEMBERSHIP_TTL") / 3
+        ttl = conf.get("POOL_MEMBERSHIP_TTL")
+        # Renewed every third of the TTL; trusted for two thirds, so that others
+        # can never retire the row of a process that still trusts its servers.
+        adapter.health.renew_at, adapter.health.trusted_until = started + ttl / 3, started + ttl * 2 / 3
     return unverified
 
 

@@ -114,7 +114,9 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
 
 def fetch_fresh(adapter: Adapter, groups: dict[Route, list[str]], shared: bool = False) -> Fetched:
     """``adapter.fetch``; routes it could not read are read once more when the
-    outbox's replay (outbox.py) just cleaned their server. A hit never replays."""
+    outbox's replay (outbox.py) just cleaned their server. A hit never replays
+    (nor checks the topology, but every third of POOL_MEMBERSHIP_TTL)."""
+    topology.ensure(adapter)
     fetched = adapter.fetch(groups, shared)
     if not fetched.unreachable or not outbox.replay_owed(adapter):
         return fetched
