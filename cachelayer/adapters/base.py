@@ -257,10 +257,11 @@ class Adapter(ABC):
         list sends elsewhere: that process's writes never reach this copy."""
         disputed: list[Route] = []
         for server, routes in by_server.items():
-            kept = [r for r in routes if r is None or all(other.server_of(r) == server for other in self.others)]
-            if len(kept) < len(routes):
-                disputed.extend(r for r in routes if r is not None and r not in kept)
-                by_server[server] = kept
+            kept = []
+            for route in routes:
+                agreed = route is None or all(other.server_of(route) == server for other in self.others)
+                (kept if agreed else disputed).append(route)
+            by_server[server] = kept
         return disputed
 
     def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:

@@ -101,7 +101,7 @@ def _renew(adapter: Adapter) -> list[list[str]]:
     mine = sorted(adapter.servers)
     table = PoolMembership.objects.filter(cache_alias=adapter.alias)
     if not table.filter(fingerprint=fingerprint(mine)).update(last_seen=Now(), servers=mine):
-        _announce(adapter, mine, list(table.values_list("servers", flat=True)))
+        _announce(adapter, mine)
     expired = ExpressionWrapper(
         Now() - Value(timedelta(seconds=conf.get("POOL_MEMBERSHIP_TTL"))), output_field=DateTimeField()
     )
@@ -124,16 +124,22 @@ def _renew(adapter: Adapter) -> list[list[str]]:
     return listed[1:]
 
 
-def _announce(adapter: Adapter, mine: list[str], listed: list[list[str]]) -> None:
+def _announce(adapter: Adapter, mine: list[str]) -> None:
     """Insert our row, then make every listed process reload the memberships
     (it reads the configuration version in every round trip). With no row at
-    all there is no telling who wrote what before: outdate our servers."""
+    all there is no telling who wrote what before: outdate our servers.
+
+    The others are read after the insert commits: of two lists announced at
+    once, the second to read sees the first, and bumps its servers.
+    """
     try:
         PoolMembership.objects.create(
             cache_alias=adapter.alias, fingerprint=fingerprint(mine), servers=mine, last_seen=Now()
         )
     except IntegrityError:
-        return  # a process with the same list announced it first
+        pass  # a process with the same list announces it at the same time: both do (idempotent)
+    table = PoolMembership.objects.filter(cache_alias=adapter.alias).exclude(fingerprint=fingerprint(mine))
+    listed = list(table.values_list("servers", flat=True))
     if listed:
         logger.warning("cachelayer: cache %s: server list %s announced beside %s", adapter.alias, mine, listed)
     key = config_key(conf.get("KEY_PREFIX"))
