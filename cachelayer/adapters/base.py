@@ -257,7 +257,7 @@ class Adapter(ABC):
         list sends elsewhere: that process's writes never reach this copy."""
         disputed: list[Route] = []
         for server, routes in by_server.items():
-            kept = []
+            kept: list[Route] = []
             for route in routes:
                 agreed = route is None or all(other.server_of(route) == server for other in self.others)
                 (kept if agreed else disputed).append(route)
