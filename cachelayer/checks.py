@@ -9,6 +9,8 @@ cachelayer.W010  a container mapping may refuse some writes (database check)
 cachelayer.I010  a container is an index container: its key columns are not unique (database check)
 cachelayer.W011  a mapped model has a manager whose update()/bulk writes do not invalidate
 cachelayer.W012  a mixin model's container maps other columns than the model declares (database check)
+cachelayer.W013  a container stores a field whose values the configured SERIALIZER may not carry
+                 (database check)
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
 cachelayer.E030  an exposed container maps a model holding credentials or sessions beyond what
                  PROTOCOL_SENSITIVE_ALLOWED permits (database check)
@@ -24,10 +26,11 @@ from django.db import DatabaseError, router
 
 from cachelayer.core import backends, conf, policies, sensitivity
 from cachelayer.core.mapping import index_note, validate_container, validate_mapping
-from cachelayer.core.serializers import SERIALIZERS
+from cachelayer.core.serializers import SERIALIZERS, get_serializer
 from cachelayer.engine import database
+from cachelayer.engine.definitions import Definition
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
-from cachelayer.models import Container
+from cachelayer.models import ConfigOption, Container
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
 
 POSITIVE_NUMBERS = (
@@ -206,6 +209,7 @@ def check_containers(app_configs=None, databases=None, **kwargs):
     found += check_managers(sorted(mapped, key=lambda model: model._meta.label))
     found += _drift_warnings(rows)
     found += _exposure_errors(rows)
+    found += _serializer_warnings(rows)
     for row in rows:
         for field, messages in validate_container(row).items():
             for message in messages:
@@ -262,4 +266,32 @@ def _drift_warnings(rows) -> list[Warning]:
                     id="cachelayer.W012",
                 )
             )
+    return found
+
+
+def _serializer_warnings(rows) -> list[Warning]:
+    """Warn where a container stores a field whose values the configured serializer may not carry."""
+    found: list[Warning] = []
+    serializer, name = get_serializer(), conf.get("SERIALIZER")
+    for row in rows:
+        model = row.content_type.model_class()
+        if model is None:
+            continue
+        try:
+            fields = Definition(row, model, *ConfigOption.DEFAULTS.values()).stored_fields
+        except Exception:
+            continue  # a mapping that does not fit its model: E010
+        found += [
+            Warning(
+                f"Container {row.name!r} stores {model._meta.label}.{field.name} ({type(field).__name__}), whose "
+                f"values the {name!r} serializer may not carry: rows it cannot encode are never cached "
+                "(read from the database, counted as errors).",
+                hint="Give the field cache_encode(value) and cache_decode(value) methods that turn its values into "
+                "what the serializer carries and back (README, Payload format), or leave it out of value_columns.",
+                obj=row,
+                id="cachelayer.W013",
+            )
+            for field in fields
+            if not serializer.carries(field)
+        ]
     return found

@@ -50,6 +50,20 @@ def _fail(parser, message: str):
     sys.exit(2)
 
 
+def bounded(kind, low, high=None):
+    """Return an argparse type: ``kind`` from ``low`` to ``high`` (None: no upper bound).
+    A value out of range is a usage error (exit status 2), named by argparse."""
+
+    def parse(text):
+        value = kind(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError
+        return value
+
+    parse.__name__ = f"{kind.__name__} from {low} to {high}" if high is not None else f"{kind.__name__} >= {low}"
+    return parse
+
+
 def add_container_arguments(parser, verb: str) -> None:
     """Add ``CONTAINER ...`` and ``--all``."""
     parser.add_argument("containers", nargs="*", metavar="CONTAINER", help=f"container(s) to {verb}")
@@ -69,12 +83,12 @@ def selected_containers(names: list[str], everything: bool) -> list[Definition]:
     return [registry.get(name) for name in names]
 
 
-def progress_bar(name: str, total: int, verbosity: int) -> tqdm:
-    """Return a progress bar of rows for one container, drawn only on a terminal."""
+def progress_bar(definition: Definition, total: int, verbosity: int) -> tqdm:
+    """Return a progress bar of one container's keys (rows, or an index's lists), drawn only on a terminal."""
     return tqdm(
         total=total,
-        desc=name,
-        unit="row",
+        desc=definition.name,
+        unit="list" if definition.is_index else "row",
         disable=verbosity == 0 or not sys.stderr.isatty(),
         file=sys.stderr,  # the raw stream: Django's wrapper would end every redraw with a newline
     )
@@ -89,7 +103,10 @@ def add_key_arguments(parser, many: bool = True) -> None:
     parser.add_argument(
         "--container",
         metavar="NAME",
-        help="container of the keys that do not name one with @@NAME.KEY (default: the default container)",
+        help=(
+            "container of the keys that do not name one with @@NAME.KEY (default: the container named "
+            "'default', else the only enabled one; with several, this or @@NAME.KEY is required)"
+        ),
     )
 
 
@@ -109,6 +126,30 @@ def split_key(text: str, container: str | None, delimiter: str) -> tuple[str | N
     return name, key
 
 
-def split_keys(texts: list[str], container: str | None) -> list[tuple[str | None, str]]:
+def split_keys(texts: list[str], container: str | None) -> list[tuple[str, str]]:
+    """Return ``(container name, key)`` of each command-line key."""
     delimiter = table_map_delimiter()
-    return [split_key(text, container, delimiter) for text in texts]
+    parsed = [split_key(text, container, delimiter) for text in texts]
+    if any(name is None for name, _ in parsed):
+        default = command_line_default()
+        parsed = [(name or default, key) for name, key in parsed]
+    return parsed  # type: ignore[return-value]  # every None was replaced
+
+
+def command_line_default() -> str:
+    """Return the container of a key that names none: the one named ``default``,
+    else the only enabled one. With several and none named so, guessing would
+    read or write the wrong table: the command line must say which."""
+    registry.load()
+    if "default" in registry.by_name:
+        return "default"
+    enabled = sorted(name for name, definition in registry.by_name.items() if definition.enabled)
+    if len(enabled) == 1:
+        return enabled[0]
+    if not enabled:
+        raise CommandError("no enabled container exists")
+    shown = ", ".join(enabled[:5]) + (", ..." if len(enabled) > 5 else "")
+    raise CommandError(
+        f"{len(enabled)} containers exist and none is named 'default': give --container NAME "
+        f"or write {CONTAINER_MARK}NAME.KEY ({shown})"
+    )

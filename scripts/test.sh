@@ -52,27 +52,47 @@ RAN=()
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 overall=0
+# Runs of the suite that go side by side (each its own database, SQLite file, binlog
+# datadir and key prefixes): one run keeps about one core busy, the rest is waiting
+# on servers and sleeps the fault tests cause.
+JOBS="${CACHELAYER_TEST_JOBS:-3}"
+declare -A JOB_NAME=()
+trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM   # Ctrl-C stops every run
 
-run_suite() {  # NAME CACHELAYER_DB [pytest args...]; SUITE_PYTHON: the venv's interpreter
-    local name=$1 db=$2 xml="test-output/junit-$1.xml" rc started=$SECONDS
+start_suite() {  # NAME CACHELAYER_DB [pytest args...]; SUITE_PYTHON: the venv's interpreter
+    local name=$1 db=$2
     shift 2
+    while ((${#JOB_NAME[@]} >= JOBS)); do finish_one; done
     RAN+=("$name")
-    echo "== database: $name =="
-    rm -f "$xml"   # never read a previous run's counts
-    # `|| rc=$?` keeps set -e from stopping here: the other database still runs.
-    rc=0
+    echo "== database: $name: started (test-output/$name.log) =="
+    rm -f "test-output/junit-$name.xml" "test-output/$name.rc"   # never read a previous run's counts
     # A deadlocked test would otherwise hold CI until its own limit. SIGABRT
-    # makes pytest's faulthandler print every thread's stack before dying;
-    # --foreground keeps Ctrl-C working from a terminal.
-    CACHELAYER_DB="$db" timeout --foreground -s ABRT -k 30 "$TEST_TIMEOUT" \
-        "${SUITE_PYTHON:-.venv/bin/python}" -m pytest --junitxml="$xml" "$@" || rc=$?
-    if [[ $rc -eq 124 ]]; then
-        echo "!! pytest ($name) timed out after $TEST_TIMEOUT s (CACHELAYER_TEST_TIMEOUT); stacks above"
-    fi
+    # makes pytest's faulthandler print every thread's stack before dying.
+    (
+        started=$SECONDS rc=0
+        CACHELAYER_TEST_RUN="$name" CACHELAYER_DB="$db" timeout -s ABRT -k 30 "$TEST_TIMEOUT" \
+            "${SUITE_PYTHON:-.venv/bin/python}" -m pytest --junitxml="test-output/junit-$name.xml" "$@" \
+            </dev/null >"test-output/$name.log" 2>&1 || rc=$?
+        if [[ $rc -eq 124 ]]; then
+            echo "!! pytest ($name) timed out after $TEST_TIMEOUT s (CACHELAYER_TEST_TIMEOUT); stacks above" \
+                >>"test-output/$name.log"
+        fi
+        echo "$rc $((SECONDS - started))" >"test-output/$name.rc"
+    ) &
+    JOB_NAME[$!]=$name
+}
+
+finish_one() {  # wait for one run, print its log and add up its counts
+    local pid name rc wall p=0 f=0 s=0
+    wait -n -p pid || true
+    name=${JOB_NAME[$pid]}
+    unset "JOB_NAME[$pid]"
+    read -r rc wall <"test-output/$name.rc" 2>/dev/null || { rc=1; wall=0; }
+    echo "== database: $name (finished in $wall s) =="
+    cat "test-output/$name.log"
     RC[$name]=$rc
-    WALL[$name]=$((SECONDS - started))
-    local p=0 f=0 s=0
-    if [[ -f $xml ]] && COUNTS[$name]="$(junit_counts "$xml" 2>/dev/null)"; then
+    WALL[$name]=$wall
+    if [[ -f test-output/junit-$name.xml ]] && COUNTS[$name]="$(junit_counts "test-output/junit-$name.xml" 2>/dev/null)"; then
         read -r p f s <<<"${COUNTS[$name]}"
     else
         COUNTS[$name]=""   # crashed/killed before writing the xml
@@ -97,24 +117,29 @@ lint_wall=$((SECONDS - lint_started))
 if [[ ${RC[lint]} -ne 0 ]]; then overall=1; TOTAL_FAILED=$((TOTAL_FAILED + 1)); fi
 
 if [[ $QUICK -eq 1 ]]; then
-    run_suite sqlite sqlite -m "not slow" --caches=locmem "$@"
+    start_suite sqlite sqlite -m "not slow" --caches=locmem "$@"
 else
-    run_suite sqlite sqlite "$@"
-    # CACHELAYER_TEST_MYSQL lets two checkouts run the suite side by side (Django
-    # creates test_<NAME>, so each needs its own NAME).
-    run_suite mysql "${CACHELAYER_TEST_MYSQL:-mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer}" "$@"
-    POSTGRES_URL="${CACHELAYER_TEST_POSTGRES:-postgresql://cachelayer:cachelayer@127.0.0.1:5432/cachelayer}"
-    run_suite postgresql "$POSTGRES_URL" "$@"
     # Django 6.0 needs Python >= 3.12: the newest one the machine has (never downloaded).
-    # The write-path matrix (slow) already ran three times above, on Django 5.2.
+    DJ6_PYTHON=""
     if DJ6_PYTHON="$(newest_python 3.12)"; then
         ensure_venv .venv-dj6 requirements-dj6.txt "$DJ6_PYTHON"
-        SUITE_PYTHON=.venv-dj6/bin/python run_suite dj6-sqlite sqlite tests/layer -m "not slow" "$@"
-        SUITE_PYTHON=.venv-dj6/bin/python run_suite dj6-postgresql "$POSTGRES_URL" tests/layer -m "not slow" "$@"
     else
-        echo "!! no Python >= 3.12 on this machine (PATH, ~/.pyenv): the Django 6.0 pass did not run"
+        echo "!! no Python >= 3.12 on this machine (PATH, ~/.pyenv): the Django 6.0 pass does not run"
+    fi
+    POSTGRES_URL="${CACHELAYER_TEST_POSTGRES:-postgresql://cachelayer:cachelayer@127.0.0.1:5432/cachelayer}"
+    # Longest first. CACHELAYER_TEST_MYSQL lets two checkouts run the suite side by side
+    # (Django creates test_<NAME>, so each needs its own NAME).
+    start_suite mysql "${CACHELAYER_TEST_MYSQL:-mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer}" "$@"
+    start_suite postgresql "$POSTGRES_URL" "$@"
+    start_suite sqlite sqlite "$@"
+    if [[ -n $DJ6_PYTHON ]]; then
+        # The write-path matrix (slow) already ran three times above, on Django 5.2.
+        # Its own PostgreSQL database: it may run beside the PostgreSQL run above.
+        SUITE_PYTHON=.venv-dj6/bin/python start_suite dj6-postgresql "${POSTGRES_URL}_dj6" tests/layer -m "not slow" "$@"
+        SUITE_PYTHON=.venv-dj6/bin/python start_suite dj6-sqlite sqlite tests/layer -m "not slow" "$@"
     fi
 fi
+while ((${#JOB_NAME[@]} > 0)); do finish_one; done
 
 echo "== summary =="
 if [[ ${RC[lint]} -eq 0 ]]; then

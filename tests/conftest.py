@@ -7,6 +7,7 @@ as ``[mariadb-redis]``, and starts on an empty key space. ``cache_backend`` is
 the same matrix without the database.
 """
 
+import os
 import uuid
 
 import pytest
@@ -112,7 +113,9 @@ def binlog_server(request):
     from tests.helpers import ROOT
 
     port = int(django_settings.DATABASES[BINLOG_ALIAS]["PORT"])
-    server = PrivateMariaDB(ROOT / "test-output" / "binlog-mariadb", port).install().start()
+    # One datadir per run of the test command: scripts/test.sh runs the databases side by side.
+    run = os.environ.get("CACHELAYER_TEST_RUN") or database_name()
+    server = PrivateMariaDB(ROOT / "test-output" / f"binlog-mariadb-{run}", port).install().start()
     yield server
     server.stop()
 

@@ -11,7 +11,7 @@ from demo_project.env import BASE_DIR, cache_from_url, database_from_url
 from demo_project.settings import *  # noqa: F403
 from demo_project.settings import DATABASES, INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrapp"]
 
 MEMCACHED_URL = os.environ.get("CACHELAYER_TEST_MEMCACHED", "memcached://127.0.0.1:11211")
 REDIS_URL = os.environ.get("CACHELAYER_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -31,7 +31,9 @@ CACHES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that threads, other processes and raw sqlite3 see it.
     (BASE_DIR / "test-output").mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / "test.sqlite3")}
+    # One file per run of the test command (scripts/test.sh runs them side by side).
+    _run = os.environ.get("CACHELAYER_TEST_RUN", "sqlite")
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-output" / f"test-{_run}.sqlite3")}
     # IMMEDIATE: concurrent writers wait for the lock instead of failing at once.
     # synchronous=OFF: a commit does not wait for the disk (fsync), only durability across a
     # power cut is lost; locking and what other connections see are unchanged. Every
@@ -49,9 +51,18 @@ else:
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         from psycopg import IsolationLevel
 
+        # Django's backend but for the test flush (see tests/backends/postgresql/base.py).
+        DATABASES["default"]["ENGINE"] = "tests.backends.postgresql"
+        # A commit does not wait for the WAL to reach the disk (libpq's options set it for this
+        # session only; the shared server's configuration is never changed): locking, isolation
+        # and what other connections see are unchanged, only durability across a crash is lost.
+        DATABASES["default"]["OPTIONS"] = {"options": "-c synchronous_commit=off"}
+
         _isolations = {
-            "repeatable_read": {"isolation_level": IsolationLevel.REPEATABLE_READ},
-            "server_default": {"options": "-c default_transaction_isolation=repeatable\\ read"},
+            "repeatable_read": {**DATABASES["default"]["OPTIONS"], "isolation_level": IsolationLevel.REPEATABLE_READ},
+            "server_default": {
+                "options": "-c synchronous_commit=off -c default_transaction_isolation=repeatable\\ read"
+            },
         }
     else:
         _isolations = {

@@ -148,6 +148,48 @@ def test_get_set_delete_honour_containers_and_policies(countries, capsys):
         run("cache_get", "@@demo_country.Canada")
 
 
+def test_a_key_without_a_container_needs_one_when_several_exist(countries):
+    """Guessing the first container by name would read (or write) another table."""
+    assert "default" not in registry.by_name and len(registry.by_name) > 1
+    for command, args in (("cache_get", ["Canada"]), ("cache_delete", ["Canada"]), ("cache_set", ["Oz", "1|2|X"])):
+        with pytest.raises(CommandError, match="none is named 'default': give --container NAME or write @@NAME.KEY"):
+            run(command, *args)
+    assert Country.objects.filter(country="Canada").exists() and not Country.objects.filter(country="Oz").exists()
+    Container.objects.exclude(name="demo_country").update(enabled=False)
+    assert run("cache_get", "Canada") == "40100000|9984670|R\n"  # the only enabled one
+
+
+def test_cache_follow_without_its_extra_names_the_extra(monkeypatch, db):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymysqlreplication", None)  # as if mysql-replication were not installed
+    with pytest.raises(
+        CommandError, match=r"needs the binlog extra \(mysql-replication\): pip install 'cachelayer\[binlog\]'"
+    ):
+        run("cache_follow", "--status")
+
+
+def test_warming_a_locmem_cache_from_the_command_line_warns(countries, backend):
+    err = StringIO()
+    call_command("cache_warm", "demo_country", stdout=StringIO(), stderr=err)
+    assert ("is a LocMemCache, in this command's own memory" in err.getvalue()) == (backend == "locmem")
+
+
+def test_an_index_container_counts_its_progress_in_lists(backend, django_assert_num_queries):
+    """The bar's total is what the warm and the inspection advance by: an index's lists, not its rows."""
+    from tests.testapp.models import Comment, Post
+
+    posts = [Post.objects.create(title=t) for t in "abc"]
+    for post, comments in zip(posts, (3, 1, 2)):
+        for _ in range(comments):
+            Comment.objects.create(post=post)
+    definition = registry.get("testapp_comment__by_post")
+    assert warming.key_count(definition) == 3 and warming.row_count(definition) == 6
+    advanced = []
+    warming.warm(definition, chunk_size=2, progress=advanced.append)
+    assert sum(advanced) == 3
+
+
 def test_set_reads_a_file_and_the_delimiter_option(countries, tmp_path):
     from cachelayer.models import ConfigOption
 
@@ -185,6 +227,9 @@ def test_bad_arguments_and_unknown_containers_fail_with_one_line(transactional_d
         assert manage(command, "--help").stdout.count(command) >= 1
     usage = manage("cache_bench", "--concurrency", "0")
     assert usage.returncode == 2 and usage.stderr.count("\n") == 1 and "--concurrency" in usage.stderr
+    for arguments in (("cache_warm", "--all", "--chunk-size", "0"), ("cache_inspect", "--all", "--sample", "-3")):
+        bad = manage(*arguments)  # a bad argument is a usage error: 2, as the README says
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and arguments[2] in bad.stderr, bad.stderr
     unknown = manage("cache_warm", "nosuch")
     assert unknown.returncode == 1 and unknown.stderr == "CommandError: container 'nosuch' does not exist\n"
     _use_policy(Container.objects.get(name="demo_country"), flush_policy="db_only")

@@ -19,7 +19,18 @@ from pathlib import Path
 import django
 import pytest
 
+from tests.conftest import database_name
+
 pytestmark = pytest.mark.slow  # builds a wheel and installs it into a fresh venv
+
+
+@pytest.fixture(autouse=True)
+def _once_per_test_command():
+    """The new project runs on its own SQLite, whatever database this run tests:
+    one run of the test command is enough (and the runs share the kept venv)."""
+    if database_name() != "sqlite":
+        pytest.skip("independent of the database under test: runs in the sqlite half")
+
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"

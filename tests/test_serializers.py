@@ -5,8 +5,11 @@ import decimal
 import pickle
 
 import pytest
+from django.contrib.postgres.fields import ArrayField, HStoreField, IntegerRangeField
+from django.db import models
 
 from cachelayer.core.serializers import SERIALIZERS
+from tests.testapp.hands import CachedHandField, HandField
 
 UTC = datetime.UTC
 ROWS = [
@@ -64,3 +67,36 @@ def test_an_index_entry_round_trips_as_a_list_of_rows(name):
     back = serializer.loads(serializer.dumps((5, 6, "schema", rows)))[3]
     assert type(back) is list and back == rows and all(type(row) is tuple for row in back)
     assert type(back[0][2]["k"]) is list
+
+
+def _carried(field) -> bool:
+    field.set_attributes_from_name("field")
+    return SERIALIZERS["json"]().carries(field)
+
+
+@pytest.mark.parametrize(
+    "field, carried",
+    [
+        (models.DecimalField(max_digits=5, decimal_places=2), True),
+        (models.JSONField(), True),
+        (models.BinaryField(), True),
+        (models.GenericIPAddressField(), True),
+        (HandField(), False),
+        (CachedHandField(), True),
+        (ArrayField(models.IntegerField()), True),
+        (ArrayField(HandField()), False),
+        (HStoreField(), True),
+        (IntegerRangeField(), False),
+        (models.GeneratedField(expression=models.F("x"), output_field=models.IntegerField(), db_persist=True), True),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, models.Field) else str(value),
+)
+def test_the_json_serializer_says_which_fields_it_carries(field, carried):
+    assert _carried(field) is carried
+
+
+def test_a_foreign_key_is_carried_as_its_target_is():
+    from tests.testapp.models import Child
+
+    assert _carried(Child._meta.get_field("parent")) is True
+    assert SERIALIZERS["pickle"]().carries(HandField()) is True

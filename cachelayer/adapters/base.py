@@ -55,8 +55,8 @@ class Adapter(ABC):
     congestion: tuple[type[BaseException], ...] = ()
     #: largest payload the backend stores (memcached's item size limit)
     default_max_item_size: int | None = None
-    #: whether other processes reach the same servers (LocMem: no topology to watch)
-    shared = True
+    #: the cache lives in this process's memory (LocMem): no other process sees it
+    process_local = False
 
     def __init__(self, alias: str, params: dict, servers: list[str]):
         self.alias = alias

@@ -15,7 +15,7 @@ def _timeout(timeout: float):
 
 
 class LocMemAdapter(Adapter):
-    shared = False  # one process: no other server list, no failover
+    process_local = True
 
     def __init__(self, alias: str, params: dict):
         super().__init__(alias, params, ["locmem"])

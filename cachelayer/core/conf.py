@@ -11,6 +11,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULTS = {
+    # The kill switch: False serves every caching read from the database, while
+    # every write still invalidates (turning it back on serves nothing stale).
+    "ENABLED": True,
     # Cache alias (a key of settings.CACHES) used by containers with no alias.
     "CACHE_ALIAS": "default",
     # Prepended to every key cachelayer writes, so caches can be shared.

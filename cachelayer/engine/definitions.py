@@ -8,16 +8,14 @@ addressed by. The registry (registry.py) builds and keeps them.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.db import router
 
 from cachelayer.adapters import Adapter, get_adapter
-from cachelayer.core import conf, policies, sensitivity
+from cachelayer.core import conf, policies, schema, sensitivity
 from cachelayer.core.codec import KeyCodec
 from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
-from cachelayer.core.serializers import get_serializer
+from cachelayer.core.serializers import Conversions, get_serializer
 from cachelayer.core.signing import get_signer
 from cachelayer.exceptions import OperationDisabled
 
@@ -44,7 +42,8 @@ class Definition:
             f for f in meta.concrete_fields if f not in self.key_fields and f not in special and not f.primary_key
         ]
         wanted = {meta.pk, *self.key_fields, *self.value_fields, *special}
-        self.stored = [f.attname for f in meta.concrete_fields if self.whole_row or f in wanted]
+        self.stored_fields = [f for f in meta.concrete_fields if self.whole_row or f in wanted]
+        self.stored = [f.attname for f in self.stored_fields]
         self.positions = {attname: i for i, attname in enumerate(self.stored)}
         self.policies = policies.of(row.policy if row.policy_id else None)
         self.timeout = conf.get("TIMEOUT") if row.timeout is None else row.timeout
@@ -57,23 +56,17 @@ class Definition:
         self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
         self.codec = KeyCodec(self.key_fields, separator, self.positions, self.is_index)
         self.serializer = get_serializer()  # chosen once: settings changes reload every definition
+        self.conversions = Conversions.of(self.stored_fields, self.is_index)  # fields declaring cache_encode
         self.signer = get_signer()
-        self.schema = hashlib.blake2b(
-            repr(
-                (
-                    meta.label,
-                    meta.db_table,
-                    row.key_columns,
-                    row.value_columns,
-                    row.flags_column,
-                    row.cas_column,
-                    row.expire_time_column,
-                    separator,
-                    [(f.attname, f.get_internal_type(), f.null) for f in meta.concrete_fields],
-                )
-            ).encode(),
-            digest_size=6,
-        ).hexdigest()
+        self.schema = schema.fingerprint(
+            model,
+            row.key_columns,
+            row.value_columns,
+            row.flags_column,
+            row.cas_column,
+            row.expire_time_column,
+            separator,
+        )
 
     def __repr__(self):
         return f"<Definition {self.name} -> {self.model._meta.label}>"
@@ -87,9 +80,15 @@ class Definition:
         return self.database or router.db_for_write(self.model)
 
     def policy(self, operation: str) -> str:
-        """Return the policy of an operation, refusing a disabled one."""
+        """Return the policy of an operation, refusing a disabled one.
+
+        With the kill switch off (``CACHELAYER["ENABLED"] = False``) a caching
+        read is a database read; writes still invalidate, so turning it back on
+        serves nothing stale. A cache-only container has no other store."""
         field = policies.POLICY_FIELD[operation]
         value = self.policies[field]
         if value == policies.Policy.DISABLED:
             raise OperationDisabled(self.name, operation, field)
+        if value == policies.Policy.CACHING and operation == "get" and not conf.get("ENABLED"):
+            return policies.Policy.DB_ONLY
         return value

@@ -176,26 +176,13 @@ def _deliver(changes: Changes, using: str | None) -> None:
         for definition in generations:
             deliver_generation(definition, using)
         if not versions_seen and registry.loaded:  # (not loaded: cachelayer's tables do not exist yet)
-            versions_seen = _read_config(conf.get("CACHE_ALIAS"))
+            versions_seen = registry.config_version(conf.get("CACHE_ALIAS"))
         done_keys.update((d.name, k) for d, names in keys.items() for k in names)
         done_generations.update(d.name for d in generations)
         # A list, not a generator: observe records every version, so none may be skipped.
         observed = [registry.observe(alias, version) for alias, version in versions_seen.items()]
         if not any(observed):
             return
-
-
-def _read_config(alias: str) -> dict[str, int]:
-    """Read the configuration version of a cache, for a write that outdated
-    nothing there: a model no container maps in this process may be mapped
-    since. (A server the outbox still owes is not read: nothing is.)"""
-    try:
-        adapter = get_adapter(alias)
-    except KeyError:  # not a cache cachelayer supports: the checks say so
-        return {}
-    key = config_key(conf.get("KEY_PREFIX"))
-    value = adapter.fetch({None: [key]}).found.get(None, {}).get(key)
-    return {} if value is None else {alias: int(value)}
 
 
 def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:

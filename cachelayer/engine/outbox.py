@@ -154,6 +154,13 @@ def replay_owed(adapter: Adapter) -> bool:
     return any(server not in adapter.health.dirty for server in probing)
 
 
+def replay_in_this_connection(adapter: Adapter) -> None:
+    """Replay the outbox to every dirty server of ``adapter`` on this thread's own
+    connections: inside a test's transaction, which nothing commits and whose
+    locks another connection would wait for (cachelayer.testing)."""
+    _replay(adapter, adapter.dirty_servers())
+
+
 def _databases() -> list[str]:
     """Return the aliases that may hold entries: the router lets the table in, not a test mirror."""
     return [

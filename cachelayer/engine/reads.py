@@ -92,12 +92,14 @@ def read(
 
 def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool, query, fill) -> dict:
     found, misses = {}, []
+    # Once per read, not per key; before the fetch, which must see what it delivers
+    # (a block cachelayer.testing counts as committed delivers on the next look).
+    written = transactions.written_test(using, definition.name)
     states, unreachable = versions.fetch(definition, user_keys)  # unreachable: the database answers, no fill
     if unreachable:
         if not use_db:  # cache_only: counted by read()
             raise CacheUnavailable(f"cache {definition.cache_alias}: cannot read {unreachable[0]!r} now")
         stats.incr(definition.name, "errors")
-    written = transactions.written_test(using, definition.name)  # once per read, not per key
     for key, state in states.items():
         if state.row is MISSING or (written is not None and written(key)):
             misses.append(state)

@@ -14,6 +14,9 @@ from typing import Any
 
 from django.db import DatabaseError, router
 
+from cachelayer.adapters import get_adapter
+from cachelayer.core import conf
+from cachelayer.core.keys import config_key
 from cachelayer.engine import database
 from cachelayer.engine.definitions import Definition
 from cachelayer.exceptions import ContainerNotFound, DatabaseUnavailable
@@ -50,6 +53,10 @@ class Registry:
         tables (before ``migrate``) leave nothing mapped.
         """
         with self._lock:
+            # Read before the definitions: a load is at least as new as this version,
+            # so the first read that sees it needs no second load.
+            cache_alias = conf.get("CACHE_ALIAS")
+            seen = self.config_version(cache_alias)
             alias = router.db_for_read(Container)
             try:
                 with database.guarded(alias):
@@ -83,6 +90,20 @@ class Registry:
             self.default_name = "default" if "default" in enabled else (enabled[0] if enabled else None)
             self.by_name, self.by_model, self.loaded = by_name, by_model, True
             self._for_cached, self._sharing = {}, {}  # after by_name: see for_cached_model
+            if cache_alias in seen:
+                self._known.setdefault(cache_alias, set()).add(seen[cache_alias])
+
+    @staticmethod
+    def config_version(alias: str) -> dict[str, int]:
+        """Return ``{alias: version}`` of a cache's configuration version, or ``{}``
+        when it holds none, cannot be read now, or is not a cache cachelayer supports."""
+        try:
+            adapter = get_adapter(alias)
+        except KeyError:  # not a cache cachelayer supports: the checks say so
+            return {}
+        key = config_key(conf.get("KEY_PREFIX"))
+        value = adapter.fetch({None: [key]}).found.get(None, {}).get(key)
+        return {} if value is None else {alias: int(value)}
 
     def mark_stale(self) -> None:
         """Reload on the next lookup (this process made an edit: no need to wait for the version)."""

@@ -39,7 +39,7 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError, connections, router
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 
@@ -47,7 +47,7 @@ from cachelayer.adapters import Adapter
 from cachelayer.adapters.routing import RouteMemo
 from cachelayer.core import conf
 from cachelayer.core.keys import KeySpace, config_key, server_key
-from cachelayer.engine import database
+from cachelayer.engine import database, transactions
 from cachelayer.exceptions import CacheUnavailable
 from cachelayer.models import Container, PoolMembership
 
@@ -70,15 +70,32 @@ def ensure(adapter: Adapter) -> None:
     BREAKER_COOLDOWN, and the servers stay trusted until ``trusted_until``.
     """
     if adapter.topology_due():
-        database.in_own_connection(check, adapter)
+        if _in_declared_commit():
+            _check_here(adapter)
+        else:
+            database.in_own_connection(check, adapter)
         if adapter.topology_due():
             adapter.health.renew_at = time.monotonic() + conf.get("BREAKER_COOLDOWN")
+
+
+def _in_declared_commit() -> bool:
+    """Return whether a test declared its open transaction committed (cachelayer.testing):
+    then another connection would wait for that transaction's locks."""
+    alias = router.db_for_write(PoolMembership)
+    return alias in transactions.committed_depths and connections[alias].in_atomic_block
+
+
+def _check_here(adapter: Adapter) -> None:
+    try:
+        check(adapter)
+    except DatabaseError as exc:
+        logger.error("cachelayer: could not check the topology of cache %s: %s", adapter.alias, exc)
 
 
 def check(adapter: Adapter) -> list[str]:
     """Renew this process's membership, load the others', and verify each
     server's identity; return the servers that could not be verified."""
-    if not adapter.shared:
+    if adapter.process_local:
         adapter.health.renew_at = adapter.health.trusted_until = float("inf")
         return []
     started = time.monotonic()
@@ -133,9 +150,10 @@ def _announce(adapter: Adapter, mine: list[str]) -> None:
     once, the second to read sees the first, and bumps its servers.
     """
     try:
-        PoolMembership.objects.create(
-            cache_alias=adapter.alias, fingerprint=fingerprint(mine), servers=mine, last_seen=Now()
-        )
+        with database.guarded(router.db_for_write(PoolMembership)):  # a savepoint inside atomic
+            PoolMembership.objects.create(
+                cache_alias=adapter.alias, fingerprint=fingerprint(mine), servers=mine, last_seen=Now()
+            )
     except IntegrityError:
         pass  # a process with the same list announces it at the same time: both do (idempotent)
     table = PoolMembership.objects.filter(cache_alias=adapter.alias).exclude(fingerprint=fingerprint(mine))

@@ -47,11 +47,33 @@ class Pending:
 _alive: set[weakref.ref] = set()
 
 
+# alias -> atomic depth counted as committed (cachelayer.testing: the blocks a
+# TestCase opened around the test). Absent: 0, only a real commit counts.
+committed_depths: dict[str, int] = {}
+
+
+def depth(connection) -> int:
+    """Return how many ``atomic`` blocks are open on a connection (each inner
+    block pushes one savepoint id, even with ``savepoint=False``)."""
+    return 1 + len(connection.savepoint_ids) if connection.in_atomic_block else 0
+
+
+def _in_transaction(connection) -> bool:
+    """Return whether a connection is inside a transaction that has not committed
+    (for cache purposes: a block counted as committed is not one)."""
+    return depth(connection) > committed_depths.get(connection.alias, 0)
+
+
 def _current(connection) -> Pending | None:
     if not connection.in_atomic_block:
         return None
-    for entry in connection.run_on_commit:  # (savepoint ids, callback, robust): pinned by test_django_internals
+    queue = connection.run_on_commit  # (savepoint ids, callback, robust): pinned by test_django_internals
+    for index, entry in enumerate(queue):
         if isinstance(entry[1], Pending):
+            if not _in_transaction(connection):  # its block ended inside one counted as committed
+                del queue[index]
+                entry[1]()  # that block's commit, as far as the cache can tell
+                return None
             return entry[1]
     return None  # nothing written yet, or rolled back: the marker is gone
 
@@ -60,7 +82,8 @@ def pending(using: str, new_changes, deliver) -> Pending | None:
     """Return the current transaction's Pending on ``using`` (created first in
     its on_commit queue), or None outside ``atomic``: deliver at once then."""
     connection = connections[using]
-    if not connection.in_atomic_block:
+    if not _in_transaction(connection):
+        _current(connection)  # delivers what a block counted as committed left
         return None
     current = _current(connection)
     if current is None:
@@ -144,4 +167,4 @@ def may_fill(using: str) -> bool:
     cannot return data older than the version fetched before it.
     """
     connection = connections[using]
-    return not connection.in_atomic_block or isolation_level(connection) == "read committed"
+    return not _in_transaction(connection) or isolation_level(connection) == "read committed"

@@ -29,6 +29,7 @@ MISSING = object()  # the cache holds no usable payload
 
 _warned_too_large: set[str] = set()  # containers already logged (once per process)
 _warned_rejected: set[str] = set()  # the same, for payloads that failed authentication
+_warned_unencodable: set[tuple[str, str]] = set()  # (model label, field) whose values failed to encode
 
 
 class Restart(Exception):
@@ -93,6 +94,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
     loads, unsign, schema = definition.serializer.loads, definition.signer.open, definition.schema
+    decode = definition.conversions and definition.conversions.decode
     states = {}
     for key, values in found.items():
         ver_key, data_key = groups[key][2:]
@@ -101,13 +103,12 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
         if raw is not None:
             try:
                 p_gen, p_ver, p_schema, data = loads(unsign(data_key, raw))
+                if p_gen == gen and p_ver == ver and p_schema == schema:
+                    row = ABSENT if data is None else (decode(data) if decode else data)
             except ForgedPayload:
                 _rejected(definition, key)  # never decoded: a miss, overwritten by the fill
             except Exception:
-                pass  # corrupt or foreign: a miss, overwritten by the fill
-            else:
-                if p_gen == gen and p_ver == ver and p_schema == schema:
-                    row = ABSENT if data is None else data
+                pass  # corrupt or foreign (or a field's cache_decode refused it): a miss, overwritten by the fill
         states[key] = State(key, parts[key], gen, ver, row, raw)
     return Read(states, unreachable)
 
@@ -161,22 +162,38 @@ def revalidate(definition: Definition) -> bool:
 
 
 def payload(definition: Definition, state: State, row) -> bytes:
-    """Encode and sign a row (or ABSENT) for the version ``state`` was read at."""
-    body = definition.serializer.dumps((state.gen, state.ver, definition.schema, None if row is ABSENT else row))
-    return definition.signer.sign(definition.keys.data(state.part), body)
+    """Encode and sign a row (or ABSENT) for the version ``state`` was read at.
+
+    Raises whatever the serializer (or a field's ``cache_encode``) raises for
+    a value it cannot carry."""
+    return definition.signer.sign(definition.keys.data(state.part), _body(definition, state.gen, state.ver, row))
+
+
+def _body(definition: Definition, gen: int, ver: int, row) -> bytes:
+    data = None if row is ABSENT else row
+    if data is not None and definition.conversions is not None:
+        data = definition.conversions.encode(data)
+    return definition.serializer.dumps((gen, ver, definition.schema, data))
 
 
 def fill(definition: Definition, states: list[State], rows: dict, max_size: int | None = None) -> list[str]:
     """Store rows read from the database under the versions read before.
 
     Payloads over ``max_size`` (default: the backend's item size limit) are
-    not stored (counted as ``too_large``, logged once per container): those
-    rows keep coming from the database. Returns their keys.
+    not stored (counted as ``too_large``, logged once per container), nor
+    are rows holding a value the serializer cannot encode (counted as
+    ``errors``, logged once per field): those rows keep coming from the
+    database. Returns the keys of the first.
     """
     limit = max_size or definition.adapter.max_item_size
     groups, too_large = {}, []
     for s in states:
-        data = payload(definition, s, rows.get(s.key, ABSENT))
+        row = rows.get(s.key, ABSENT)
+        try:
+            data = payload(definition, s, row)
+        except Exception as exc:
+            _unencodable(definition, row, exc)
+            continue
         if limit and len(data) > limit:
             _too_large(definition, s.key, len(data), limit)
             too_large.append(s.key)
@@ -198,6 +215,42 @@ def _rejected(definition: Definition, key: str) -> None:
             definition.name,
             key,
         )
+
+
+def _unencodable(definition: Definition, row, exc: Exception) -> None:
+    """Count a row the serializer cannot encode; log each field at fault once per process."""
+    stats.incr(definition.name, "errors")
+    label = definition.model._meta.label
+    for attname in _fields_at_fault(definition, row) or ["?"]:
+        if (label, attname) in _warned_unencodable:
+            continue
+        _warned_unencodable.add((label, attname))
+        logger.warning(
+            "cachelayer: %s: the %s serializer cannot encode the values of %s.%s (%s: %s); rows holding them "
+            "are served from the database, counted as 'errors'. Declare how they round-trip: cache_encode() "
+            "and cache_decode() on the field (see the README's Payload format).",
+            definition.name,
+            conf.get("SERIALIZER"),
+            label,
+            attname,
+            type(exc).__name__,
+            exc,
+        )
+
+
+def _fields_at_fault(definition: Definition, row) -> list[str]:
+    """Return the stored fields whose value alone fails to encode (a row, or an index's rows)."""
+    rows = [r for r in row if isinstance(r, tuple)] if definition.is_index else [row]
+    found = []
+    for position, attname in enumerate(definition.stored):
+        for values in rows:
+            alone = tuple(value if i == position else None for i, value in enumerate(values))
+            try:
+                _body(definition, 0, 0, (alone,) if definition.is_index else alone)
+            except Exception:
+                found.append(attname)
+                break
+    return found
 
 
 def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:

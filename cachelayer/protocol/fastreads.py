@@ -25,7 +25,7 @@ from cachelayer.core.policies import Policy
 from cachelayer.core.sensitivity import NONE
 from cachelayer.engine import reads, versions
 from cachelayer.engine.registry import registry
-from cachelayer.exceptions import ContainerNotFound
+from cachelayer.exceptions import ContainerNotFound, OperationDisabled
 from cachelayer.protocol import parser
 from cachelayer.protocol.session import Session
 from cachelayer.repositories import _expired, _item
@@ -68,7 +68,10 @@ class FastReads:
             return None
         if definition is None or not definition.enabled or session.access(definition) == NONE or definition.is_index:
             return None  # (an index's payloads are lists: the worker's repository answers with their pks)
-        if definition.policies["get_policy"] not in (Policy.CACHING, Policy.CACHE_ONLY):
+        try:
+            if definition.policy("get") not in (Policy.CACHING, Policy.CACHE_ONLY):
+                return None  # db_only, or the kill switch is off
+        except OperationDisabled:
             return None
         if definition.adapter.dirty_servers() or definition.adapter.topology_due():
             return None  # the outbox replay (and the topology check) read the database

@@ -23,6 +23,7 @@ from cachelayer.engine.registry import container_name, registry
 from cachelayer.lists import through_sides
 from cachelayer.mixins import CachedModelMixin
 from cachelayer.models import Container
+from cachelayer.tasks import migrating
 
 
 def cached_models() -> list:
@@ -116,25 +117,21 @@ def create_missing(using: str = "default", **kwargs) -> list[str]:
     return touched
 
 
-def data_changed(plan) -> bool:
-    """Return True when a migration plan runs code or SQL that may write rows (RunPython, RunSQL)."""
-    from django.db.migrations import RunPython, RunSQL
-
-    return any(isinstance(op, (RunPython, RunSQL)) for migration, _ in plan or () for op in migration.operations)
-
-
 def post_migrate_receiver(sender, using="default", plan=None, **kwargs):
-    """After migrate: containers for new mixin models, and every generation
-    bumped when a data migration ran (its historical managers and raw SQL
-    send no signal that names the rows)."""
+    """After migrate: containers for new mixin models, and the generation of
+    every container whose table the plan's operations touched bumped
+    (migrating.py): neither DDL nor a data migration sends a signal that
+    names the rows."""
     if sender.name != "cachelayer":
         return
+    state_apps = kwargs.get("apps", apps)
     try:  # the state migrate reached, as Django's create_contenttypes asks it (no query)
-        kwargs.get("apps", apps).get_model("cachelayer", "Container")
+        state_apps.get_model("cachelayer", "Container")
     except LookupError:
         return  # another app migrated alone (post_migrate goes to every app): cachelayer's tables come later
     create_missing(using)
-    if data_changed(plan):
+    tables = migrating.touched_tables(plan, state_apps)
+    if tables is migrating.ANY_TABLE or tables:  # an empty set: nothing touched
         registry.load()
-        for definition in registry.by_name.values():
+        for definition in migrating.outdated(registry.by_name.values(), tables):
             invalidate_container(None, definition)

@@ -61,6 +61,23 @@ def row_count(definition: Definition) -> int:
     return definition.model._base_manager.using(definition.db_alias()).count()
 
 
+def key_count(definition: Definition) -> int:
+    """Return how many keys a warm or an inspection visits: a key container's
+    rows, an index container's distinct values (one list each)."""
+    if not definition.is_index:
+        return row_count(definition)
+    return _keys(definition).count()
+
+
+def _keys(definition: Definition):
+    """The container's keys in key order, as column tuples (an index: each value once; a NULL is in no list)."""
+    attnames = [f.attname for f in definition.key_fields]
+    rows = definition.model._base_manager.using(definition.db_alias()).order_by(*attnames).values_list(*attnames)
+    if definition.is_index:
+        rows = rows.filter(**{f"{name}__isnull": False for name in attnames}).distinct()
+    return rows
+
+
 def _after(attnames: list[str], last: tuple) -> Q:
     """Return the condition "key > last" in lexicographic key order."""
     condition = Q()
@@ -72,9 +89,7 @@ def _after(attnames: list[str], last: tuple) -> Q:
 def keys_after(definition: Definition, last: tuple | None, limit: int) -> tuple[list[tuple], list[str]]:
     """Return up to ``limit`` keys after ``last`` in key order: as column tuples and as user keys."""
     attnames = [f.attname for f in definition.key_fields]
-    rows = definition.model._base_manager.using(definition.db_alias()).order_by(*attnames).values_list(*attnames)
-    if definition.is_index:  # each value once; a NULL is in no list
-        rows = rows.filter(**{f"{name}__isnull": False for name in attnames}).distinct()
+    rows = _keys(definition)
     page = list((rows if last is None else rows.filter(_after(attnames, last)))[:limit])
     return page, [definition.codec.key_from(dict(zip(attnames, row))) for row in page]
 

@@ -406,7 +406,8 @@ def test_migrate_creates_the_missing_containers_in_one_statement_and_one_bump():
         or q["sql"].startswith("INSERT INTO `cachelayer_container`")
     ]
     assert len(inserts) == 1
-    assert len(queries.captured_queries) < 10
+    apps_declaring = {model._meta.app_label for model, _ in declared.values()}
+    assert len(queries.captured_queries) <= 7 + len(apps_declaring)  # content types: one query per app
     assert configuration_version() == before + 1
     assert Item.cached.get(Item.objects.create(value=4).pk).value == 4  # every process reloads
 

@@ -220,3 +220,19 @@ def test_a_partial_row_defers_the_other_fields(django_assert_num_queries):
     assert hit.value == 3 and hit.get_deferred_fields() == {"text"}
     with django_assert_num_queries(1):
         assert hit.text == "later"
+
+
+def test_the_first_read_of_a_process_loads_the_configuration_once():
+    """The load reads the configuration version before the definitions, so the
+    first read that sees that version does not load them again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cachelayer.engine.registry import registry
+
+    item = Item.objects.create(value=1)
+    registry.clear()  # as in a new process
+    with CaptureQueriesContext(connection) as queries:
+        assert Item.cached.get(item.pk).value == 1
+    tables = [q["sql"].split(" FROM ")[1].split()[0].strip('"`') for q in queries.captured_queries]
+    assert tables == ["cachelayer_configoption", "cachelayer_container", "testapp_item"], tables

@@ -3,6 +3,7 @@
 from django.db import models
 
 from cachelayer import CachedManager, CachedModelMixin, CachedQuerySet
+from tests.testapp.hands import CachedHandField, HandField
 
 
 class Item(CachedModelMixin, models.Model):
@@ -177,3 +178,21 @@ class Restaurant(Place):
     """A child: its container caches the parent's columns too."""
 
     seats = models.IntegerField(default=0)
+
+
+class Deal(CachedModelMixin, models.Model):
+    """A custom field whose values the JSON serializer cannot carry (a Hand), indexed by table."""
+
+    cache_indexes = ("table",)
+
+    table = models.IntegerField(default=0)
+    hand = HandField(null=True)
+
+
+class CachedDeal(CachedModelMixin, models.Model):
+    """The same field, declaring how it round-trips (cache_encode / cache_decode)."""
+
+    cache_indexes = ("table",)
+
+    table = models.IntegerField(default=0)
+    hand = CachedHandField(null=True)

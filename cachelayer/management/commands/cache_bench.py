@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from cachelayer.api import repository
-from cachelayer.cli import ContainerCommand
+from cachelayer.cli import ContainerCommand, bounded
 from cachelayer.engine import stats
 from cachelayer.engine.registry import resolve
 from cachelayer.tasks import warming
@@ -53,17 +53,6 @@ class Worker(threading.Thread):
             connections.close_all()
 
 
-def _bounded(kind, low, high):
-    def parse(text):
-        value = kind(text)
-        if not low <= value <= high:
-            raise ValueError
-        return value
-
-    parse.__name__ = f"{kind.__name__} from {low} to {high}"  # argparse names it in its error
-    return parse
-
-
 class Command(ContainerCommand):
     help = (
         "Load a container through its repository from --concurrency threads for --seconds (or "
@@ -79,16 +68,16 @@ class Command(ContainerCommand):
             "--test", choices=TESTS, default="get", help="get (default), set, or mixed (9 gets : 1 set)"
         )
         parser.add_argument(
-            "--concurrency", type=_bounded(int, 1, MAX_CONCURRENCY), default=4, help="client threads (default 4)"
+            "--concurrency", type=bounded(int, 1, MAX_CONCURRENCY), default=4, help="client threads (default 4)"
         )
         parser.add_argument(
-            "--seconds", type=_bounded(float, 0.01, MAX_SECONDS), default=5.0, help="run time limit (default 5)"
+            "--seconds", type=bounded(float, 0.01, MAX_SECONDS), default=5.0, help="run time limit (default 5)"
         )
         parser.add_argument(
-            "--keys", type=_bounded(int, 1, 1_000_000), default=100, help="working set size (default 100)"
+            "--keys", type=bounded(int, 1, 1_000_000), default=100, help="working set size (default 100)"
         )
         parser.add_argument(
-            "--ops", type=_bounded(int, 1, 10_000_000), default=1_000_000, help="operation limit (default 1000000)"
+            "--ops", type=bounded(int, 1, 10_000_000), default=1_000_000, help="operation limit (default 1000000)"
         )
 
     def handle(self, *args, container, test, concurrency, seconds, keys, ops, **options):

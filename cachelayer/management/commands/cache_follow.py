@@ -7,9 +7,16 @@ from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from cachelayer.cli import ContainerCommand
-from cachelayer.tasks.follow import health, progress
-from cachelayer.tasks.follow.follower import Follower
-from cachelayer.tasks.follow.server import default_server_id
+
+
+def _require_binlog_extra() -> None:
+    """The follower reads the binlog with mysql-replication, an extra: say so, not a traceback."""
+    try:
+        import pymysqlreplication  # noqa: F401
+    except ModuleNotFoundError:
+        raise CommandError(
+            "cache_follow needs the binlog extra (mysql-replication): pip install 'cachelayer[binlog]'"
+        ) from None
 
 
 class Command(ContainerCommand):
@@ -44,6 +51,10 @@ class Command(ContainerCommand):
         parser.add_argument("--json", action="store_true", help="with --status: print it as JSON")
 
     def handle(self, *args, database, server_id, from_start, once, verbosity, **options):
+        _require_binlog_extra()
+        from cachelayer.tasks.follow.follower import Follower
+        from cachelayer.tasks.follow.server import default_server_id
+
         if options["status"]:
             return self._status(options["json"])
         if database not in connections:
@@ -66,6 +77,8 @@ class Command(ContainerCommand):
             )
 
     def _status(self, as_json: bool) -> None:
+        from cachelayer.tasks.follow import health, progress
+
         rows = progress.status()
         if as_json:
             self.stdout.write(json.dumps(rows, indent=2, sort_keys=True, default=str))

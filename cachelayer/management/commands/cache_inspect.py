@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import CommandError
 
-from cachelayer.cli import ContainerCommand, add_container_arguments, progress_bar, selected_containers
+from cachelayer.cli import ContainerCommand, add_container_arguments, bounded, progress_bar, selected_containers
 from cachelayer.exceptions import CachelayerError
 from cachelayer.tasks import inspection, warming
 
@@ -24,12 +24,12 @@ class Command(ContainerCommand):
 
     def add_arguments(self, parser):
         add_container_arguments(parser, "inspect")
-        parser.add_argument("--sample", type=int, metavar="N", help="check N rows chosen at random instead of all rows")
+        parser.add_argument(
+            "--sample", type=bounded(int, 1), metavar="N", help="check N rows chosen at random instead of all rows"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args, containers, all, sample, verbosity, **options):
-        if sample is not None and sample < 1:
-            raise CommandError("--sample must be at least 1")
         reports = {}
         for definition in selected_containers(containers, all):
             try:
@@ -54,9 +54,9 @@ class Command(ContainerCommand):
             raise CommandError("; ".join(found), returncode=1)
 
     def _inspect(self, definition, sample, verbosity) -> dict:
-        total = warming.row_count(definition) if sample is None else sample
+        total = warming.key_count(definition) if sample is None else sample
         try:
-            with progress_bar(definition.name, total, verbosity) as bar:
+            with progress_bar(definition, total, verbosity) as bar:
                 result = inspection.inspect(definition, sample, progress=bar.update)
         except KeyboardInterrupt:
             raise CommandError(f"{definition.name}: inspection interrupted", returncode=130) from None

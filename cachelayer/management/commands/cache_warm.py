@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from cachelayer.cli import ContainerCommand, add_container_arguments, progress_bar, selected_containers
+from cachelayer.cli import ContainerCommand, add_container_arguments, bounded, progress_bar, selected_containers
 from cachelayer.tasks import warming
 
 
@@ -18,14 +18,12 @@ class Command(ContainerCommand):
         add_container_arguments(parser, "warm")
         parser.add_argument(
             "--chunk-size",
-            type=int,
+            type=bounded(int, 1),
             default=warming.CHUNK_SIZE,
             help=f"keys per round trip (default {warming.CHUNK_SIZE})",
         )
 
     def handle(self, *args, containers, all, chunk_size, verbosity, **options):
-        if chunk_size < 1:
-            raise CommandError("--chunk-size must be at least 1")
         for definition in selected_containers(containers, all):
             refusal = warming.refusal(definition)
             if refusal and not all:
@@ -37,7 +35,13 @@ class Command(ContainerCommand):
             self._warm(definition, chunk_size, verbosity)
 
     def _warm(self, definition, chunk_size, verbosity):
-        bar = progress_bar(definition.name, warming.row_count(definition), verbosity)
+        if definition.adapter.process_local:
+            self.stderr.write(
+                f"{definition.name}: warning: cache {definition.cache_alias!r} is a LocMemCache, in this "
+                "command's own memory: what it warms is gone when the command exits (warm from the admin, "
+                "or use memcached or Redis)"
+            )
+        bar = progress_bar(definition, warming.key_count(definition), verbosity)
         chunks = []  # rows per finished chunk (the bar counts nothing when disabled)
 
         def progress(rows):
