@@ -3,6 +3,7 @@
 cachelayer.E001  CACHELAYER is not a dict / has an unknown key
 cachelayer.E002  a CACHELAYER value has the wrong type or range
 cachelayer.E003  CACHE_ALIAS is not a supported cache in CACHES
+cachelayer.E004  a cache's OPTIONS hold a name its memcached client does not take
 cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
 cachelayer.I010  a container is an index container: its key columns are not unique (database check)
@@ -47,6 +48,7 @@ POSITIVE_NUMBERS = (
     "STATS_INTERVAL",
     "SOCKET_TIMEOUT",
     "POOL_TIMEOUT",
+    "POOL_MEMBERSHIP_TTL",
 )
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
 POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_KEYS")
@@ -103,6 +105,11 @@ def _settings_errors(user) -> list[Error]:
                 id="cachelayer.E003",
             )
         )
+    for name, params in settings.CACHES.items():
+        backend = params.get("BACKEND", "")
+        unknown = backends.unknown_options(backend, params.get("OPTIONS") or {})
+        if unknown:
+            errors.append(Error(backends.options_error(name, backend, unknown), id="cachelayer.E004"))
     return errors
 
 

@@ -199,3 +199,26 @@ class FollowerPosition(models.Model):
 
     def __str__(self):
         return f"{self.database} at {self.log_file}:{self.log_pos}"
+
+
+class PoolMembership(models.Model):
+    """A server list (a cache's LOCATION) that a live process reads through.
+
+    Processes renew their row while they run (engine/topology.py); a reader
+    trusts a key only on the server every listed membership routes it to,
+    and a row is deleted only after the servers it covered were outdated.
+    """
+
+    cache_alias = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)  # of the sorted server list
+    servers = models.JSONField(default=list)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "pool membership"
+        constraints = [
+            models.UniqueConstraint(fields=["cache_alias", "fingerprint"], name="cachelayer_pool_one_per_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cache_alias}: {', '.join(self.servers)}"

@@ -3,7 +3,8 @@
 #   memcached 127.0.0.1:11211, Redis 127.0.0.1:6379, MariaDB 127.0.0.1:3306
 #   (+ MariaDB user cachelayer/cachelayer and database cachelayer), PostgreSQL
 #   127.0.0.1:5432 (+ role cachelayer/cachelayer with CREATEDB and database cachelayer),
-#   and libmemcached-tools (memccapable, memcslap) for the cache_serve tests.
+#   libmemcached-tools (memccapable, memcslap) for the cache_serve tests, and
+#   sasl2-bin (saslpasswd2) for the memcached SASL test.
 # Each one is reused if it already answers, else started, else installed and
 # started. Idempotent; the all-reused path takes well under a second.
 # Usage: `bash scripts/services.sh`, or source it and call ensure_services.
@@ -342,6 +343,19 @@ ensure_libmemcached_tools() {
     echo "libmemcached-tools: installed"
 }
 
+# --- sasl2-bin ----------------------------------------------------------------
+# saslpasswd2 makes the sasldb of the memcached started with -S in tests/faults/test_tls_auth.py.
+
+ensure_sasl_tools() {
+    if command -v saslpasswd2 >/dev/null 2>&1; then
+        echo "sasl2-bin: reused"
+        return 0
+    fi
+    apt_install sasl2-bin libsasl2-modules
+    command -v saslpasswd2 >/dev/null 2>&1 || die "sasl2-bin installed but saslpasswd2 is not on PATH"
+    echo "sasl2-bin: installed"
+}
+
 ensure_services() {
     ensure_memcached
     ensure_redis
@@ -350,6 +364,7 @@ ensure_services() {
     ensure_postgresql
     ensure_postgresql_user
     ensure_libmemcached_tools
+    ensure_sasl_tools
 }
 
 # Run directly (not sourced): provision everything.

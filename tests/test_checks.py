@@ -27,6 +27,7 @@ def test_defaults_pass(settings):
         ("TIMEOUT", -5),
         ("PAYLOAD_KEY", ""),
         ("PAYLOAD_KEY", 5),
+        ("POOL_MEMBERSHIP_TTL", 0),
     ],
 )
 def test_bad_values_are_named(settings, name, value):
@@ -41,3 +42,35 @@ def test_unknown_setting(settings):
 def test_good_values_pass(settings):
     assert setting_errors(settings, SOCKET_TIMEOUT=0.1, BREAKER_THRESHOLD=1, MAX_ITEM_SIZE=512 * 1024) == []
     assert setting_errors(settings, PAYLOAD_KEY="k", PAYLOAD_KEY_FALLBACKS=["old", b"older"]) == []
+
+
+@pytest.mark.parametrize(
+    ("backend", "options", "named"),
+    [
+        ("django.core.cache.backends.memcached.PyMemcacheCache", {"tls_contxt": 1}, "'tls_contxt'"),
+        ("django.core.cache.backends.memcached.PyLibMCCache", {"user": "bob"}, "'user'"),
+    ],
+)
+def test_memcached_options_no_client_takes(settings, backend, options, named):
+    settings.CACHES = {
+        **settings.CACHES,
+        "odd": {"BACKEND": backend, "LOCATION": "127.0.0.1:11211", "OPTIONS": options},
+    }
+    from cachelayer.checks import check_settings  # Django's own cache checks would build the client
+
+    errors = [e for e in check_settings() if e.id == "cachelayer.E004"]
+    assert len(errors) == 1 and named in errors[0].msg
+
+
+def test_memcached_options_of_the_connection_or_of_djangos_client_pass(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "tls": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": "127.0.0.1:11211",
+            "OPTIONS": {"tls_context": None, "no_delay": True, "ignore_exc": True, "retry_attempts": 1},
+        },
+    }
+    from cachelayer.checks import check_settings
+
+    assert [e for e in check_settings() if e.id == "cachelayer.E004"] == []

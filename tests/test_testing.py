@@ -4,11 +4,14 @@ assert hits, under Django's runner and under pytest-django."""
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 from django.db import transaction
-from django.test import TestCase
+from django.test import TestCase, override_settings
 
+from cachelayer.adapters import get_adapter
+from cachelayer.engine import topology
 from cachelayer.testing import CachelayerTestMixin, cache_as_committed
 from tests.conftest import database_name
 from tests.helpers import ROOT, environment
@@ -129,3 +132,17 @@ def test_djangos_runner_runs_a_testcase_with_the_mixin(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0 and "Ran 2 tests" in result.stderr and "OK" in result.stderr, result.stderr
+
+
+@override_settings(CACHELAYER={"CACHE_ALIAS": "memcached", "KEY_PREFIX": f"tt{uuid.uuid4().hex[:10]}"})
+class WithTheHelperOnMemcached(CachelayerTestMixin, TestCase):
+    """A shared cache: the topology check (engine/topology.py) writes its membership row,
+    and runs on the test's own connection (another would wait for the test's locks)."""
+
+    def test_hits_survive_a_topology_check_inside_the_test(self):
+        item = Item.objects.create(value=1)
+        self.assertEqual(Item.cached.get(item.pk).value, 1)
+        topology.stale(get_adapter("memcached"))  # as after a configuration change
+        self.assertEqual(Item.cached.get(item.pk).value, 1)
+        with self.assertNumQueries(0):
+            self.assertEqual(Item.cached.get(item.pk).value, 1)

@@ -15,23 +15,20 @@ repository's cache_only verbs raise).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from cachelayer.adapters import trips
 from cachelayer.adapters.breaker import Breaker
 from cachelayer.adapters.health import Health
+from cachelayer.adapters.routing import Route, RouteMemo
 from cachelayer.core import conf
 from cachelayer.core.limits import THIRTY_DAYS
 from cachelayer.exceptions import CacheUnavailable
-
-Route = Hashable  # None means "any server" (shared keys)
-ROUTES_REMEMBERED = 100_000  # route -> server answers kept per adapter (then forgotten at once)
 
 
 class Fetched(NamedTuple):
@@ -68,6 +65,9 @@ class Adapter(ABC):
         self.breakers = {server: Breaker(f"{alias}/{server}") for server in servers}
         self.health = Health(servers)
         self.max_item_size = conf.get("MAX_ITEM_SIZE") or self.default_max_item_size
+        # The server lists other live processes read through (engine/topology.py):
+        # a key is read only where every one of them routes it too.
+        self.others: list[RouteMemo] = []
 
     # -- per-server primitives -------------------------------------------
 
@@ -102,6 +102,11 @@ class Adapter(ABC):
 
     @abstractmethod
     def _stats(self, server: str) -> dict: ...
+
+    def _identity(self, stats: dict) -> str:
+        """Return what tells this server process (and its data set) from any other,
+        from its ``_stats``: it changes on a restart, a failover, a resync."""
+        return ""
 
     def _drop_connections(self, server: str) -> None:
         """Close pooled connections to a server that failed: after a restart,
@@ -193,6 +198,10 @@ class Adapter(ABC):
         """Return the servers that may have missed invalidations (none is read)."""
         return [server for server in self.servers if server in self.health.dirty]
 
+    def topology_due(self) -> bool:
+        """Return whether the topology (engine/topology.py) is due to be checked again."""
+        return time.monotonic() >= self.health.renew_at
+
     def may_call(self, server: str) -> bool:
         """Return whether ``server``'s breaker lets a call through now (a probe after a cool-down)."""
         return self.breakers[server].allow()
@@ -209,7 +218,11 @@ class Adapter(ABC):
         per-route copy: the caller looks keys up by name).
         """
         found: dict[Route, dict[str, Any]]
+        if time.monotonic() >= self.health.trusted_until:  # the topology was not checked in time
+            self.health.mark_all_dirty()
         by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
+        if self.others:
+            unreachable = self._disputed(by_server)
         dirty = self.health.dirty
         for server, routes in by_server.items():
             if (dirty and server in dirty) or not self.breakers[server].allow():
@@ -238,6 +251,18 @@ class Adapter(ABC):
             for route in routes:
                 found[route] = {key: answer[key] for key in groups[route] if key in answer}
         return Fetched(found, unreachable)
+
+    def _disputed(self, by_server: dict[str, list]) -> list:
+        """Take out of ``by_server`` (and return) the routes another live server
+        list sends elsewhere: that process's writes never reach this copy."""
+        disputed: list[Route] = []
+        for server, routes in by_server.items():
+            kept: list[Route] = []
+            for route in routes:
+                agreed = route is None or all(other.server_of(route) == server for other in self.others)
+                (kept if agreed else disputed).append(route)
+            by_server[server] = kept
+        return disputed
 
     def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
         """Store the values of every route (timeout in seconds, 0 = no expiry)."""
@@ -306,6 +331,27 @@ class Adapter(ABC):
         """Add amounts to shared statistics counters (kept on the first server)."""
         self._guarded(self.servers[0], self._add_counts, counts)
 
+    def read_on(self, server: str, keys: list[str]) -> dict[str, Any]:
+        """Get ``keys`` from one given server (the topology's own keys)."""
+        return self._guarded(server, self._get_many, keys)
+
+    def reset_counters(self, server: str, keys: list[str]) -> None:
+        """Set counters on one server to a new time-based base: whatever they
+        counted before (a lost increment, a server put back) can never match again."""
+        self._guarded(server, self._set_many, dict.fromkeys(keys, new_counter()), 0)
+
+    def store_on(self, server: str, mapping: dict[str, Any]) -> None:
+        self._guarded(server, self._set_many, mapping, 0)
+
+    def identity(self, server: str) -> str:
+        """Return the identity of the server process answering at ``server`` (see ``_identity``)."""
+        return self._identity(self._guarded(server, self._stats))
+
+    def for_servers(self, servers: list[str]) -> Adapter:
+        """Return a new adapter of the same client over other servers (close it after use)."""
+        subclass: Any = type(self)  # a concrete adapter: built from (alias, params)
+        return subclass(self.alias, {**self.params, "LOCATION": list(servers)})
+
     def ping(self, server: str) -> None:
         """Raise CacheUnavailable unless ``server`` answers."""
         self._guarded(server, self._ping)
@@ -339,45 +385,3 @@ def expiry_seconds(timeout: float) -> int:
         return 0
     seconds = max(1, math.ceil(timeout))
     return int(time.time()) + seconds if seconds > THIRTY_DAYS else seconds
-
-
-class RouteMemo:
-    """Remember ``rendezvous`` answers: a get_many of 100 keys on 3 servers
-    would hash 300 times (~200 us). The servers of an adapter never change
-    (a new LOCATION builds a new adapter), so an answer never goes stale."""
-
-    def __init__(self, servers: list[str]):
-        self._known: dict[Route, str]
-        self.servers, self._known = servers, {}
-
-    def server_of(self, route: Route) -> str:
-        server = self._known.get(route)
-        if server is None:
-            if len(self._known) >= ROUTES_REMEMBERED:
-                self._known.clear()
-            server = self._known[route] = rendezvous(self.servers, route)
-        return server
-
-
-def rendezvous(servers: list[str], route: Route) -> str:
-    """Return the server of ``route`` by rendezvous hashing (highest score wins).
-
-    The scores of pymemcache's ``RendezvousHash`` (``"{server}-{route}"``),
-    hashed with blake2b in C: pymemcache's murmur3 is pure Python (~6 us a
-    call, once per server for every key routed). Both memcached adapters use
-    it, so a pool finds its keys on the same servers through either client.
-    """
-    winner: Any  # None only until the first server scores
-    best, winner = -1, None
-    for server in servers:
-        score = int.from_bytes(hashlib.blake2b(f"{server}-{route}".encode(), digest_size=8).digest(), "big")
-        if score > best or (score == best and server > winner):
-            best, winner = score, server
-    return winner
-
-
-def split_location(location) -> list[str]:
-    """Return the servers of a memcached LOCATION (a list, or one string joined by ``,`` or ``;``)."""
-    if isinstance(location, str):
-        location = location.replace(",", ";").split(";")
-    return [server.strip() for server in location if server.strip()]

@@ -4,7 +4,8 @@ A server that failed may have missed invalidations (ours, or other
 processes'), so it is dirty until the outbox (engine/outbox.py) has been
 replayed to it, and reads never use a dirty server: ``Adapter.fetch`` reports
 its routes as unreachable. Every server starts dirty (nothing is known until
-the outbox was replayed once). ``epoch`` moves on every mark so that a replay
+the outbox was replayed once), and all turn dirty again once ``trusted_until``
+passes: the replay checks the topology first (engine/topology.py). ``epoch`` moves on every mark so that a replay
 only cleans a server nothing failed on while it ran.
 
 This is the adapter's half of the outbox's protocol; the circuit breaker
@@ -21,11 +22,19 @@ class Health:
         self.dirty: set[str] = set(servers)  # read on every fetch: empty is the fast case
         self._epochs = dict.fromkeys(servers, 0)
         self._lock = threading.Lock()
+        # monotonic times: when the topology is checked again (engine/topology.py),
+        # and past which no server is trusted until it was (0: never checked)
+        self.renew_at = self.trusted_until = 0.0
+        self.servers = list(servers)
 
     def mark_dirty(self, server: str) -> None:
         with self._lock:
             self.dirty.add(server)
             self._epochs[server] += 1
+
+    def mark_all_dirty(self) -> None:
+        for server in self.servers:
+            self.mark_dirty(server)
 
     def epoch(self, server: str) -> int:
         return self._epochs[server]

@@ -21,8 +21,10 @@ from pymemcache.client.base import PooledClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
 from pymemcache.pool import ObjectPool
 
-from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
+from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.routing import RouteMemo, memcached_identity, split_location
 from cachelayer.core import conf
+from cachelayer.core.backends import CLIENT_OPTIONS, check_options
 
 RECV_SIZE = 64 * 1024
 DEFAULT_POOL_SIZE = 64  # connections per server and process, unless OPTIONS["max_pool_size"] says otherwise
@@ -145,17 +147,19 @@ class MemcachedAdapter(Adapter):
     default_max_item_size = 1024 * 1024 - 512
 
     def __init__(self, alias: str, params: dict):
-        options = params.get("OPTIONS", {})
+        options = params.get("OPTIONS") or {}
+        check_options(alias, params)
         default_timeout = conf.get("SOCKET_TIMEOUT")  # pymemcache's own default waits forever
         servers = split_location(params.get("LOCATION", "127.0.0.1:11211"))
         super().__init__(alias, params, servers)
+        passed = {name: options[name] for name in CLIENT_OPTIONS[params["BACKEND"]]["passed"] if name in options}
         self._client_options = {
+            "no_delay": True,
+            "max_pool_size": DEFAULT_POOL_SIZE,
+            **passed,  # tls_context, socket_keepalive ...: every connection gets them
             "connect_timeout": options.get("connect_timeout") or default_timeout,
             "timeout": options.get("timeout") or default_timeout,
-            "no_delay": True,
             "default_noreply": False,
-            "max_pool_size": options.get("max_pool_size", DEFAULT_POOL_SIZE),
-            "pool_idle_timeout": options.get("pool_idle_timeout", 0),
             "pool_timeout": conf.get("POOL_TIMEOUT"),
         }
         self.clients = {server: WaitingClient(server, **self._client_options) for server in servers}
@@ -265,6 +269,9 @@ class MemcachedAdapter(Adapter):
 
     def _ping(self, server):
         self.clients[server].version()
+
+    def _identity(self, stats):
+        return memcached_identity(stats)
 
     def _stats(self, server):
         return {k.decode(): v for k, v in self.clients[server].stats().items()}

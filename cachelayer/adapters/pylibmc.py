@@ -23,8 +23,10 @@ from typing import Any
 
 import pylibmc
 
-from cachelayer.adapters.base import Adapter, Route, RouteMemo, expiry_seconds, split_location
+from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.routing import RouteMemo, memcached_identity, split_location
 from cachelayer.core import conf
+from cachelayer.core.backends import check_options
 
 
 class _RawClient(pylibmc.Client):
@@ -52,10 +54,13 @@ class PyLibMCAdapter(Adapter):
     default_max_item_size = 1024 * 1024 - 512
 
     def __init__(self, alias: str, params: dict):
-        options = dict(params.get("OPTIONS", {}))
+        check_options(alias, params)
+        options = dict(params.get("OPTIONS") or {})
         servers = split_location(params.get("LOCATION", "127.0.0.1:11211"))
         super().__init__(alias, params, servers)
         timeout_ms = max(1, int(conf.get("SOCKET_TIMEOUT") * 1000))
+        # SASL needs the binary protocol: libmemcached turns it on with a username too
+        self._credentials = {name: options.pop(name) for name in ("username", "password") if name in options}
         self._binary = bool(options.pop("binary", False))
         self._behaviors = {
             "tcp_nodelay": True,
@@ -74,7 +79,7 @@ class PyLibMCAdapter(Adapter):
         self._threads = ThreadPoolExecutor(len(servers), "cachelayer-pylibmc") if len(servers) > 1 else None
 
     def _new_master(self, server: str) -> pylibmc.Client:
-        return _RawClient([server], binary=self._binary, behaviors=self._behaviors)
+        return _RawClient([server], binary=self._binary, behaviors=self._behaviors, **self._credentials)
 
     @contextmanager
     def _client(self, server: str):
@@ -171,6 +176,9 @@ class PyLibMCAdapter(Adapter):
         with self._client(server) as client:
             if not client.get_stats():
                 raise pylibmc.Error(f"{server} does not answer")
+
+    def _identity(self, stats):
+        return memcached_identity(stats)
 
     def _stats(self, server):
         with self._client(server) as client:

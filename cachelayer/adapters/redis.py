@@ -154,6 +154,11 @@ class RedisAdapter(Adapter):
     def _ping(self, server):
         self.client.ping()
 
+    def _identity(self, stats):
+        # run_id: a new process (a restart, even from an RDB file that lacks the
+        # last writes); master_replid: a new history (a promoted replica, a resync)
+        return f"{stats['run_id']}:{stats.get('master_replid', '')}"
+
     def _stats(self, server):
         return self.client.info()
 

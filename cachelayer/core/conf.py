@@ -52,6 +52,10 @@ DEFAULTS = {
     # fills and invalidations are split, so that no single request can stall
     # past the socket timeout and open the breaker for the whole process.
     "CHUNK_KEYS": 1000,
+    # Seconds a process's server list (a cache's LOCATION) counts as live after
+    # the process last renewed it (every third of this); a process that could
+    # not renew trusts none of its cache servers until it did (engine/topology.py).
+    "POOL_MEMBERSHIP_TTL": 60.0,
     # Consecutive cache errors that open the circuit breaker.
     "BREAKER_THRESHOLD": 3,
     # Seconds the breaker stays open before the cache is tried again.

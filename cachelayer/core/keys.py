@@ -3,6 +3,7 @@
 Layout, for prefix ``p``, container ``c`` and user key ``k``::
 
     p:cfg        configuration version (bumped by admin edits)
+    p:srv        identity of the server process that holds this server's counters
     p:g:c        container generation (bumped by a flush)
     p:v:c:k      row version (bumped after every committed write of k)
     p:d:c:k      payload (gen, ver, schema, data)
@@ -88,6 +89,11 @@ def split_parts(user_key: str, separator: str) -> list[str] | None:
 def config_key(prefix: str) -> str:
     """Return the key of the configuration version."""
     return f"{prefix}:cfg"
+
+
+def server_key(prefix: str) -> str:
+    """Return the key that records which server process the counters on a server belong to."""
+    return f"{prefix}:srv"
 
 
 class KeySpace:

@@ -9,9 +9,13 @@ in a savepoint when inside one, and the probe after them still works.
 
 from __future__ import annotations
 
+import logging
+import threading
 from contextlib import nullcontext
 
 from django.db import DatabaseError, connections, transaction
+
+logger = logging.getLogger("cachelayer")
 
 
 def guarded(alias: str):
@@ -27,3 +31,23 @@ def unreachable(alias: str) -> bool:
     except DatabaseError:
         return True
     return False
+
+
+def in_own_connection(function, *args) -> None:
+    """Run ``function(*args)`` in a short-lived thread, on database connections of its own.
+
+    What it writes commits even when the caller is inside ``atomic``; a
+    database error is logged, never raised into the caller.
+    """
+
+    def run():
+        try:
+            function(*args)
+        except DatabaseError as exc:
+            logger.error("cachelayer: %s failed: %s", getattr(function, "__name__", function), exc)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    worker = threading.Thread(target=run, name="cachelayer-own-connection", daemon=True)
+    worker.start()
+    worker.join()

@@ -31,7 +31,7 @@ from cachelayer.adapters.base import Route
 from cachelayer.core import conf
 from cachelayer.core.codec import UNLISTED
 from cachelayer.core.keys import KeySpace, config_key
-from cachelayer.engine import outbox, stats, transactions
+from cachelayer.engine import outbox, stats, topology, transactions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import lineage, registry
 from cachelayer.models import Container
@@ -266,6 +266,7 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
     versions_seen = {}
     config = config_key(conf.get("KEY_PREFIX"))
     for adapter, part in by_adapter.items():
+        topology.ensure(adapter)
         owed = {definition: _groups(definition, keys) for definition, keys in part.items()}
         merged: defaultdict[Route, tuple[list[str], list[str]]] = defaultdict(
             lambda: ([], [])
@@ -290,6 +291,7 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
 def deliver_generation(definition: Definition, using: str | None = None) -> None:
     """Bump the container generation on every server now (outbox for those that fail)."""
     adapter, space = definition.adapter, definition.keys
+    topology.ensure(adapter)
     failed = adapter.incr_everywhere(space.gen)
     if failed:
         outbox.record(using, adapter, definition.name, shared=[space.gen], servers=failed)

@@ -42,6 +42,7 @@ from django.db import DatabaseError, connections, router
 from cachelayer.adapters import Adapter
 from cachelayer.adapters.base import Route
 from cachelayer.core import conf
+from cachelayer.engine import database, topology
 from cachelayer.exceptions import CacheUnavailable
 from cachelayer.models import OutboxEntry
 
@@ -147,7 +148,7 @@ def replay_owed(adapter: Adapter) -> bool:
     if not probing or not lock.acquire(blocking=False):
         return False  # down, or another thread replays: reads of these servers go to the database
     try:
-        _in_own_connection(_replay, adapter, probing)
+        database.in_own_connection(_replay, adapter, probing)
     finally:
         lock.release()
     return any(server not in adapter.health.dirty for server in probing)
@@ -158,20 +159,6 @@ def replay_in_this_connection(adapter: Adapter) -> None:
     connections: inside a test's transaction, which nothing commits and whose
     locks another connection would wait for (cachelayer.testing)."""
     _replay(adapter, adapter.dirty_servers())
-
-
-def _in_own_connection(function, *args) -> None:
-    def run():
-        try:
-            function(*args)
-        except DatabaseError as exc:
-            logger.error("cachelayer: could not read the outbox: %s", exc)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    worker = threading.Thread(target=run, name="cachelayer-outbox-replay", daemon=True)
-    worker.start()
-    worker.join()
 
 
 def _databases() -> list[str]:
@@ -193,7 +180,7 @@ def _holds_outbox(using: str) -> bool:
 
 def _replay(adapter: Adapter, probing: list[str]) -> None:
     epochs = {server: adapter.health.epoch(server) for server in probing}
-    owed: set[str] = set()
+    owed: set[str] = set(topology.check(adapter))  # servers whose contents cannot be vouched for yet
     replayed = 0
     for using in _databases():
         try:

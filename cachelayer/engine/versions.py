@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, cast
 from cachelayer.adapters import Adapter
 from cachelayer.adapters.base import Fetched, Route, new_counter
 from cachelayer.core import conf
-from cachelayer.engine import outbox, stats
+from cachelayer.engine import outbox, stats, topology
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CacheUnavailable, ForgedPayload
@@ -89,6 +89,7 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
         # A list, not a generator: observe records every version, so none may be skipped.
         observed = [registry.observe(alias, int(version)) for version in versions_seen]
         if any(observed):
+            topology.stale(definition.adapter)  # a new server list may have been announced
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
         raise Restart
@@ -114,7 +115,9 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
 
 def fetch_fresh(adapter: Adapter, groups: dict[Route, list[str]], shared: bool = False) -> Fetched:
     """``adapter.fetch``; routes it could not read are read once more when the
-    outbox's replay (outbox.py) just cleaned their server. A hit never replays."""
+    outbox's replay (outbox.py) just cleaned their server. A hit never replays
+    (nor checks the topology, but every third of POOL_MEMBERSHIP_TTL)."""
+    topology.ensure(adapter)
     fetched = adapter.fetch(groups, shared)
     if not fetched.unreachable or not outbox.replay_owed(adapter):
         return fetched

@@ -73,8 +73,8 @@ class FastReads:
                 return None  # db_only, or the kill switch is off
         except OperationDisabled:
             return None
-        if definition.adapter.dirty_servers():
-            return None  # the outbox replay reads the database
+        if definition.adapter.dirty_servers() or definition.adapter.topology_due():
+            return None  # the outbox replay (and the topology check) read the database
         return definition
 
     def _read_pending(self) -> None:

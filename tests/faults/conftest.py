@@ -49,12 +49,14 @@ def start_servers():
 
 @pytest.fixture
 def use_servers(settings, transactional_db):
-    """``use_servers(servers, client=None, **CACHELAYER)`` -> the adapter cachelayer now reads through."""
+    """``use_servers(servers, client=None, options=None, **CACHELAYER)`` -> the adapter
+    cachelayer now reads through (``options``: the CACHES entry's OPTIONS)."""
 
-    def use(servers: list[ServerProcess], client: str | None = None, **overrides):
+    def use(servers: list[ServerProcess], client: str | None = None, options: dict | None = None, **overrides):
         kind = client or servers[0].kind  # client: "pylibmc" for memcached servers through pylibmc
         location = [s.location for s in servers] if kind != "redis" else servers[0].location
-        settings.CACHES = {**settings.CACHES, ALIAS: {"BACKEND": BACKENDS[kind], "LOCATION": location}}
+        entry = {"BACKEND": BACKENDS[kind], "LOCATION": location, **({"OPTIONS": options} if options else {})}
+        settings.CACHES = {**settings.CACHES, ALIAS: entry}
         settings.CACHELAYER = {
             "CACHE_ALIAS": ALIAS,
             "KEY_PREFIX": f"f{uuid.uuid4().hex[:12]}",

@@ -31,8 +31,10 @@ def _memcached_user() -> list[str]:
 class ServerProcess:
     """One memcached or redis-server child process on 127.0.0.1:port."""
 
-    def __init__(self, kind: str, port: int | None = None):
+    def __init__(self, kind: str, port: int | None = None, args: tuple[str, ...] = (), data_dir: str = "/tmp"):
         self.kind, self.port = kind, port or free_port()
+        self.args, self.data_dir = list(args), data_dir  # more options; redis-server's --dir
+        self.env: dict | None = None  # the server's environment (None: ours)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -49,6 +51,7 @@ class ServerProcess:
                 "0",
                 "-m",
                 "64",
+                *self.args,
             ]
         return [
             shutil.which("redis-server"),
@@ -61,7 +64,8 @@ class ServerProcess:
             "--appendonly",
             "no",
             "--dir",
-            "/tmp",
+            self.data_dir,
+            *self.args,
         ]
 
     @property
@@ -69,7 +73,9 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}" if self.kind == "memcached" else f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> ServerProcess:
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -20,8 +20,10 @@ MEMCACHED_CLIENTS = ["memcached", "pylibmc"]
 
 @pytest.fixture
 def adapter(cache_backend):
-    """The backend's adapter with its servers clean (the outbox replay's job in the engine)."""
+    """The backend's adapter with its servers clean and its topology checked
+    (the outbox replay's job in the engine)."""
     adapter = get_adapter(cache_backend)
+    adapter.health.renew_at = adapter.health.trusted_until = float("inf")
     for server in adapter.servers:
         adapter.health.mark_clean(server, adapter.health.epoch(server))
     return adapter

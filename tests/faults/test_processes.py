@@ -28,16 +28,19 @@ CHECKER_SECONDS = float(os.environ.get("CACHELAYER_CHECKER_SECONDS", "15"))
 CHECKER_WORKERS = 4
 
 
-def spawn(mode: str, args: dict, cachelayer: dict) -> subprocess.Popen:
-    """Start tests/faults/worker.py on the test database with these CACHELAYER settings."""
+def spawn(mode: str, args: dict, cachelayer: dict, env: dict | None = None, **popen) -> subprocess.Popen:
+    """Start tests/faults/worker.py on the test database with these CACHELAYER settings
+    (``env``: more environment variables; ``popen``: more Popen arguments)."""
     env = {
         **os.environ,
+        **(env or {}),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "PYTHONPATH": str(ROOT),
         "CACHELAYER_DB": database_url(),
         "CACHELAYER_JSON": json.dumps(cachelayer),
     }
-    return subprocess.Popen([sys.executable, "-m", "tests.faults.worker", mode, json.dumps(args)], env=env, cwd=ROOT)
+    command = [sys.executable, "-m", "tests.faults.worker", mode, json.dumps(args)]
+    return subprocess.Popen(command, env=env, cwd=ROOT, **popen)
 
 
 def find_violations(reads, writes) -> list[dict]:

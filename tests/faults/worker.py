@@ -8,6 +8,10 @@ Modes:
               writes a JSON log of every read and write to args["out"]
   hold-lease  miss one key and hang inside the database read while holding
               its fill lease (the test then kills this process)
+  read-twice  read Item args["pk"] twice through the cache; print the values
+              and the SQL queries of the second read as JSON
+  save        set Item args["pk"]'s value to args["value"] and commit
+              (args["caches"], when given, replaces CACHES: another server list)
 """
 
 import json
@@ -58,14 +62,35 @@ def hold_lease(args):
     Item.cached.get(args["key"])
 
 
+def save(args):
+    from tests.testapp.models import Item
+
+    item = Item.objects.get(pk=args["pk"])
+    item.value = args["value"]
+    item.save(update_fields=["value"])
+
+
+def read_twice(args):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.testapp.models import Item
+
+    first = Item.cached.get(args["pk"]).value
+    with CaptureQueriesContext(connection) as second:
+        value = Item.cached.get(args["pk"]).value
+    print(json.dumps({"values": [first, value], "queries": len(second)}))
+
+
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     from django.test import override_settings
 
     mode, args = sys.argv[1], json.loads(sys.argv[2])
-    with override_settings(CACHELAYER=json.loads(os.environ["CACHELAYER_JSON"])):
-        {"mix": mix, "hold-lease": hold_lease}[mode](args)
+    caches = {"CACHES": args["caches"]} if "caches" in args else {}
+    with override_settings(CACHELAYER=json.loads(os.environ["CACHELAYER_JSON"]), **caches):
+        {"mix": mix, "hold-lease": hold_lease, "save": save, "read-twice": read_twice}[mode](args)
 
 
 if __name__ == "__main__":
