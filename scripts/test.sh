@@ -28,7 +28,7 @@ export DJANGO_SETTINGS_MODULE=tests.settings
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p test-output
 # Per-database wall-clock limit for one pytest run, in seconds.
-TEST_TIMEOUT="${CACHELAYER_TEST_TIMEOUT:-1200}"
+TEST_TIMEOUT="${CACHELAYER_TEST_TIMEOUT:-1800}"
 
 # Print "PASSED FAILED SKIPPED" from a junit xml file; fails if unreadable.
 junit_counts() {
