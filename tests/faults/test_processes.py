@@ -49,7 +49,8 @@ def find_violations(reads, writes) -> list[dict]:
     write had not begun when the read ended."""
     done, begun = defaultdict(list), defaultdict(list)
     for pk, value, started, finished in writes:
-        done[pk].append((finished, value))
+        if finished is not None:  # None: its connection died, it may have committed
+            done[pk].append((finished, value))
         begun[pk].append((started, value))
     floors, ceilings = {}, {}
     for pk in done:
@@ -171,3 +172,86 @@ def test_a_dead_lease_holder_delays_others_by_the_lease_timeout_at_most(cache, s
         reader.join(timeout=30)
     assert results == [7] * 16
     assert max(latencies) < lease_timeout + 0.5
+
+
+def _kill_database_connections() -> int:
+    """Kill every other connection to the test database (the workers'); return how many."""
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            for id_ in ids:
+                try:
+                    cursor.execute(f"KILL CONNECTION {int(id_)}")
+                except Exception:  # gone meanwhile
+                    pass
+            return len(ids)
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return len(cursor.fetchall())
+
+
+@pytest.mark.parametrize("kind", ["memcached", "redis"])
+def test_history_checker_under_faults(kind, on_server_database, start_servers, use_servers, tmp_path):
+    """Three processes of two threads read and write while the cache server is frozen,
+    then killed and restarted empty, and the database connections are killed: per key,
+    no read returns a value older than the newest write done before it began."""
+    from tests.faults.conftest import ALIAS, BACKENDS, COOLDOWN, SOCKET_TIMEOUT
+
+    (server,) = start_servers(kind)
+    use_servers([server])
+    cachelayer = {
+        "CACHE_ALIAS": ALIAS,
+        "KEY_PREFIX": f"h{uuid.uuid4().hex[:12]}",
+        "SOCKET_TIMEOUT": SOCKET_TIMEOUT,
+        "BREAKER_COOLDOWN": COOLDOWN,
+    }
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    caches[ALIAS] = {"BACKEND": BACKENDS[kind], "LOCATION": [server.location] if kind != "redis" else server.location}
+    ids = [item.pk for item in Item.objects.bulk_create(Item(value=0) for _ in range(100))]
+    args = {"ids": ids, "seconds": CHECKER_SECONDS, "max_ops": 200_000, "write_ratio": 0.2, "threads": 2}
+    workers = [
+        spawn(
+            "mix",
+            {**args, "seed": seed, "faults": True, "caches": caches, "out": str(tmp_path / f"{seed}.json")},
+            cachelayer,
+        )
+        for seed in range(3)
+    ]
+    step = CHECKER_SECONDS / 5
+    time.sleep(step)
+    server.freeze()
+    time.sleep(1.0)
+    server.thaw()
+    time.sleep(step)
+    server.kill()
+    time.sleep(0.5)
+    server.start()  # same port, empty
+    time.sleep(step)
+    killed = _kill_database_connections()
+    assert [worker.wait(timeout=CHECKER_SECONDS + 120) for worker in workers] == [0, 0, 0]
+    logs = [json.loads((tmp_path / f"{seed}.json").read_text()) for seed in range(3)]
+    reads = [read for log in logs for read in log["reads"]]
+    writes = [write for log in logs for write in log["writes"]]
+    failures = sum(log["failures"] for log in logs)
+    violations = find_violations(reads, writes)
+    write_report(
+        f"history-faults-{kind}",
+        reads=len(reads),
+        writes=len(writes),
+        unknown_writes=sum(w[3] is None for w in writes),
+        database_errors=failures,
+        connections_killed=killed,
+        violations=len(violations),
+    )
+    assert reads and writes and killed >= 1 and failures >= 1  # the faults happened and were seen
+    assert violations == [], violations[:10]
+    time.sleep(COOLDOWN)
+    database = dict(Item.objects.filter(pk__in=ids).values_list("pk", "value"))
+    cached = {pk: item.value for pk, item in Item.cached.get_many(ids).items()}
+    assert cached == database
