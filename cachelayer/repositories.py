@@ -214,7 +214,7 @@ def _canonical(definition: Definition, key) -> tuple[str, dict | None]:
 def _cached_state(definition: Definition, user_key: str) -> versions.State:
     """Return what the cache holds for a key: a cache-only verb has nowhere else to
     look, so a server that cannot be read is an error here (CacheUnavailable)."""
-    state = versions.fetch(definition, [user_key]).states.get(user_key)
+    state = versions.fetch(definition, [user_key]).state(user_key)
     if state is None:
         raise CacheUnavailable(f"cache {definition.cache_alias}: the server of {user_key!r} cannot be read now")
     return state

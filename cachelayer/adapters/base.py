@@ -38,6 +38,15 @@ class Fetched(NamedTuple):
     found: dict[Route, dict[str, Any]]
     unreachable: list[Route]
 
+    def value(self, key: str, route: Route = None) -> Any:
+        """Return what the cache holds under ``key`` of ``route``, or None when it
+        holds nothing there or the route's server could not be read."""
+        return self.found.get(route, {}).get(key)
+
+    def answered(self, route: Route = None) -> dict[str, Any] | None:
+        """Return the keys found on ``route``, or None when its server could not be read."""
+        return self.found.get(route)
+
 
 class Adapter(ABC):
     """Cache operations cachelayer needs, with one round trip per server.

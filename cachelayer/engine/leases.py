@@ -27,7 +27,7 @@ def read_with_lease(definition, state, using: str, query=None, fill=None) -> dic
     if adapter.add(lease_key, _TOKEN, lease_timeout, state.key):
         try:
             # A holder that just released its lease may have filled meanwhile.
-            fresh = versions.fetch(definition, [state.key]).states.get(state.key)
+            fresh = versions.fetch(definition, [state.key]).state(state.key)
             if fresh is None:  # its server went away since: the database answers, nothing is filled
                 stats.incr(definition.name, "errors")
                 return query(definition, [state.key], using)

@@ -112,7 +112,7 @@ class Registry:
         except KeyError:  # not a cache cachelayer supports: the checks say so
             return {}
         key = config_key(conf.get("KEY_PREFIX"))
-        value = adapter.fetch({None: [key]}).found.get(None, {}).get(key)
+        value = adapter.fetch({None: [key]}).value(key)
         return {} if value is None else {alias: int(value)}
 
     def mark_stale(self) -> None:

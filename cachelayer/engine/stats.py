@@ -124,7 +124,7 @@ def shared(containers) -> dict[str, dict]:
             adapter, keys = _target(container)
             names = [*COUNTERS, LAST_FLUSH]
             outbox.replay_owed(adapter)  # a server the outbox owes is not read (cheap when none)
-            found = adapter.fetch({None: [keys.stat(n) for n in (*names, LAST_INSPECTION)]}).found.get(None)
+            found = adapter.fetch({None: [keys.stat(n) for n in (*names, LAST_INSPECTION)]}).answered()
             if found is None:
                 raise CacheUnavailable(f"cache {adapter.alias} cannot be read now")
         except CacheUnavailable as exc:

@@ -52,6 +52,10 @@ class Read(NamedTuple):
     states: dict[str, State]
     unreachable: list[str]
 
+    def state(self, key: str) -> State | None:
+        """Return a key's state, or None when its server could not answer for it."""
+        return self.states.get(key)
+
 
 def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> Read:
     """Return the cached state of each key: one round trip per cache server.
@@ -157,7 +161,7 @@ def _create_counters(definition: Definition, parts: dict, found: dict, missing: 
 def revalidate(definition: Definition) -> bool:
     """Read the configuration version alone; return True when definitions were reloaded."""
     key = definition.keys.config
-    value = fetch_fresh(definition.adapter, {None: [key]}).found.get(None, {}).get(key)
+    value = fetch_fresh(definition.adapter, {None: [key]}).value(key)
     return value is not None and registry.observe(definition.cache_alias, int(value))
 
 
@@ -304,7 +308,7 @@ def wait_for_fill(definition: Definition, state: State, deadline: float):
     interval = conf.get("LEASE_POLL_INTERVAL")
     while time.monotonic() < deadline:
         time.sleep(interval)
-        fresh = fetch(definition, [state.key]).states.get(state.key)
+        fresh = fetch(definition, [state.key]).state(state.key)
         if fresh is None:
             return MISSING  # its server went away: the caller reads the database
         if fresh.row is not MISSING:
