@@ -281,6 +281,12 @@ def main() -> None:
             flavors = [f for f in flavors if f not in missing]
             print(f"-- {name}: {url} ({', '.join(flavors)})", flush=True)
             backend_env = {**env, "CACHELAYER_CACHE": url, "BENCH_REDIS": f"redis://127.0.0.1:{redis.port}/1"}
+            subprocess.run(
+                [sys.executable, "-m", "bench.worker", "forget-pools"],
+                cwd=ROOT,
+                env={**backend_env, "BENCH_FLAVOR": "cachelayer"},
+                check=True,
+            )
             results["backends"][name] = run_backend(name, backend_env, flavors, plan, pool=name == "pool")
     finally:
         for server in [*memcached, redis]:

@@ -290,9 +290,20 @@ def setup() -> None:
     data.create_comments()
 
 
+def forget_pools() -> None:
+    """Each backend of the suite is a new deployment after every process of the last one
+    stopped: forget their server lists now instead of waiting POOL_MEMBERSHIP_TTL for them
+    to expire (until then a key the lists route apart is read from the database)."""
+    from cachelayer.models import PoolMembership
+
+    PoolMembership.objects.all().delete()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "setup":
         setup()
+    elif sys.argv[1] == "forget-pools":
+        forget_pools()
     elif sys.argv[1] == "serve":
         serve()
     else:
