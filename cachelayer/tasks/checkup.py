@@ -24,7 +24,6 @@ from cachelayer.tasks.follow import progress
 
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
-UNHEALTHY_FOLLOWER = {"stale", "down", "unknown"}  # tasks/follow/health.py's states
 
 
 def report() -> dict:
@@ -90,8 +89,10 @@ def _outbox(problems: list) -> dict:
 
 def _followers(problems: list) -> list[dict]:
     rows = progress.status()
+    if rows:  # a follower ran: its binlog client (the binlog extra) is installed
+        from cachelayer.tasks.follow.health import UNHEALTHY
     for row in rows:
-        if row["state"] in UNHEALTHY_FOLLOWER:
+        if row["state"] in UNHEALTHY:
             problems.append((DEGRADED, f"follower of {row['database']} is {row['state']}: {progress.describe(row)}"))
     return rows
 
