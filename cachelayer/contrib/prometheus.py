@@ -39,7 +39,7 @@ class CachelayerCollector:
     """Every container's shared counters, and the health gauges, at each scrape."""
 
     def collect(self):
-        report = checkup.report()  # loads the definitions (when the database answers)
+        registry.load()
         names = sorted(registry.by_name)
         shared = stats.shared(names)
         for counter in stats.COUNTERS:
@@ -50,7 +50,7 @@ class CachelayerCollector:
                 if "error" not in shared[name]:
                     family.add_metric([name], shared[name][counter])
             yield family
-        yield from _health_gauges(report)
+        yield from _health_gauges(checkup.report())
 
 
 def _health_gauges(report: dict):
