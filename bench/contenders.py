@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
-from bench.items.models import Comment, Item
+from bench.items.models import Comment, Counter, Item
 
 RAW_PREFIX = "bench:item:"
+FLOOR_KEY = "bench:floor"  # the one cache round trip of a save's floor
+REFILL_POLICY = "bench refill"  # cachelayer's policy with refill_after_write, for the mix with refill
 BY_EMAIL = "cacheditems_by_email"  # cachelayer's container keyed by the unique column
 COMMENTS_BY_POST = "cacheditems_cachedcomment__by_post"  # cachelayer's index container on Comment.post
 
@@ -49,9 +52,27 @@ class RawCache(Contender):
 
 
 class ORM(Contender):
-    """The raw ORM: every read is SQL."""
+    """The raw ORM: every read is SQL.
+
+    Its ``save_*_floor`` calls are the least a save with invalidation can cost:
+    the plain save and one cache round trip, and for a row with a container
+    keyed by another column, the read of that column and the transaction
+    that holds the row from that read to the write."""
 
     name = "ORM"
+
+    def counters(self) -> list:
+        return list(Counter.objects.order_by("pk"))
+
+    def save_pk_floor(self, counter) -> None:
+        counter.save()
+        cache.get(FLOOR_KEY)
+
+    def save_floor(self, item) -> None:
+        with transaction.atomic():
+            list(Item.objects.select_for_update().filter(pk=item.pk).values_list("email"))
+            item.save()
+        cache.get(FLOOR_KEY)
 
     def get(self, pk):
         return Item.objects.get(pk=pk)
@@ -70,9 +91,9 @@ class Cachelayer(Contender):
     name = "cachelayer"
 
     def __init__(self):
-        from bench.cacheditems.models import CachedComment, CachedItem
+        from bench.cacheditems.models import CachedComment, CachedCounter, CachedItem
 
-        self.model, self.comment_model = CachedItem, CachedComment
+        self.model, self.comment_model, self.counter_model = CachedItem, CachedComment, CachedCounter
         self.by_email = CachedItem.cached.container(BY_EMAIL)
 
     def prepare(self, pks) -> None:
@@ -85,6 +106,10 @@ class Cachelayer(Contender):
         content_type = ContentType.objects.get_for_model(self.model, for_concrete_model=False)
         for name, key in ((container_name(self.model), "id"), (BY_EMAIL, "email")):
             Container.objects.get_or_create(name=name, defaults={"content_type": content_type, "key_columns": key})
+        counters = ContentType.objects.get_for_model(self.counter_model, for_concrete_model=False)
+        Container.objects.get_or_create(
+            name=container_name(self.counter_model), defaults={"content_type": counters, "key_columns": "id"}
+        )
         comments = ContentType.objects.get_for_model(self.comment_model, for_concrete_model=False)
         Container.objects.get_or_create(
             name=COMMENTS_BY_POST, defaults={"content_type": comments, "key_columns": "post"}
@@ -106,6 +131,18 @@ class Cachelayer(Contender):
         import cachelayer
 
         cachelayer.invalidate(self.model, [pk])
+
+    def counters(self) -> list:
+        return list(self.counter_model.objects.order_by("pk"))
+
+    def refill(self, on: bool) -> None:
+        """Put every container of the benchmark under a policy with refill_after_write (or none)."""
+        from cachelayer.models import CachePolicy, Container
+
+        policy = CachePolicy.objects.get_or_create(policy_name=REFILL_POLICY, defaults={"refill_after_write": True})[0]
+        for container in Container.objects.all():
+            container.policy = policy if on else None
+            container.save()  # each process reloads the definitions on its next operation
 
 
 class Cacheops(Contender):

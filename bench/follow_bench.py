@@ -1,9 +1,11 @@
 """Benchmark cache_follow: row events/s it sustains, and commit-to-invalidation latency.
 
-    .venv/bin/python bench/follow_bench.py [--rows 50000] [--samples 500]
+    .venv/bin/python bench/follow_bench.py [--rows 50000] [--samples 500] [--database postgresql]
 
-Starts a private MariaDB with a row binlog (tests/follow/mariadb.py) on a free
-loopback port under bench-output/, maps the test models there, and uses the
+Starts a private MariaDB with a row binlog (tests/follow/mariadb.py), or with
+``--database postgresql`` a private PostgreSQL 15 with wal_level=logical and a
+wal2json slot (tests/follow/postgres.py), on a free loopback port under
+bench-output/, maps the test models there, and uses the
 memcached on 127.0.0.1:11211 (CACHELAYER_BENCH_CACHE=redis for Redis).
 Throughput: N single-row autocommit transactions (INSERT, then UPDATE) are
 written first, then one ``--once`` follower processes them all (decode, keys,
@@ -29,30 +31,54 @@ sys.path.insert(0, str(ROOT))
 
 from tests.faults.servers import free_port  # noqa: E402
 from tests.follow.mariadb import PASSWORD, USER, PrivateMariaDB  # noqa: E402
+from tests.follow.postgres import PrivatePostgres  # noqa: E402
 
 DATABASE = "clbench"
+# PostgreSQL: the same churn, a COMMIT per row (a procedure may commit when CALLed outside a transaction).
+PG_CHURN = (
+    "CREATE PROCEDURE churn(n int) LANGUAGE plpgsql AS $$ BEGIN "
+    "FOR i IN 1..n LOOP INSERT INTO testapp_item (value) VALUES (i - 1); COMMIT; END LOOP; "
+    "FOR i IN 1..n LOOP UPDATE testapp_item SET value = value + 1 WHERE id = i; COMMIT; END LOOP; END $$"
+)
 
 
-def setup(server: PrivateMariaDB, cache: str) -> None:
-    url = f"mysql://{USER}:{PASSWORD}@127.0.0.1:{server.port}/{DATABASE}"
+def postgresql(server) -> bool:
+    return isinstance(server, PrivatePostgres)
+
+
+def setup(server, cache: str) -> None:
+    if postgresql(server):
+        server.psql(f"CREATE DATABASE {DATABASE} OWNER {USER}")
+        url = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{server.port}/{DATABASE}"
+    else:
+        server.sql(f"CREATE DATABASE {DATABASE}; SET GLOBAL binlog_row_metadata = 'FULL'")
+        url = f"mysql://{USER}:{PASSWORD}@127.0.0.1:{server.port}/{DATABASE}"
     os.environ.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         CACHELAYER_DB=url,
-        CACHELAYER_TEST_BINLOG_DB=url,  # the tests' second alias: the same database here
+        CACHELAYER_TEST_BINLOG_DB=url,  # the tests' second aliases: the same database here
+        CACHELAYER_TEST_WAL_DB=url,
         CACHELAYER_TEST_SETTINGS=json.dumps(
             {"CACHE_ALIAS": cache, "KEY_PREFIX": f"b{uuid.uuid4().hex[:10]}", "STATS": False}
         ),
     )
-    server.sql(f"CREATE DATABASE {DATABASE}; SET GLOBAL binlog_row_metadata = 'FULL'")
     import django
     from django.core.management import call_command
 
     django.setup()
     call_command("migrate", run_syncdb=True, verbosity=0)  # testapp has no migrations
+    if postgresql(server):
+        call_command("cache_follow", create_slot=True, verbosity=0)
+        call_command("cache_follow", replica_identity_full=True, verbosity=0)  # the test models' other keys
 
 
-def write_rows(server: PrivateMariaDB, rows: int) -> None:
+def write_rows(server, rows: int) -> None:
     """INSERT then UPDATE ``rows`` rows, one row per autocommit transaction (a stored procedure)."""
+    if postgresql(server):
+        with connect(server) as connection:
+            connection.execute(PG_CHURN)
+            connection.execute("CALL churn(%s)", (rows,))
+        return
     with connect(server) as connection, connection.cursor() as cursor:  # the client would split the body at ';'
         cursor.execute(
             "CREATE PROCEDURE churn(n INT) BEGIN DECLARE i INT DEFAULT 0;"
@@ -62,7 +88,13 @@ def write_rows(server: PrivateMariaDB, rows: int) -> None:
         cursor.execute("CALL churn(%s)", (rows,))
 
 
-def connect(server: PrivateMariaDB):
+def connect(server):
+    if postgresql(server):
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, dbname=DATABASE, autocommit=True
+        )
     import pymysql
 
     return pymysql.connect(
@@ -70,7 +102,7 @@ def connect(server: PrivateMariaDB):
     )
 
 
-def throughput(server: PrivateMariaDB, rows: int) -> dict:
+def throughput(server, rows: int) -> dict:
     from cachelayer.models import FollowerPosition
     from cachelayer.tasks.follow.follower import Follower
 
@@ -78,14 +110,14 @@ def throughput(server: PrivateMariaDB, rows: int) -> dict:
     write_rows(server, rows)
     results = {}
     start_row = FollowerPosition.objects.get(database="default")
-    for freeze in (True, False):
+    for freeze in (True,) if postgresql(server) else (True, False):  # a slot cannot be read twice
         FollowerPosition.objects.filter(pk=start_row.pk).update(log_file=start_row.log_file, log_pos=start_row.log_pos)
         follower = Follower("default", once=True, freeze_schema=freeze)
         began = time.perf_counter()
         follower.run()
         seconds = time.perf_counter() - began
         events = follower.totals["rows"]
-        results[f"freeze_schema={freeze}"] = {
+        results["slot" if postgresql(server) else f"freeze_schema={freeze}"] = {
             "row_events": events,
             "transactions": follower.totals["transactions"],
             "seconds": round(seconds, 3),
@@ -94,7 +126,7 @@ def throughput(server: PrivateMariaDB, rows: int) -> dict:
     return results
 
 
-def latency(server: PrivateMariaDB, samples: int) -> dict:
+def latency(server, samples: int) -> dict:
     from cachelayer.signals import cache_invalidated
     from cachelayer.tasks.follow.follower import Follower
     from tests.testapp.models import Item
@@ -141,17 +173,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--database", choices=["mariadb", "postgresql"], default="mariadb")
     args = parser.parse_args()
     cache = os.environ.get("CACHELAYER_BENCH_CACHE", "memcached")
-    server = PrivateMariaDB(ROOT / "bench-output" / "follow-mariadb", free_port()).install().start()
+    kind = PrivatePostgres if args.database == "postgresql" else PrivateMariaDB
+    server = kind(ROOT / "bench-output" / f"follow-{args.database}", free_port()).install().start()
     try:
         setup(server, cache)
-        report = {"cache": cache, "throughput": throughput(server, args.rows), "latency": latency(server, args.samples)}
+        report = {
+            "database": args.database,
+            "cache": cache,
+            "throughput": throughput(server, args.rows),
+            "latency": latency(server, args.samples),
+        }
     finally:
         server.stop()
     print(json.dumps(report, indent=2))
     (ROOT / "bench-output").mkdir(exist_ok=True)
-    (ROOT / "bench-output" / "follow_bench.json").write_text(json.dumps(report, indent=2))
+    (ROOT / "bench-output" / f"follow_bench_{args.database}.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.suite import forget_pools
 from tests.faults.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ def run(flavor: str, contender: str, cache_url: str, server: ServerProcess | Non
     }
     env.setdefault("CACHELAYER_DB", "mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer_bench")
     arguments = [str(WARMUP), str(SECONDS), "200000", "0.05"]
+    forget_pools(env)  # each contender is a new deployment (the last one's cache may be another kind)
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.worker", "mix", contender, str(seed), *arguments],

@@ -37,7 +37,54 @@ def render(results: dict) -> str:
         if name == "pylibmc":
             lines += ["(Round trips through pylibmc show as 0: libmemcached's sockets are C-level, not counted.)", ""]
         lines += [*_targets(name, backend, backends), ""]
+    if "near_cache" in results:
+        lines += ["#### Near-cache (L1, Redis; bench/near_cache.py)", "", *_near_cache(results["near_cache"]), ""]
+    if "cluster" in results:
+        lines += ["#### Redis Cluster, 3 masters (bench/cluster_hit.py)", "", *_cluster(results["cluster"]), ""]
+    if "cluster_mix" in results:
+        single = backends.get("redis", {}).get("mix")
+        lines += ["#### 95/5 Zipf mix, Redis Cluster beside one Redis", "", *_mixes(results["cluster_mix"], single), ""]
     return "\n".join(lines)
+
+
+def _mixes(cluster: dict, single: dict | None) -> list[str]:
+    """The suite's mix on the cluster, and on the single Redis of the same run."""
+    lines = [
+        "| cache | ORM ops/s | cachelayer ops/s | x ORM | reads with no SQL |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, mix in (("Redis Cluster, 3 masters", cluster), ("Redis, 1 server", single)):
+        if mix:
+            orm, ours = mix["ORM"]["ops_per_s"], mix["cachelayer"]
+            ratio = f"{ours['ops_per_s'] / orm:.2f}x" if orm else "-"  # (a --quick run may measure nothing)
+            lines.append(f"| {label} | {orm:,.0f} | {ours['ops_per_s']:,.0f} | {ratio} | {ours['hit_ratio']:.1%} |")
+    return lines
+
+
+def _cluster(rows: dict) -> list[str]:
+    """cachelayer's reads on a Redis Cluster against a raw RedisCluster client's beside them."""
+    lines = ["| read | raw client | cachelayer | wall | CPU |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {row['raw_wall_us']:.1f} us | {row['wall_us']:.1f} us "
+            f"| {row['wall_ratio']:.2f}x | {row['cpu_ratio']:.2f}x |"
+        )
+    return lines
+
+
+def _near_cache(figures: dict) -> list[str]:
+    """The L1 hit against a raw cache.get, and the invalidation delay across processes."""
+    lines = ["| read (p50 of single calls) | p50 | p99 | vs raw cache.get |", "| --- | ---: | ---: | ---: |"]
+    for name, hit in figures["hits"].items():
+        lines.append(f"| {name} | {hit['p50_us']:.2f} us | {hit['p99_us']:.1f} us | {hit['ratio_to_raw']:.3f}x |")
+    lines += ["", "| invalidation delay across processes | p50 | p99 | max |", "| --- | ---: | ---: | ---: |"]
+    for name, delay in figures.items():
+        if name.startswith("invalidation_delay"):
+            label = name.removeprefix("invalidation_delay_").replace("_", " ")
+            lines.append(
+                f"| {label} | {delay['p50_us']:.0f} us | {delay['p99_us']:.0f} us | {delay['max_us']:.0f} us |"
+            )
+    return lines
 
 
 def _table(backend: dict) -> list[str]:

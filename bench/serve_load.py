@@ -35,7 +35,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.serve_vs_sql import create_database, free_port, start_memcached, wait_port  # noqa: E402
+from bench.serve_vs_sql import cpu_seconds, create_database, free_port, start_memcached, wait_port  # noqa: E402
 
 CONNECTIONS, PEERS, CLIENT_PROCESSES = 1000, 4, 2
 SECONDS, INTERVAL = 10.0, 0.5  # each connection: one get every INTERVAL s -> CONNECTIONS / INTERVAL gets/s
@@ -98,13 +98,6 @@ def percentiles(latencies: list[float]) -> str:
         f"{len(latencies):6d} gets  p50 {cuts[49] * 1000:6.2f} ms  p99 {cuts[98] * 1000:6.2f} ms  "
         f"max {max(latencies) * 1000:7.2f} ms"
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return the CPU time (user + system) process ``pid`` has used so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def database_connections() -> int:

@@ -21,12 +21,18 @@ Run (MariaDB; starts a private memcached and cache_serve on free ports):
     CACHELAYER_DB=mysql://cachelayer:cachelayer@127.0.0.1:3306/cachelayer_bench \
         .venv/bin/python bench/serve_vs_sql.py
 
+With ``--profile PATH`` it runs only the warm-get load (2), against a
+cache_serve under cProfile (the event loop's thread), writes the profile to
+PATH and prints where the loop's time went and how many gets one multi-get
+carried on average; ``--warm-only`` runs the warm-get load (2) alone.
+
 The database is created when missing; use one of its own: the run replaces
 its container named ``default``.
 
 Not part of the test suite.
 """
 
+import argparse
 import multiprocessing
 import os
 import random
@@ -76,6 +82,13 @@ def warm_get_rate(port: int, keys: list, seed: int) -> float:
     for process in processes:
         process.join()
     return LOAD_PROCESSES * LOAD_OPS / max(elapsed)
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) process ``pid`` has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -147,15 +160,44 @@ def create_database(database: dict) -> dict:
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", metavar="PATH", help="profile cache_serve's loop under the warm load only")
+    parser.add_argument("--warm-only", action="store_true", help="run only the warm-get load (2)")
+    args = parser.parse_args()
     memcached, memcached_port = start_memcached()
     try:
-        run(memcached_port)
+        run(memcached_port, args.profile, args.warm_only)
     finally:
         memcached.terminate()
         memcached.wait(10)
 
 
-def run(memcached_port: int) -> None:
+def warm_keys(serve_client, model) -> list:
+    """Create LOAD_KEYS rows and read them once through cache_serve (a miss and a fill each)."""
+    keys = [f"warm{i}" for i in range(LOAD_KEYS)]
+    model.objects.bulk_create([model(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
+    serve_client.get_many(keys)
+    assert serve_client.get_many(keys) == {key: VALUE.encode() for key in keys}
+    return keys
+
+
+def print_profile(path: str, gets: int) -> None:
+    """Print the loop's top functions and the gets per multi-get of a profile."""
+    import pstats
+
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(30)
+    # One versions.fetch (before the loop's own I/O) or versions._states (since) per multi-get:
+    batches = sum(
+        value[1]
+        for (path, _, name), value in stats.stats.items()
+        if path.endswith("versions.py") and name in ("fetch", "_states")
+    )
+    if batches:
+        print(f"gets per multi-get: {gets / batches:.2f} ({gets} gets, {batches} multi-gets)")
+
+
+def run(memcached_port: int, profile: str | None = None, warm_only: bool = False) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="bench.settings", CACHELAYER_CACHE=f"memcached://127.0.0.1:{memcached_port}"
     )
@@ -168,11 +210,14 @@ def run(memcached_port: int) -> None:
     from django.core.management import call_command
     from pymemcache.client.base import Client
 
-    from cachelayer.models import Container
+    from cachelayer.models import Container, PoolMembership
     from tests.testapp.models import KeyValue
 
     connect = create_database(settings.DATABASES["default"])
     call_command("migrate", run_syncdb=True, verbosity=0)
+    # The last run's private memcached (another port) is gone: until its server list
+    # retires, every read would be disputed between the two lists and go to the database.
+    PoolMembership.objects.all().delete()
     Container.objects.filter(name="default").delete()
     container = Container.objects.create(
         name="default",
@@ -186,9 +231,18 @@ def run(memcached_port: int) -> None:
     )
     KeyValue.objects.update_or_create(key=KEY, defaults={"value": VALUE})
     port = free_port()
-    serve = subprocess.Popen([sys.executable, "manage.py", "cache_serve", "--port", str(port)], cwd=ROOT)
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
+    serve = subprocess.Popen([sys.executable, *profiler, "manage.py", "cache_serve", "--port", str(port)], cwd=ROOT)
     try:
         wait_port(port, serve)
+        if profile:
+            keys = warm_keys(Client(("127.0.0.1", port), connect_timeout=5, timeout=10), KeyValue)
+            rates = [warm_get_rate(port, keys, seed=round_ * 100) for round_ in range(LOAD_ROUNDS)]
+            print(f"cache_serve under cProfile: {statistics.median(rates):.0f} gets/s")
+            serve.terminate()
+            serve.wait(30)
+            print_profile(profile, LOAD_ROUNDS * LOAD_PROCESSES * (LOAD_OPS + 1))
+            return
         sql = "SELECT `value` FROM testapp_keyvalue WHERE `key` = %s"
 
         def fresh_connection():
@@ -214,18 +268,18 @@ def run(memcached_port: int) -> None:
             "SELECT, persistent connection": persistent_connection,
             "memcached get (raw)": lambda: raw_client.get("raw"),
         }
-        compare(contenders, "cache_serve get (hit)", ROUNDS, OPS, warmup=200)
+        if not warm_only:
+            compare(contenders, "cache_serve get (hit)", ROUNDS, OPS, warmup=200)
 
-        keys = [f"warm{i}" for i in range(LOAD_KEYS)]
-        KeyValue.objects.bulk_create([KeyValue(key=key, value=VALUE) for key in keys], ignore_conflicts=True)
-        serve_client.get_many(keys)  # cached through cache_serve (miss, fill)
+        keys = warm_keys(serve_client, KeyValue)
         raw_client.set_many(dict.fromkeys(keys, VALUE))
-        assert serve_client.get_many(keys) == {key: VALUE.encode() for key in keys}
-        load = {"cache_serve": [], "memcached": []}
+        load, serve_cpu = {"cache_serve": [], "memcached": []}, 0.0
         for round_ in range(LOAD_ROUNDS):
             order = [("cache_serve", port), ("memcached", memcached_port)]
             for name, target in order if round_ % 2 == 0 else order[::-1]:
+                cpu = cpu_seconds(serve.pid)
                 load[name].append(warm_get_rate(target, keys, seed=round_ * 100))
+                serve_cpu += cpu_seconds(serve.pid) - cpu if name == "cache_serve" else 0.0
         serve_load, memcached_load = (statistics.median(load[name]) for name in ("cache_serve", "memcached"))
         print(
             f"\nwarm gets, {LOAD_PROCESSES} processes x 1 pymemcache connection x {LOAD_OPS} gets of "
@@ -234,7 +288,10 @@ def run(memcached_port: int) -> None:
         print(f"cache_serve {serve_load:10.0f} gets/s")
         print(f"memcached   {memcached_load:10.0f} gets/s")
         print(f"cache_serve / memcached = {serve_load / memcached_load:.3f}")
+        print(f"cache_serve CPU time per get: {serve_cpu / (LOAD_ROUNDS * LOAD_PROCESSES * LOAD_OPS) * 1e6:.1f} us")
 
+        if warm_only:
+            return
         slap(port), slap(memcached_port)  # warm-up (loads the keys)
         rates = {"cache_serve": [], "memcached": []}
         for _ in range(SLAP_ROUNDS):

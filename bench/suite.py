@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
+from tests.faults.cluster import Cluster
 from tests.faults.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,13 +282,12 @@ def main() -> None:
             flavors = [f for f in flavors if f not in missing]
             print(f"-- {name}: {url} ({', '.join(flavors)})", flush=True)
             backend_env = {**env, "CACHELAYER_CACHE": url, "BENCH_REDIS": f"redis://127.0.0.1:{redis.port}/1"}
-            subprocess.run(
-                [sys.executable, "-m", "bench.worker", "forget-pools"],
-                cwd=ROOT,
-                env={**backend_env, "BENCH_FLAVOR": "cachelayer"},
-                check=True,
-            )
+            forget_pools(backend_env)
             results["backends"][name] = run_backend(name, backend_env, flavors, plan, pool=name == "pool")
+        if "redis" in args.backends.split(","):
+            results["near_cache"] = near_cache(redis.port, output, writes=20 if args.quick else 300)
+            results["cluster"] = cluster_hit(output)
+            results["cluster_mix"] = cluster_mix(env, plan)
     finally:
         for server in [*memcached, redis]:
             server.kill()
@@ -295,6 +295,65 @@ def main() -> None:
     markdown = report.render(results)
     (output / "results.md").write_text(markdown)
     print(markdown)
+
+
+def near_cache(port: int, output: Path, writes: int) -> dict:
+    """Run bench/near_cache.py (the L1 hit, the invalidation delay across processes) on the private Redis."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CACHELAYER_TEST_REDIS": f"redis://127.0.0.1:{port}/2",
+        "CACHELAYER_DB": f"sqlite:///{output / 'near_cache.sqlite3'}",
+    }
+    print("-- near-cache: bench/near_cache.py", flush=True)
+    command = [sys.executable, "bench/near_cache.py", "--writes", str(writes), "--switch-interval", "0.001"]
+    command += ["--out", str(output / "near_cache.json")]
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    return json.loads((output / "near_cache.json").read_text())
+
+
+def cluster_hit(output: Path) -> dict:
+    """Run bench/cluster_hit.py (a 3-master Redis Cluster of its own: hits against a raw RedisCluster)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CACHELAYER_DB": f"sqlite:///{output / 'cluster_hit.sqlite3'}",
+    }
+    print("-- Redis Cluster: bench/cluster_hit.py", flush=True)
+    command = [sys.executable, "bench/cluster_hit.py", "--out", str(output / "cluster_hit.json")]
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    return json.loads((output / "cluster_hit.json").read_text())
+
+
+def cluster_mix(env: dict, plan: Plan) -> dict:
+    """Run the single Redis's 95/5 mix (``Backend.mix``: the same processes, keys and rows)
+    on a 3-master Redis Cluster of its own, started as bench/cluster_hit.py starts one:
+    the ORM and cachelayer (no peer has a cluster client). BENCH_CLUSTER_PORTS: its six
+    loopback ports (node, bus port, for each master) in place of free ones."""
+    ports = [int(port) for port in os.environ.get("BENCH_CLUSTER_PORTS", "").split(",") if port]
+    print("-- Redis Cluster: the 95/5 mix", flush=True)
+    cluster = Cluster(replicas=0, ports=ports or None).start()
+    try:
+        nodes = ",".join(url.removeprefix("redis://") for url in cluster.urls)
+        backend_env = {**env, "CACHELAYER_CACHE": f"redis-cluster://{nodes}"}
+        forget_pools(backend_env)
+        backend = Backend("redis cluster", backend_env, ["plain", "cachelayer"])
+        try:
+            # A new, empty cache: every row read once first, as the single Redis's workloads read them before its mix.
+            backend.by_contender["cachelayer"].ask("warm_all")
+            return backend.mix(plan)
+        finally:
+            backend.close()
+    finally:
+        cluster.stop()
+
+
+def forget_pools(env: dict) -> None:
+    """A new deployment: forget the last one's server lists (bench/worker.py)."""
+    command = [sys.executable, "-m", "bench.worker", "forget-pools"]
+    subprocess.run(command, cwd=ROOT, env={**env, "BENCH_FLAVOR": "cachelayer"}, check=True)
 
 
 def machine(database_url: str) -> dict:

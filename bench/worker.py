@@ -74,7 +74,26 @@ class Workloads:
                 contender.save(item)
 
             return save, self.items[contender.name]
+        if workload in ("save_floor", "save_pk", "save_pk_floor"):  # bench/save_floor.py
+            return self.save_calls(contender, workload)
         raise ValueError(f"unknown workload {workload!r}")
+
+    def save_calls(self, contender, workload: str):
+        """The save floor's workloads: a pk-keyed save, and the floors (ORM only)."""
+        method = {"save_floor": "save_floor", "save_pk": "save", "save_pk_floor": "save_pk_floor"}[workload]
+        function = getattr(contender, method, None)
+        if function is None or not hasattr(contender, "counters"):
+            return None, ()
+        if workload == "save_floor":
+            _, items = self.calls(contender, "save")
+        else:
+            items = self.items.setdefault(f"{contender.name} counters", contender.counters())
+
+        def save(row):
+            _bump(row)
+            function(row)
+
+        return save, items
 
 
 def per_request(function):
@@ -179,19 +198,23 @@ class Server:
 
     def profile(self, ops: int) -> dict:
         """cProfile of ``ops`` cachelayer pk hits: the functions that cost most."""
-        import cProfile
-        import io
-        import pstats
+        return {"text": profiled(self.contenders["cachelayer"].get, self.keys.hot, ops, "tottime", 20)}
 
-        get, hot = self.contenders["cachelayer"].get, self.keys.hot
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for i in range(ops):
-            get(hot[i % len(hot)])
-        profiler.disable()
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(20)
-        return {"text": text.getvalue()}
+    def profile_save(self, workload: str, ops: int) -> dict:
+        """cProfile of ``ops`` cachelayer saves of ``workload``: where a save's time goes."""
+        save, rows = self.workloads.calls(self.contenders["cachelayer"], workload)
+        return {"text": profiled(save, rows, ops, "cumulative", 40)}
+
+    def warm_all(self) -> dict:
+        """Read every row through cachelayer once, so a mix starts with a warm cache."""
+        cachelayer, pks = self.contenders["cachelayer"], self.keys.all
+        for start in range(0, len(pks), 1000):
+            cachelayer.get_many(pks[start : start + 1000])
+        return {}
+
+    def refill(self, on: bool) -> dict:
+        self.contenders["cachelayer"].refill(on)
+        return {}
 
     def stampede(self, contender: str, round: int, threads: int) -> dict:
         """``threads`` concurrent first reads of one outdated key: SQL queries issued."""
@@ -228,6 +251,22 @@ class Server:
         for worker in workers:
             worker.join(timeout=60)
         return totals
+
+
+def profiled(function, arguments: list, ops: int, order: str, lines: int) -> str:
+    """Return cProfile's table of ``ops`` calls of ``function`` over ``arguments`` in turn."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(ops):
+        function(arguments[i % len(arguments)])
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(lines)
+    return text.getvalue()
 
 
 def serve() -> None:
@@ -288,6 +327,7 @@ def setup() -> None:
     call_command("migrate", verbosity=0)
     data.create_rows()
     data.create_comments()
+    data.create_counters()
 
 
 def forget_pools() -> None:

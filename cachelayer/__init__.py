@@ -24,6 +24,7 @@ __all__ = [
     "Repository",
     "ValueTooLarge",
     "invalidate",
+    "memo",
     "repository",
 ]
 
@@ -35,13 +36,14 @@ _HOMES = {
     "Item": "cachelayer.repositories",
     "repository": "cachelayer.api",
     "invalidate": "cachelayer.api",
+    "memo": "cachelayer.engine.memo",
     "CachelayerError": "cachelayer.exceptions",
     "ContainerNotFound": "cachelayer.exceptions",
     "OperationDisabled": "cachelayer.exceptions",
     "MappingError": "cachelayer.exceptions",
     "NotNumeric": "cachelayer.exceptions",
     "ValueTooLarge": "cachelayer.exceptions",
-    "CacheUnavailable": "cachelayer.adapters.base",
+    "CacheUnavailable": "cachelayer.exceptions",
 }
 
 

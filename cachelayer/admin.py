@@ -9,10 +9,13 @@ confirmation page.
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import index_note
@@ -29,15 +32,22 @@ STAT_COLUMNS = (  # (statistic, column title)
     ("misses", "misses"),
     ("hit_ratio", "hit ratio"),
     ("fills", "fills"),
+    ("refills", "refills"),
     ("invalidations", "invalidations"),
     ("lease_waits", "lease waits"),
     ("errors", "errors"),
     ("rejected", "rejected payloads"),
     (stats.LAST_FLUSH, "last flush"),
 )
-STATS_PAGE_COLUMNS = (*STAT_COLUMNS, (stats.LAST_INSPECTION, "last inspection"))  # cache_inspect's last run
+STATS_PAGE_COLUMNS = (  # then cache_inspect's last run, and cache_monitor's rolling shares
+    *STAT_COLUMNS,
+    (stats.LAST_INSPECTION, "last inspection"),
+    (stats.FRESHNESS, "freshness (cache_monitor)"),
+)
+# The container list shows these at a glance (the stats page, one click away, shows all).
+LIST_STAT_COLUMNS = tuple(c for c in STAT_COLUMNS if c[0] in ("hit_ratio", "errors"))
 CHART_WIDTH = 480  # px of the longest bar on the stats page
-CHART_ROW = 28  # px per container in the chart
+CHART_ROW = 40  # px per container in the chart: its name, then its bar
 
 
 def _stat_column(name: str, title: str, counts: dict):
@@ -48,6 +58,14 @@ def _stat_column(name: str, title: str, counts: dict):
     column.short_description = title  # type: ignore[attr-defined]  # the admin's column-title attribute on a function
     column.__name__ = f"stat_{name}"  # the cells' CSS class: field-stat_hits, ...
     return column
+
+
+def _cell(name: str, value):
+    """One statistic on the stats page; the last inspection in a few words, in full as its tooltip."""
+    text = stats.display(name, value)
+    if name != stats.LAST_INSPECTION or value is None:
+        return text
+    return format_html('<span title="{}">{} stale of {} checked</span>', text, value["stale"], value["checked"])
 
 
 def _chart(names: list[str], counts: dict) -> list[dict]:
@@ -66,11 +84,47 @@ def _chart(names: list[str], counts: dict) -> list[dict]:
     ]
 
 
+FRESHNESS_WIDTH, FRESHNESS_HEIGHT = 480, 100  # px of one container's freshness chart
+MOST_NINES = 5  # the chart's top: 99.999% and better
+DELAY_COLOURS = ("#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00")
+
+
+def _nines_y(ratio: float) -> float:
+    """Return the height of a share on a nines scale: 90% is one nine, 99% two, 100% the top."""
+    found = MOST_NINES if ratio >= 1 else min(MOST_NINES, -math.log10(1 - ratio))
+    return round(FRESHNESS_HEIGHT * (1 - found / MOST_NINES), 1)
+
+
+def _freshness_charts(names: list[str], counts: dict) -> list[dict]:
+    """Return, per container cache_monitor published, one line per delay over its window (points of an SVG polyline)."""
+    charts = []
+    for name in names:
+        summary = counts[name].get(stats.FRESHNESS)
+        if not summary or not summary["history"]:
+            continue
+        start, window = summary["updated"] - summary["window"], summary["window"]
+        lines = []
+        for position, entry in enumerate(summary["delays"]):
+            points = [
+                f"{round((point['at'] - start) / window * FRESHNESS_WIDTH, 1)},{_nines_y(point['ratios'][position])}"
+                for point in summary["history"]
+                if point["ratios"][position] is not None
+            ]
+            if len(points) == 1:  # one bucket so far: one point draws nothing, the same twice a dot (its round cap)
+                points *= 2
+            colour = DELAY_COLOURS[position % len(DELAY_COLOURS)]
+            lines.append(
+                {"label": f"{entry['nines']} within {entry['delay']:g} s", "points": " ".join(points), "colour": colour}
+            )
+        charts.append({"name": name, "lines": lines, "window": window})
+    return charts
+
+
 @admin.register(Container)
 class ContainerAdmin(admin.ModelAdmin):
     form = ContainerForm
-    list_display = ("name", "content_type", "key_columns", "kind", "policy", "enabled")
-    sortable_by = ("name", "content_type", "key_columns", "policy", "enabled")  # the others are computed
+    list_display = ("name", "model_label", "key_columns", "kind", "policy", "enabled")
+    sortable_by = ("name", "model_label", "key_columns", "policy", "enabled")  # the others are computed
     readonly_fields = ("kind",)
     list_filter = ("enabled", "exposed", "policy", "cache_alias", ("content_type", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "key_columns", "value_columns")
@@ -80,16 +134,32 @@ class ContainerAdmin(admin.ModelAdmin):
     def get_list_display(self, request):
         """Add the live statistics, read once for the whole page."""
         counts = stats.shared(Container.objects.values_list("name", flat=True))
-        return [*self.list_display, *(_stat_column(name, title, counts) for name, title in STAT_COLUMNS)]
+        return [*self.list_display, *(_stat_column(name, title, counts) for name, title in LIST_STAT_COLUMNS)]
+
+    @admin.display(description="model", ordering="content_type")
+    def model_label(self, container) -> str:
+        """``app_label.Model``: short, where the content type's verbose name ("Demo | country")
+        would not wrap (Django keeps foreign key cells on one line); it may wrap after the dot."""
+        if not container.content_type_id:
+            return "-"
+        model = container.content_type.model_class()
+        name = model.__name__ if model else container.content_type.model
+        return format_html("{}.<wbr>{}", container.content_type.app_label, name)  # may wrap after the dot
 
     @admin.display(description="kind")
     def kind(self, container) -> str:
-        """Say whether a key maps to one row or, key columns not unique, to a list of rows (an index)."""
+        """Say whether a key maps to one row or, key columns not unique, to a list of rows
+        (an index): one word in the list, the sentence as its tooltip."""
         model = container.content_type.model_class() if container.content_type_id else None
         if model is None:
-            return "decided by the key columns: unique ones make a key container, others an index"
+            return format_html(
+                '<span title="{}">?</span>',
+                "decided by the key columns: unique ones make a key container, others an index",
+            )
         note = index_note(model, container.key_columns)
-        return "key: one row per key" if note is None else note
+        return format_html(
+            '<span title="{}">{}</span>', note or "key: one row per key", "key" if note is None else "index"
+        )
 
     def has_warm_permission(self, request) -> bool:
         return request.user.has_perm("cachelayer.warm_container")
@@ -117,11 +187,17 @@ class ContainerAdmin(admin.ModelAdmin):
                 (
                     n,
                     counts[n]["error"] if n not in readable else None,
-                    [stats.display(s, counts[n][s]) for s, _ in STATS_PAGE_COLUMNS],
+                    [_cell(s, counts[n][s]) for s, _ in STATS_PAGE_COLUMNS],
                 )
                 for n in names
             ],
             "bars": _chart(readable, counts),
+            "freshness": _freshness_charts(readable, counts),
+            "freshness_width": FRESHNESS_WIDTH,
+            "freshness_height": FRESHNESS_HEIGHT,
+            "nines_grid": [
+                {"y": _nines_y(1 - 10**-n), "label": f"{100 - 10 ** (2 - n):g}%"} for n in range(1, MOST_NINES)
+            ],
             "chart_width": CHART_WIDTH,
             "chart_height": max(len(readable), 1) * CHART_ROW,
             "publish_interval": conf.get("STATS_INTERVAL"),
@@ -235,8 +311,8 @@ def _flush_entry(container, definition, user) -> dict:
 
 @admin.register(CachePolicy)
 class CachePolicyAdmin(admin.ModelAdmin):
-    list_display = ("policy_name", "get_policy", "set_policy", "delete_policy", "flush_policy")
-    list_filter = ("get_policy", "set_policy", "delete_policy", "flush_policy")
+    list_display = ("policy_name", "get_policy", "set_policy", "delete_policy", "flush_policy", "refill_after_write")
+    list_filter = ("get_policy", "set_policy", "delete_policy", "flush_policy", "refill_after_write")
     search_fields = ("policy_name",)
 
 

@@ -6,7 +6,7 @@ new; keys are worked out when the invalidation is delivered, after commit
 (engine/invalidation.py). Nothing here reads a deferred attribute: after a
 delete that would query a row that is gone.
 
-No other code can skip a save's invalidation (README, "Consistency rules"):
+No other code can skip a save's invalidation (docs/consistency.md, "Consistency rules"):
 
 1. ``pre_save`` captures the save before the write: the key columns the row
    has in the database, and the instance. Inside ``atomic`` the capture goes
@@ -48,12 +48,15 @@ KEEPS_NO_CHILD = (models.CASCADE, models.PROTECT, models.RESTRICT, models.DO_NOT
 class Capture:
     """One save, captured before its write: the row as the database had it, and the instance."""
 
-    __slots__ = ("before", "done", "instance", "joined", "model", "using")
+    __slots__ = ("before", "done", "instance", "joined", "model", "unread", "using")
 
-    def __init__(self, model, using: str, instance, before: dict | None):
+    def __init__(self, model, using: str, instance, before: dict | None, unread: bool = False):
         self.model, self.using, self.instance, self.before = model, using, instance, before
         self.done = False  # post_save recorded the exact rows
         self.joined = False  # inside atomic: the transaction delivers it at commit
+        # The old key was not read, Django inserting (``inserts``): ``before`` is the pk alone (the
+        # containers keyed by anything else are bumped by generation) until post_save says it inserted.
+        self.unread = unread
 
     def rows(self) -> list[dict]:
         """Return the old row and the instance as it stands: what to outdate when
@@ -73,17 +76,30 @@ class _InFlight(threading.local):
 _in_flight = _InFlight()
 
 
-def before_save(model, instance, raw: bool, using: str) -> None:
+def inserts(model, instance, update_fields) -> bool:
+    """Return True when Django's save() inserts without trying an UPDATE: an instance being
+    added whose every pk field has a default (``Model._save_table``), so no row has its key
+    yet. Only ``force_update``, which pre_save does not see, still updates: post_save's
+    ``created`` tells (after_save)."""
+    return (
+        instance._state.adding
+        and update_fields is None
+        and all(field.has_default() or field.has_db_default() for field in model._meta.pk_fields)
+    )
+
+
+def before_save(model, instance, raw: bool, using: str, update_fields=None) -> None:
     """pre_save: capture the save (read the key columns the row has now, when the
     instance cannot vouch for them) where no later receiver can lose it."""
-    before = None
+    before, unread = None, False
     _, from_db = snapshots.mapped_key_attnames(model)
     if from_db and instance.pk is not None:
-        if raw:  # fixture loading: no queries; containers not keyed by pk get their generation bumped
-            before = {model._meta.pk.attname: instance.pk}
+        unread = not raw and inserts(model, instance, update_fields)  # no old key: Django's one query stays one
+        if raw or unread:  # fixture loading, an insert: no queries; containers not keyed by pk get
+            before = {model._meta.pk.attname: instance.pk}  # their generation bumped (an insert: if it updated)
         else:
             before = snapshots.read(model, using, [instance.pk], from_db).get(instance.pk)
-    capture = instance.__dict__[CAPTURE] = Capture(model, using, instance, before)
+    capture = instance.__dict__[CAPTURE] = Capture(model, using, instance, before, unread)
     if connections[using].in_atomic_block:
         capture.joined = True
         record_capture(using, capture)
@@ -91,13 +107,15 @@ def before_save(model, instance, raw: bool, using: str) -> None:
     flush()  # earlier saves of this thread whose post_save never ran: committed since
     _in_flight.captures.append(capture)
     if not instance.__dict__.get(GUARDED):
-        invalidate_many(None, known_keys(model, capture.rows()))  # before the write: see the module's docstring
+        invalidate_many(None, known_keys(model, capture.rows()), refill=False)  # before the write: see the docstring
 
 
-def after_save(model, instance, using: str, update_fields) -> None:
+def after_save(model, instance, using: str, update_fields, created: bool = False) -> None:
     """post_save: outdate the row's old and new keys in every container."""
     capture = instance.__dict__.pop(CAPTURE, None)
     before = capture.before if capture is not None else None
+    if capture is not None and capture.unread and created:  # it inserted: there was no old row
+        before = None
     assigned = snapshots.loaded(instance)
     if update_fields is not None:
         names = {model._meta.get_field(name).attname for name in update_fields} | {model._meta.pk.attname}
@@ -123,17 +141,17 @@ def saving(instance):
         if capture is not None and not capture.done and not capture.joined:
             if capture in _in_flight.captures:
                 _in_flight.captures.remove(capture)
-            _deliver(capture)
+            _outdate_now(capture)
 
 
 def flush() -> None:
     """Deliver the autocommit saves of this thread whose ``post_save`` never ran
     (request_finished, the thread's next save): their writes committed since."""
     while _in_flight.captures:
-        _deliver(_in_flight.captures.pop())
+        _outdate_now(_in_flight.captures.pop())
 
 
-def _deliver(capture: Capture) -> None:
+def _outdate_now(capture: Capture) -> None:
     if not capture.done:
         record_rows(None, capture.model, capture.rows())  # None: now, outside any later transaction
 

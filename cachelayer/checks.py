@@ -4,6 +4,8 @@ cachelayer.E001  CACHELAYER is not a dict / has an unknown key
 cachelayer.E002  a CACHELAYER value has the wrong type or range
 cachelayer.E003  CACHE_ALIAS is not a supported cache in CACHES
 cachelayer.E004  a cache's OPTIONS hold a name its memcached client does not take
+cachelayer.E005  MONITOR_TARGETS names a delay MONITOR_DELAYS does not measure (tasks/monitorsettings.py,
+                 which checks the other MONITOR_* values too: E002)
 cachelayer.E010  a container mapping does not fit its model (database check)
 cachelayer.W010  a container mapping may refuse some writes (database check)
 cachelayer.I010  a container is an index container: its key columns are not unique (database check)
@@ -13,6 +15,7 @@ cachelayer.W013  a container stores a field whose values the configured SERIALIZ
                  (database check)
 cachelayer.W014  models share a table a container maps (mixin models; the others: database check)
 cachelayer.W020  containers on MySQL/MariaDB whose binlog no follower followed (tasks/follow/checks.py)
+cachelayer.W050  NEAR_CACHE is on but the default cache is not Redis (no near-cache there)
 cachelayer.E030  an exposed container maps a model holding credentials or sessions beyond what
                  PROTOCOL_SENSITIVE_ALLOWED permits (database check)
 cachelayer.I040  a key column's collation holds different strings equal; cachelayer folds its keys
@@ -39,6 +42,7 @@ from cachelayer.engine import collations, database
 from cachelayer.engine.definitions import Definition
 from cachelayer.mixins import CachedModelMixin, CachedQuerySet
 from cachelayer.models import ConfigOption, Container
+from cachelayer.tasks import monitorsettings
 from cachelayer.tasks.autocontainers import cached_models, declared_containers, mapping_drift
 
 POSITIVE_NUMBERS = (
@@ -49,9 +53,13 @@ POSITIVE_NUMBERS = (
     "SOCKET_TIMEOUT",
     "POOL_TIMEOUT",
     "POOL_MEMBERSHIP_TTL",
+    "NEAR_CACHE_TIMEOUT",
+    "NEAR_CACHE_MAX_LAG",
 )
 NON_NEGATIVE_INTS = ("TIMEOUT", "VERSION_TIMEOUT", "UPDATE_KEYS_LIMIT")
-POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_KEYS")
+NEAR_CACHE_SIZES = ("NEAR_CACHE_MAX_ENTRIES", "NEAR_CACHE_MAX_BYTES")
+POSITIVE_INTS = ("BREAKER_THRESHOLD", "INDEX_MAX_ROWS", "OUTBOX_LIMIT", "CHUNK_KEYS", *NEAR_CACHE_SIZES)
+BOOLEANS = ("NEAR_CACHE", "REQUEST_MEMO")
 
 
 def _settings_errors(user) -> list[Error]:
@@ -72,6 +80,9 @@ def _settings_errors(user) -> list[Error]:
     for name in POSITIVE_INTS:
         if not isinstance(value[name], int) or value[name] < 1:
             errors.append(Error(f"CACHELAYER[{name!r}] must be a positive integer.", id="cachelayer.E002"))
+    for name in BOOLEANS:
+        if not isinstance(value[name], bool):
+            errors.append(Error(f"CACHELAYER[{name!r}] must be True or False.", id="cachelayer.E002"))
     size = value["MAX_ITEM_SIZE"]
     if size is not None and (not isinstance(size, int) or size < 1):
         errors.append(
@@ -94,6 +105,7 @@ def _settings_errors(user) -> list[Error]:
             Error("CACHELAYER['KEY_PREFIX'] must be a non-empty string of at most 64 characters.", id="cachelayer.E002")
         )
     errors += _protocol_errors(value)
+    errors += monitorsettings.errors(value)
     alias = value["CACHE_ALIAS"]
     if alias not in settings.CACHES:
         errors.append(Error(f"CACHELAYER['CACHE_ALIAS'] = {alias!r} is not in CACHES.", id="cachelayer.E003"))
@@ -156,7 +168,20 @@ def check_settings(app_configs=None, **kwargs):
     user = conf.user_settings()
     if not isinstance(user, dict):
         return [Error("CACHELAYER must be a dict.", id="cachelayer.E001")]
-    return _settings_errors(user)
+    return _settings_errors(user) + _near_cache_warnings(user)
+
+
+NEAR_CACHE_BACKEND = "django_redis.cache.RedisCache"  # the one adapter with a push channel (adapters/nearcache.py)
+
+
+def _near_cache_warnings(user) -> list[CheckMessage]:
+    alias = user.get("CACHE_ALIAS", conf.DEFAULTS["CACHE_ALIAS"])
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", NEAR_CACHE_BACKEND)  # no such cache: E003
+    if user.get("NEAR_CACHE") is not True or backend == NEAR_CACHE_BACKEND:
+        return []
+    message = f"CACHELAYER['NEAR_CACHE'] is on, but cache {alias!r} is not Redis: its containers get no near-cache."
+    hint = "memcached has no push channel: use REQUEST_MEMO (or cachelayer.memo()) there."
+    return [Warning(message, hint=hint, id="cachelayer.W050")]
 
 
 UNCOVERED = "QuerySet.update(), bulk_create() and bulk_update()"
@@ -326,7 +351,7 @@ def _serializer_warnings(rows) -> list[Warning]:
                 f"values the {name!r} serializer may not carry: rows it cannot encode are never cached "
                 "(read from the database, counted as errors).",
                 hint="Give the field cache_encode(value) and cache_decode(value) methods that turn its values into "
-                "what the serializer carries and back (README, Payload format), or leave it out of value_columns.",
+                "what the serializer carries and back (docs/consistency.md, 'Payload format'), or leave it out of value_columns.",
                 obj=row,
                 id="cachelayer.W013",
             )

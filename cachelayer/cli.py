@@ -76,7 +76,7 @@ def selected_containers(names: list[str], everything: bool) -> list[Definition]:
         raise CommandError("name containers or give --all, not both")
     if everything:
         registry.load()
-        return [registry.by_name[name] for name in sorted(registry.by_name) if registry.by_name[name].enabled]
+        return registry.definitions(enabled=True)
     if not names:
         raise CommandError("name at least one container, or give --all")
     registry.load()  # the command line sees the latest edits
@@ -141,9 +141,9 @@ def command_line_default() -> str:
     else the only enabled one. With several and none named so, guessing would
     read or write the wrong table: the command line must say which."""
     registry.load()
-    if "default" in registry.by_name:
+    if registry.find("default") is not None:
         return "default"
-    enabled = sorted(name for name, definition in registry.by_name.items() if definition.enabled)
+    enabled = [definition.name for definition in registry.definitions(enabled=True)]
     if len(enabled) == 1:
         return enabled[0]
     if not enabled:

@@ -8,7 +8,15 @@ class CachelayerError(Exception):
 
 
 class CacheUnavailable(CachelayerError):
-    """The cache did not answer (timeout, refused connection, server error)."""
+    """The cache did not answer (timeout, refused connection, server error).
+
+    ``cache`` and ``server`` name the CACHES alias and the server that failed,
+    where the raiser knows them (log records carry them: core/logfields.py).
+    """
+
+    def __init__(self, message: str, cache: str | None = None, server: str | None = None):
+        self.cache, self.server = cache, server
+        super().__init__(message)
 
 
 class DatabaseUnavailable(CachelayerError, OperationalError):

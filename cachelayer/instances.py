@@ -5,7 +5,9 @@ field, a tenth of a cache hit. When nothing can observe construction (no
 ``pre_init``/``post_init`` receiver anywhere, no ``__init__`` or ``from_db``
 of the model's own, no field attribute with a setter of its own) the
 instance's ``__dict__`` is filled directly, as ``Model.__reduce__``'s
-unpickling does. Otherwise ``from_db`` runs as usual.
+unpickling does. Otherwise ``from_db`` runs as usual. The receivers are
+looked at on every build, so a builder may be kept (mixins.py keeps one per
+definition) and still sees a receiver connected after it was made.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from django.db.models.signals import post_init, pre_init
 
 def builder(model, using: str, names: list[str]):
     """Return ``row -> instance`` for rows of ``names`` (attnames) read for ``using``."""
-    if pre_init.receivers or post_init.receivers or not _plain(model):
+    if not _plain(model):
         return lambda row: model.from_db(using, names, row)
-    new, state_class = model.__new__, models.base.ModelState
+    new, state_class, from_db = model.__new__, models.base.ModelState, model.from_db
 
     def build(row):
+        if pre_init.receivers or post_init.receivers:
+            return from_db(using, names, row)
         instance = new(model)
         state = state_class()
         state.adding, state.db = False, using

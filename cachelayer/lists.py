@@ -55,19 +55,19 @@ def cached_filter(model, **lookups) -> list:
     name = index_for(model, values)
     if any(value is None for value in values.values()):
         return list(model._base_manager.filter(**values).order_by("pk"))
-    definition = registry.by_name[name]
+    definition = registry.get(name)  # reloads once if another thread's reload dropped it meanwhile
     definition, rows = indexes.read_list(name, tuple(values[f.attname] for f in definition.key_fields))
     build = builder(model, definition.db_alias(), definition.stored)
     return [build(row) for row in rows]
 
 
-def _by_primary_key(model):
-    """Return a container name that maps ``model`` keyed by its primary key alone."""
+def _by_primary_key(model) -> str | None:
+    """Return a container name that maps ``model`` keyed by its primary key alone, or None."""
     pk = model._meta.pk.attname
     for definition in sorted(registry.for_model(model), key=lambda d: d.name):
         if definition.enabled and [f.attname for f in definition.key_fields] == [pk]:
             return definition.name
-    raise MappingError(f"no enabled container maps {model._meta.label} by its primary key")
+    return None
 
 
 def through_sides(relation) -> tuple:
@@ -89,7 +89,9 @@ def cached_related(instance, name: str) -> list:
     model's index on the foreign key, one round trip on a hit. m2m
     (``group.cached_related("members")``, either side): the through model's
     index on the source column, then one multi-get of the targets by primary
-    key; the targets are ordered by primary key.
+    key; the targets are ordered by primary key. A target model no container
+    maps by its primary key (``cache_key_fields = "sku"``) is read from the
+    database by primary key: one query, still fresh.
     """
     relation = type(instance)._meta.get_field(name)
     if relation.one_to_many and relation.auto_created:
@@ -104,6 +106,9 @@ def cached_related(instance, name: str) -> list:
     related = target_field.related_model
     if not ids:
         return []
-    definition, rows = read_rows(_by_primary_key(related), "get", ids)
-    build = builder(related, definition.db_alias(), definition.stored)
+    by_pk = _by_primary_key(related)
+    if by_pk is None:
+        return list(related._base_manager.filter(pk__in=ids).order_by("pk"))
+    definition, using, rows = read_rows(by_pk, "get", ids)
+    build = builder(related, using, definition.stored)
     return [build(rows[pk]) for pk in ids if pk in rows]

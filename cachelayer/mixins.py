@@ -54,6 +54,7 @@ class CachedAccess:
     def __init__(self, model, container: str | None = None):
         self.model = model
         self.target = container or model  # None: the model's own container
+        self._built: tuple = (None, None, None)  # (definition, database, builder) of the last read
 
     def container(self, name: str) -> CachedAccess:
         """Read through another container that maps this model, e.g. one keyed
@@ -62,21 +63,28 @@ class CachedAccess:
 
     def get(self, key):
         """Return the instance with this key; raise ``Model.DoesNotExist`` when absent."""
-        found = self.get_many([key])
-        if not found:
-            raise self.model.DoesNotExist(f"{self.model._meta.object_name} with key {key!r} does not exist")
-        return next(iter(found.values()))
+        build, rows = self._read([key])
+        for row in rows.values():
+            return build(row)
+        raise self.model.DoesNotExist(f"{self.model._meta.object_name} with key {key!r} does not exist")
 
     def get_many(self, keys) -> dict:
         """Return ``{key: instance}`` for the keys that exist: one cache round
         trip, and one SQL query for all the misses."""
-        definition, rows = read_rows(self.target, "get", list(keys))
-        if definition.model._meta.concrete_model is not self.model._meta.concrete_model:
-            raise MappingError(
-                f"container {definition.name!r} maps {definition.model._meta.label}, not {self.model._meta.label}"
-            )
-        build = builder(self.model, definition.db_alias(), definition.stored)
+        build, rows = self._read(list(keys))
         return {key: build(row) for key, row in rows.items()}
+
+    def _read(self, keys: list) -> tuple:
+        """Return the builder of this read's instances and ``{key: row}``."""
+        definition, using, rows = read_rows(self.target, "get", keys)
+        built = self._built
+        if built[0] is not definition or built[1] != using:  # a reload, another database: checked again
+            if definition.model._meta.concrete_model is not self.model._meta.concrete_model:
+                raise MappingError(
+                    f"container {definition.name!r} maps {definition.model._meta.label}, not {self.model._meta.label}"
+                )
+            built = self._built = (definition, using, builder(self.model, using, definition.stored))
+        return built[2], rows
 
     def filter(self, **lookups) -> list:
         """Return the instances whose columns equal ``lookups`` (instances or ids
@@ -137,7 +145,12 @@ class CachedModelMixin(models.Model):
         that key's cached copy behind (tests/layer/test_races.py).
         """
         with capture.saving(self):  # what post_save did not deliver, once the write is done
-            if self.pk is None or kwargs.get("force_insert") or not snapshots.mapped_key_attnames(type(self))[1]:
+            if (
+                self.pk is None
+                or kwargs.get("force_insert")
+                or not snapshots.mapped_key_attnames(type(self))[1]
+                or (not kwargs.get("force_update") and capture.inserts(type(self), self, kwargs.get("update_fields")))
+            ):
                 return super().save(*args, **kwargs)  # an insert, or no key the database must vouch for
             using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
             own = not transaction.get_connection(using).in_atomic_block

@@ -1,6 +1,8 @@
 """Configuration tables, after innodb_memcache's containers, cache_policies
 and config_options. Any edit takes effect in every process on its next
-operation (see containers.py)."""
+operation: saving or deleting one bumps the configuration version on every
+cache (receivers.configuration_changed), and each process reloads its
+registry (engine/registry.py) when it sees the new version."""
 
 from __future__ import annotations
 
@@ -12,13 +14,34 @@ from cachelayer.core import policies
 from cachelayer.core.mapping import validate_container
 from cachelayer.core.policies import Policy
 from cachelayer.core.sensitivity import exposure_errors
+from cachelayer.signals import configuration_saved
 
 
 def _policy_field(default: str, help_text: str):
     return models.CharField(max_length=16, choices=Policy.choices, default=default, help_text=help_text)
 
 
-class CachePolicy(models.Model):
+class Configuration(models.Model):
+    """A configuration table: each row written by a save is announced by ``configuration_saved``.
+
+    Not by a post_save receiver: with nothing mapped and its definitions loaded,
+    cachelayer keeps none connected (Django's own tests assert that none is, and
+    projects' may). Announced from ``_save_table``, the one method that both
+    ``save()`` and ``loaddata`` reach: a fixture's raw rows are saved by
+    ``Model.save_base(obj)``, past any override of ``save_base``. Its signature is
+    the same on Django 5.2 and 6.0; tests/layer/test_wiring.py fails if either path
+    stops announcing."""
+
+    class Meta:
+        abstract = True
+
+    def _save_table(self, raw=False, cls=None, force_insert=False, force_update=False, using=None, update_fields=None):
+        updated = super()._save_table(raw, cls, force_insert, force_update, using, update_fields)  # type: ignore[misc]
+        configuration_saved.send(sender=type(self), instance=self, using=using)
+        return updated
+
+
+class CachePolicy(Configuration):
     """Which store each operation class uses (innodb_memcache.cache_policies)."""
 
     policy_name = models.CharField(max_length=40, unique=True)
@@ -30,6 +53,12 @@ class CachePolicy(models.Model):
     flush_policy = _policy_field(
         policies.DEFAULTS["flush_policy"],
         "flush: cache_only bumps the generation; db_only/caching also DELETE every row",
+    )
+    refill_after_write = models.BooleanField(
+        default=False,
+        help_text="After a committed write, store the new row, read back from the database, under its new "
+        "version, so the next read of a hot row hits (the writer pays one query and two cache round trips; "
+        "get_policy must be caching).",
     )
 
     class Meta:
@@ -46,6 +75,8 @@ class CachePolicy(models.Model):
                 setattr(self, field, policies.normalize(getattr(self, field)))
             except ValueError as exc:
                 errors[field] = str(exc)
+        if self.refill_after_write and self.get_policy != Policy.CACHING and "get_policy" not in errors:
+            errors["refill_after_write"] = "A refill is a read's fill: it needs get_policy caching."
         if errors:
             raise ValidationError(errors)
 
@@ -55,7 +86,7 @@ class CachePolicy(models.Model):
         super().save(*args, **kwargs)
 
 
-class Container(models.Model):
+class Container(Configuration):
     """Maps a memcached-style key space onto a model (innodb_memcache.containers)."""
 
     name = models.CharField(max_length=50, unique=True)
@@ -114,7 +145,7 @@ class Container(models.Model):
             raise ValidationError(errors)
 
 
-class ConfigOption(models.Model):
+class ConfigOption(Configuration):
     """Global options (innodb_memcache.config_options)."""
 
     class Name(models.TextChoices):

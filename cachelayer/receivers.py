@@ -19,7 +19,8 @@ from collections.abc import Callable
 from django.apps import apps
 from django.db.models import signals
 
-from cachelayer import adapters, capture
+from cachelayer import capture
+from cachelayer.adapters.registry import reset as reset_adapters
 from cachelayer.core import conf
 from cachelayer.engine.invalidation import deliver_generation, record_configuration
 from cachelayer.engine.registry import registry
@@ -31,12 +32,12 @@ def _own(model) -> bool:
     return model._meta.app_label == "cachelayer"
 
 
-def before_save(sender, instance, raw=False, using=None, **kwargs):
-    capture.before_save(sender, instance, raw, using)
+def before_save(sender, instance, raw=False, using=None, update_fields=None, **kwargs):
+    capture.before_save(sender, instance, raw, using, update_fields)
 
 
-def after_save(sender, instance, using=None, update_fields=None, **kwargs):
-    capture.after_save(sender, instance, using, update_fields)
+def after_save(sender, instance, created=False, using=None, update_fields=None, **kwargs):
+    capture.after_save(sender, instance, using, update_fields, created)
 
 
 def before_delete(sender, instance, using=None, **kwargs):
@@ -94,7 +95,7 @@ class Wiring:
         for model, names in wanted.items():
             self.connect(model, names)
         self.bootstrap(False)
-        if self.followed:  # not this process's first load: see README, "Consistency rules"
+        if self.followed:  # not this process's first load: see docs/consistency.md, "Consistency rules"
             for definition in {d for model in newly for d in registry.sharing_rows(model)}:
                 deliver_generation(definition)  # this process wrote its model unseen until now
         self.followed = True
@@ -186,7 +187,7 @@ def settings_changed(*, setting, **kwargs):
     if setting == "CACHELAYER":
         conf.reset()
     if setting in ("CACHELAYER", "CACHES"):
-        adapters.reset()
+        reset_adapters()
     if setting in ("CACHELAYER", "CACHES", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
         registry.clear()  # definitions hold the payload signer, keyed from these
 

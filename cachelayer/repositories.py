@@ -22,6 +22,7 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import NOT_PROVIDED
 
 from cachelayer.adapters.base import new_counter
 from cachelayer.core.keys import join_parts
@@ -32,7 +33,6 @@ from cachelayer.engine.definitions import Definition
 from cachelayer.engine.reads import read_rows, with_definition
 from cachelayer.exceptions import (
     CachelayerError,
-    CacheUnavailable,
     IndexContainer,
     InvalidDelta,
     MappingError,
@@ -78,14 +78,14 @@ class Repository:
         """
         keys = list(keys)
         try:
-            definition, rows = read_rows(self.target, "get", keys)
+            definition, _, rows = read_rows(self.target, "get", keys)
         except IndexContainer:
             return self._list_items(keys)
         items = {}
         for key, row in rows.items():
             current = dict(zip(definition.stored, row))
-            if not _expired(definition, current):
-                items[key] = _item(definition, current)
+            if not is_expired(definition, current):
+                items[key] = as_item(definition, current)
         return items
 
     def _list_items(self, keys) -> dict:
@@ -216,7 +216,7 @@ def _cached_state(definition: Definition, user_key: str) -> versions.State:
     look, so a server that cannot be read is an error here (CacheUnavailable)."""
     state = versions.fetch(definition, [user_key]).state(user_key)
     if state is None:
-        raise CacheUnavailable(f"cache {definition.cache_alias}: the server of {user_key!r} cannot be read now")
+        raise definition.adapter.unavailable(None, f"the server of {user_key!r} cannot be read now")
     return state
 
 
@@ -237,7 +237,7 @@ def _apply_in_database(definition: Definition, user_key: str, lookup: dict, chan
         try:
             with transaction.atomic(using=using):
                 current = manager.select_for_update().filter(**lookup).values(*columns).first()
-                live = None if current is None or _expired(definition, current) else current
+                live = None if current is None or is_expired(definition, current) else current
                 result, new = change(live)
                 if new:
                     if current is None:
@@ -261,7 +261,7 @@ def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change,
         current = None
         if state.row not in (versions.MISSING, versions.ABSENT):
             current = dict(zip(definition.stored, state.row))
-            current = None if _expired(definition, current) else current
+            current = None if is_expired(definition, current) else current
         result, new = change(current)
         if new is None:
             return result
@@ -280,7 +280,8 @@ def _apply_in_cache(definition: Definition, user_key: str, lookup: dict, change,
     raise CachelayerError(f"container {definition.name!r}: too many concurrent writers of {given!r}")
 
 
-def _expired(definition: Definition, current: dict) -> bool:
+def is_expired(definition: Definition, current: dict) -> bool:
+    """Whether a row's expire-time column (memcached's exptime, InnoDB plugin style) has passed."""
     if definition.expire_field is None:
         return False
     expiry = current.get(definition.expire_field.attname) or 0
@@ -293,14 +294,18 @@ def _render(definition: Definition, current: dict) -> str:
     )
 
 
-def _item(definition: Definition, current: dict) -> Item:
+def as_item(definition: Definition, current: dict) -> Item:
+    """The memcached item a row is: its value columns joined, its flags and cas columns."""
     flags = current[definition.flags_field.attname] if definition.flags_field else 0
     cas = current[definition.cas_field.attname] if definition.cas_field else 0
     return Item(_render(definition, current), flags or 0, cas or 0)
 
 
 def _parse(definition: Definition, value) -> dict:
-    """Split a value over the value columns: extras ignored, missing ones NULL."""
+    """Split a value over the value columns: extras ignored; a missing (or, for a
+    non-text column, empty) part is NULL, the column's default, or filled as
+    ``save()`` fills it (``auto_now`` always is: now; ``auto_now_add`` and
+    ``db_default`` are left to the insert, an update keeps the row's)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     fields = definition.value_fields
@@ -308,18 +313,34 @@ def _parse(definition: Definition, value) -> dict:
     values = {}
     for index, field in enumerate(fields):
         part = parts[index] if index < len(parts) else None
-        if part == "" and field.null and field.get_internal_type() not in ("CharField", "TextField"):
+        if part == "" and field.get_internal_type() not in ("CharField", "TextField"):
             part = None
+        if getattr(field, "auto_now", False):
+            values[field.attname] = field.pre_save(definition.model(), add=True)  # as save(): now, whatever given
+            continue
         if part is None and not field.null:
-            raise MappingError(
-                f"container {definition.name!r}: no value for NOT NULL column {field.name!r} "
-                f"({len(parts)} part(s) for {len(fields)} column(s))"
-            )
+            if getattr(field, "auto_now_add", False) or field.db_default is not NOT_PROVIDED:
+                continue  # the insert fills it; an update keeps the row's
+            if not field.has_default():
+                raise MappingError(
+                    f"container {definition.name!r}: no value for NOT NULL column {field.name!r} "
+                    f"({len(parts)} part(s) for {len(fields)} column(s)); a value is "
+                    f"{definition.separator.join(_wanted(field) for field in fields)!r}"
+                )
+            values[field.attname] = field.get_default()
+            continue
         try:
             values[field.attname] = None if part is None else field.to_python(part)
         except ValidationError as exc:
             raise MappingError(f"container {definition.name!r}: column {field.name!r}: {exc.messages[0]}") from exc
     return values
+
+
+def _wanted(field) -> str:
+    """A value column as an error names it: [optional] when a missing part is filled."""
+    filled = field.null or field.has_default() or field.db_default is not NOT_PROVIDED
+    filled = filled or getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    return f"[{field.name}]" if filled else field.name
 
 
 def _values(definition: Definition, value, flags: int, exptime: int) -> dict:

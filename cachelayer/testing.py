@@ -40,7 +40,7 @@ def cache_as_committed() -> Iterator[None]:
         for alias in connections:
             transactions.committed_depths[alias] = transactions.depth(connections[alias])
         registry.load()
-        definitions = list(registry.by_name.values())
+        definitions = registry.definitions()
         for adapter in {definition.adapter for definition in definitions}:
             outbox.replay_in_this_connection(adapter)  # every server starts dirty until a replay
         for definition in definitions:

@@ -25,7 +25,8 @@ SERVER_DATABASES = {
     "postgres": ("django.db.backends.postgresql", 5432, "postgres"),
 }
 CACHE_FORMS = (
-    "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]', 'pylibmc://HOST:PORT[,HOST:PORT...]' or 'redis://HOST:PORT[/DB]'"
+    "'locmem', 'memcached://HOST:PORT[,HOST:PORT...]', 'pylibmc://HOST:PORT[,HOST:PORT...]', "
+    "'redis://HOST:PORT[/DB]' or 'redis-cluster://HOST:PORT[,HOST:PORT...]'"
 )
 
 
@@ -93,6 +94,11 @@ def cache_from_url(url: str) -> dict:
         return {
             "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
             "LOCATION": _host_ports(url, netloc, 11211),
+        }
+    if sep and netloc and scheme == "redis-cluster" and not path:  # startup nodes of a Redis Cluster
+        return {
+            "BACKEND": "cachelayer.backends.RedisClusterCache",
+            "LOCATION": [f"redis://{server}" for server in _host_ports(url, netloc, 6379)],
         }
     if sep and netloc and scheme == "redis" and "," not in netloc:
         db = path.split("?")[0] or "0"

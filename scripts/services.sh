@@ -3,8 +3,9 @@
 #   memcached 127.0.0.1:11211, Redis 127.0.0.1:6379, MariaDB 127.0.0.1:3306
 #   (+ MariaDB user cachelayer/cachelayer and database cachelayer), PostgreSQL
 #   127.0.0.1:5432 (+ role cachelayer/cachelayer with CREATEDB and database cachelayer),
-#   libmemcached-tools (memccapable, memcslap) for the cache_serve tests, and
-#   sasl2-bin (saslpasswd2) for the memcached SASL test.
+#   libmemcached-tools (memccapable, memcslap) for the cache_serve tests,
+#   sasl2-bin (saslpasswd2) for the memcached SASL test, and the wal2json decoder
+#   (postgresql-15-wal2json) for the WAL follower tests' private PostgreSQL 15.
 # Each one is reused if it already answers, else started, else installed and
 # started. Idempotent; the all-reused path takes well under a second.
 # Usage: `bash scripts/services.sh`, or source it and call ensure_services.
@@ -356,6 +357,20 @@ ensure_sasl_tools() {
     echo "sasl2-bin: installed"
 }
 
+# --- wal2json ------------------------------------------------------------------
+# The WAL follower decodes with wal2json; tests/follow/postgres.py starts a private
+# PostgreSQL 15 cluster with wal_level=logical that loads it (the shared server is untouched).
+
+ensure_wal2json() {
+    if [[ -e /usr/lib/postgresql/15/lib/wal2json.so ]]; then
+        echo "postgresql-15-wal2json: reused"
+        return 0
+    fi
+    apt_install postgresql-15-wal2json
+    [[ -e /usr/lib/postgresql/15/lib/wal2json.so ]] || die "postgresql-15-wal2json installed but wal2json.so is not in /usr/lib/postgresql/15/lib"
+    echo "postgresql-15-wal2json: installed"
+}
+
 ensure_services() {
     ensure_memcached
     ensure_redis
@@ -363,6 +378,7 @@ ensure_services() {
     ensure_mariadb_user
     ensure_postgresql
     ensure_postgresql_user
+    ensure_wal2json
     ensure_libmemcached_tools
     ensure_sasl_tools
 }

@@ -14,7 +14,7 @@ from demo_project.settings import DATABASES, INSTALLED_APPS
 # testapp.Shared and SharedWriter share a table on purpose (tests/layer/test_other_code.py
 # calls the check itself); commands run in subprocesses must print nothing else.
 SILENCED_SYSTEM_CHECKS = ["cachelayer.W014"]
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "tests.migrapp", "tests.deployapp"]
 
 MEMCACHED_URL = os.environ.get("CACHELAYER_TEST_MEMCACHED", "memcached://127.0.0.1:11211")
 REDIS_URL = os.environ.get("CACHELAYER_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -54,8 +54,6 @@ else:
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         from psycopg import IsolationLevel
 
-        # Django's backend but for the test flush (see tests/backends/postgresql/base.py).
-        DATABASES["default"]["ENGINE"] = "tests.backends.postgresql"
         # A commit does not wait for the WAL to reach the disk (libpq's options set it for this
         # session only; the shared server's configuration is never changed): locking, isolation
         # and what other connections see are unchanged, only durability across a crash is lost.
@@ -88,6 +86,13 @@ else:
     # gets MariaDB's usual default, under which they are cached (engine/collations.py).
     DATABASES["binlog"]["TEST"] = {**DATABASES["binlog"].get("TEST", {}), "COLLATION": "utf8mb4_general_ci"}
     DATABASE_ROUTERS = ["tests.routers.BinlogRouter"]
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # The WAL follower tests' own PostgreSQL with wal_level=logical (tests/follow/postgres.py),
+        # started like the binlog's MariaDB; CACHELAYER_TEST_WAL_DB names the test database there.
+        _wal_port = os.environ.setdefault("CACHELAYER_TEST_WAL_PORT", str(free_port()))
+        DATABASES["wal"] = database_from_url(
+            os.environ.get("CACHELAYER_TEST_WAL_DB", f"postgresql://cachelayer:cachelayer@127.0.0.1:{_wal_port}/cl_wal")
+        )
 
 # Processes a test starts (tests/helpers.py) get the test's CACHELAYER this way.
 CACHELAYER = json.loads(os.environ.get("CACHELAYER_TEST_SETTINGS", "{}"))

@@ -1,5 +1,5 @@
 """A person's view: headless Chromium logs into the admin, edits a policy,
-warms a container and reads the live statistics page.
+warms a container and reads the live statistics page and its freshness chart.
 
 Screenshots go to test-output/, or to $CACHELAYER_SCREENSHOTS
 (scripts/screenshots.sh points it at demo_project/screenshots/ for the README).
@@ -14,10 +14,18 @@ import pytest
 from django.core.management import call_command
 
 from cachelayer.models import CachePolicy, Container
+from cachelayer.tasks.monitoring import Monitor
 from demo_project.demo.models import Country
+from tests.conftest import MONITOR_DELAYS
+from tests.test_inspect import STATS_PAGE
+from tests.test_monitor import RUN
+from tests.testapp.models import Item
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 OUTPUT = Path(os.environ.get("CACHELAYER_SCREENSHOTS") or Path(__file__).resolve().parent.parent / "test-output")
+
+
+pytestmark = pytest.mark.one_database  # a browser over the admin: the pages, not the database, are under test
 
 
 @pytest.fixture
@@ -30,7 +38,7 @@ def browser(monkeypatch):
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,900"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
@@ -43,7 +51,11 @@ def test_admin_edit_warm_and_stats(browser, live_server, admin_user, settings):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    settings.CACHELAYER = {"CACHE_ALIAS": "memcached", "KEY_PREFIX": f"br{uuid.uuid4().hex[:10]}"}
+    settings.CACHELAYER = {
+        "CACHE_ALIAS": "memcached",
+        "KEY_PREFIX": f"br{uuid.uuid4().hex[:10]}",
+        "SOCKET_TIMEOUT": 5,  # a slow moment of memcached's must not make the page's read a database one
+    }
     call_command("loaddata", "demo", verbosity=0)
     container = Container.objects.get(name="demo_country")
     container.policy = policy = CachePolicy.objects.create(policy_name="demo")
@@ -56,11 +68,7 @@ def test_admin_edit_warm_and_stats(browser, live_server, admin_user, settings):
         wait.until(lambda b: words in b.find_element(By.TAG_NAME, "body").text)
         return True
 
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys("password")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert shows("Site administration")
+    log_in(browser, live_server)
 
     browser.get(f"{live_server.url}/admin/cachelayer/cachepolicy/{policy.pk}/change/")
     Select(browser.find_element(By.NAME, "flush_policy")).select_by_value("caching")
@@ -93,6 +101,74 @@ def test_admin_edit_warm_and_stats(browser, live_server, admin_user, settings):
     assert int(hits_bar.get_attribute("width")) == 360  # 3 of 4 lookups on a 480 px scale
     assert shows("4 lookups, 75.0% hits")
     browser.save_screenshot(str(OUTPUT / "admin-stats.png"))
+    assert fits(browser)
     browser.get(f"{live_server.url}/admin/cachelayer/container/")
     assert "75.0%" in browser.find_element(By.CSS_SELECTOR, "td.field-stat_hit_ratio").text
+    kind = browser.find_element(
+        By.XPATH, "//tr[th[.//a[text()='demo_country']]]/td[contains(@class, 'field-kind')]/span"
+    )
+    assert kind.text == "key" and "one row per key" in kind.get_attribute("title")  # the sentence: a tooltip
+    model = browser.find_element(By.XPATH, "//tr[th[.//a[text()='demo_country']]]/td[contains(@class, 'field-model')]")
+    assert model.text == "demo.Country"
     browser.save_screenshot(str(OUTPUT / "admin-containers.png"))
+    assert fits(browser)
+    width, scroll = browser.execute_script(  # nor does the list's own box beside the filters
+        "const box = document.querySelector('#changelist .results'); return [box.clientWidth, box.scrollWidth]"
+    )
+    assert scroll <= width, f"the container list is {scroll} px wide in its {width} px box"
+
+
+def log_in(browser, live_server) -> None:
+    """Log into the admin as ``admin_user``."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.ID, "user-tools")  # logged in (waited for: implicitly_wait)
+
+
+# Where the browser paints each point of a polyline: the elements hit there (all of them, overlaps too).
+PAINTED_AT_POINTS = """
+const line = arguments[0], matrix = line.getScreenCTM();
+return Array.from(line.points, point => {
+    const at = new DOMPoint(point.x, point.y).matrixTransform(matrix);
+    return document.elementsFromPoint(at.x, at.y).includes(line);
+});
+"""
+
+
+@pytest.mark.caches("memcached")  # the live server's threads and this one read the published window
+@pytest.mark.parametrize(  # a bucket (a point) every 0.1 s: one per write; every 60 s: the first one, drawn twice
+    "window, points", [(6.0, 3), (3600.0, 2)], ids=["three-buckets", "one-bucket"]
+)
+def test_the_freshness_chart_is_drawn(browser, live_server, admin_user, sampled, settings, window, points):
+    from selenium.webdriver.common.by import By
+
+    settings.CACHELAYER = {**settings.CACHELAYER, "MONITOR_WINDOW": window}
+    monitor = Monitor(["testapp_item"])
+    for pk in range(1, 4):  # writes apart in time: in a short window their checks fall in buckets of their own
+        Item.objects.create(id=pk, value=pk)
+        monitor.run(0.3)
+    monitor.run(RUN)
+    log_in(browser, live_server)
+    browser.get(f"{live_server.url}{STATS_PAGE}")
+    lines = browser.find_elements(
+        By.CSS_SELECTOR, "svg.cl-freshness[aria-label^='freshness of testapp_item '] polyline"
+    )
+    assert len(lines) == len(MONITOR_DELAYS)
+    browser.execute_script("arguments[0].scrollIntoView()", lines[0])
+    for line in lines:  # painted by Chromium at each of its points, not only present in the HTML
+        painted = browser.execute_script(PAINTED_AT_POINTS, line)
+        assert len(painted) == points and all(painted), (painted, line.get_attribute("outerHTML"))
+    browser.save_screenshot(str(OUTPUT / f"admin-freshness-{int(window)}s.png"))
+
+
+def fits(browser) -> bool:
+    """The page needs no horizontal scrollbar at the window's 1280 px (a laptop's)."""
+    width, scroll = browser.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+    )
+    assert scroll <= width, f"the page is {scroll} px wide in a {width} px window"
+    return True

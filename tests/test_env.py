@@ -26,6 +26,11 @@ def test_cache_urls():
     assert cache_from_url("redis://127.0.0.1:6379/3")["LOCATION"] == "redis://127.0.0.1:6379/3"
     libmc = cache_from_url("pylibmc://127.0.0.1:11211")
     assert (libmc["BACKEND"].endswith("PyLibMCCache"), libmc["LOCATION"]) == (True, ["127.0.0.1:11211"])
+    cluster = cache_from_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001")
+    assert cluster == {
+        "BACKEND": "cachelayer.backends.RedisClusterCache",
+        "LOCATION": ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"],
+    }
 
 
 @pytest.mark.parametrize("url", ["oracle://x/y", "postgresql://host", "mysql://host", "mysql://h:port/db", ""])
@@ -34,7 +39,9 @@ def test_bad_database_url_says_what_is_accepted(url):
         database_from_url(url)
 
 
-@pytest.mark.parametrize("url", ["memcache://h:1", "memcached://h:x", "redis://h:1/db", "redis://a:1,b:2/0", "mem"])
+@pytest.mark.parametrize(
+    "url", ["memcache://h:1", "memcached://h:x", "redis://h:1/db", "redis://a:1,b:2/0", "redis-cluster://h:1/0", "mem"]
+)
 def test_bad_cache_url_says_what_is_accepted(url):
     with pytest.raises(EnvError, match="CACHELAYER_CACHE=.*use 'locmem'"):
         cache_from_url(url)

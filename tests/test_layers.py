@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cachelayer"
 # Lowest first. A module may import from its own layer or any lower one.
 LAYERS = [
     ("core", ["cachelayer.exceptions", "cachelayer.signals", "cachelayer.core"]),
-    ("adapters", ["cachelayer.adapters"]),
+    ("adapters", ["cachelayer.adapters", "cachelayer.backends"]),
     ("models", ["cachelayer.models"]),
     ("engine", ["cachelayer.engine"]),
     (

@@ -108,6 +108,7 @@ def test_what_never_reaches_the_column_changes_nothing(change):
     assert described(models.IntegerField()) == described(models.IntegerField(**change))
 
 
+@pytest.mark.slow  # starts a process
 def test_the_fingerprint_is_the_same_in_every_process():
     """No address, no hash order: another process (another PYTHONHASHSEED) computes the same."""
     labels = ["testapp.Item", "testapp.Team", "testapp.Pet", "auth.User", "migrapp.Price"]

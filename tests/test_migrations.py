@@ -53,6 +53,7 @@ def fresh_database(transactional_db, tmp_path):
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
+@pytest.mark.slow  # runs manage.py
 @pytest.mark.parametrize("order", MIGRATE_ORDERS)
 def test_migrate_from_an_empty_database_in_any_app_order(fresh_database, order):
     from tests.helpers import manage

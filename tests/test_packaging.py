@@ -20,16 +20,21 @@ import django
 import pytest
 
 from tests.conftest import database_name
+from tests.test_migrations import fresh_database  # noqa: F401  # a fixture: a new, empty database
 
 pytestmark = pytest.mark.slow  # builds a wheel and installs it into a fresh venv
 
 
-@pytest.fixture(autouse=True)
-def _once_per_test_command():
-    """The new project runs on its own SQLite, whatever database this run tests:
-    one run of the test command is enough (and the runs share the kept venv)."""
-    if database_name() != "sqlite":
-        pytest.skip("independent of the database under test: runs in the sqlite half")
+# Markers, not fixtures: a fixture that skips runs after the module's wheel and venv
+# fixtures were built (pytest sets up wider scopes first), in every run that skips.
+sqlite_half = pytest.mark.skipif(
+    database_name() != "sqlite",
+    reason="independent of the database under test: runs in the sqlite half",  # and the runs share the kept venv
+)
+django6_postgresql_half = pytest.mark.skipif(
+    database_name() != "postgresql" or django.VERSION[0] < 6,
+    reason="a new project on PostgreSQL with Django 6.0: runs in the Django 6.0 pass on PostgreSQL",
+)
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,22 +124,26 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel) -> Path:
-    """A virtualenv with the wheel and Django only, reused while the wheel's contents are unchanged."""
+    """A virtualenv with the wheel (and its ``postgresql`` extra) and Django only, on this
+    interpreter, reused while the wheel's contents are unchanged."""
     with zipfile.ZipFile(wheel) as archive:
         digest = hashlib.sha256()
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
             digest.update(f"{info.filename}:{info.CRC}\n".encode())
-    path = OUTPUT / f"packaging-venv-{digest.hexdigest()[:16]}-django{django.__version__}"
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    path = OUTPUT / f"packaging-venv-{digest.hexdigest()[:16]}-python{python}-django{django.__version__}"
     if not (path / ".complete").exists():
-        for old in OUTPUT.glob("packaging-venv-*"):
+        for old in OUTPUT.glob(f"packaging-venv-*-python{python}-*"):
             shutil.rmtree(old, ignore_errors=True)
         run(sys.executable, "-m", "venv", str(path))
         # Django pinned to this interpreter's version: pip's cache answers offline.
-        run(str(path / "bin" / "pip"), "install", "-q", str(wheel), f"Django=={django.__version__}", env=clean_env())
+        requirement = f"{wheel}[postgresql]"
+        run(str(path / "bin" / "pip"), "install", "-q", requirement, f"Django=={django.__version__}", env=clean_env())
         (path / ".complete").touch()
     return path
 
 
+@sqlite_half
 def test_the_wheel_holds_the_app_and_nothing_else(wheel):
     import cachelayer
 
@@ -160,6 +169,7 @@ def test_the_wheel_holds_the_app_and_nothing_else(wheel):
         assert f"Provides-Extra: {extra}" in metadata
 
 
+@sqlite_half
 def test_the_wheel_carries_the_licence(wheel):
     import cachelayer
 
@@ -170,6 +180,7 @@ def test_the_wheel_carries_the_licence(wheel):
     assert archive.read(f"{info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
 
 
+@sqlite_half
 def test_a_new_project_reads_through_the_cache(venv, tmp_path):
     python, env = str(venv / "bin" / "python"), clean_env()
     import cachelayer
@@ -198,3 +209,102 @@ def test_a_new_project_reads_through_the_cache(venv, tmp_path):
     (tmp_path / "check_cache.py").write_text(CHECK)
     out = run(python, "check_cache.py", cwd=tmp_path, env=env)
     assert "second read 0 queries" in out
+
+
+SHOP_ON_POSTGRESQL = (
+    MODELS
+    + """
+
+class Tag(CachedModelMixin, models.Model):
+    cache_indexes = ("products",)  # an m2m: its through rows, by tag (crashed migrate on Django 6.0)
+
+    name = models.CharField(max_length=20)
+    products = models.ManyToManyField(Product, related_name="tags")
+"""
+)
+
+# Every write path a new project meets, each followed by a read through the cache.
+CHECK_FRESH = """
+import os
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+django.setup()
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from shop.models import Product, Tag
+
+assert connection.vendor == "postgresql" and django.VERSION[0] >= 6, (connection.vendor, django.VERSION)
+
+
+def price(sku):
+    try:
+        return Product.cached.get(sku).price
+    except Product.DoesNotExist:
+        return None
+
+
+product = Product.objects.create(sku="A-1", price=5)
+assert price("A-1") == 5
+with CaptureQueriesContext(connection) as hit:
+    assert price("A-1") == 5
+assert len(hit) == 0, hit.captured_queries
+product.price = 6
+product.save()
+assert price("A-1") == 6
+Product.objects.filter(sku="A-1").update(price=7)
+assert price("A-1") == 7
+assert price("B-1") is None  # cached as absent
+Product.objects.bulk_create([Product(sku="B-1", price=1), Product(sku="B-2", price=2)])
+assert price("B-1") == 1
+rows = list(Product.objects.filter(sku__startswith="B-"))
+for row in rows:
+    row.price = 10
+Product.objects.bulk_update(rows, ["price"])
+assert (price("B-1"), price("B-2")) == (10, 10)
+tag = Tag.objects.create(name="new")
+assert [p.sku for p in tag.cached_related("products")] == []
+tag.products.add(product, *rows)
+assert [p.sku for p in tag.cached_related("products")] == ["A-1", "B-1", "B-2"]
+tag.products.remove(rows[0])
+assert [p.sku for p in tag.cached_related("products")] == ["A-1", "B-2"]
+product.delete()
+assert price("A-1") is None
+assert [p.sku for p in tag.cached_related("products")] == ["B-2"]
+print("fresh on", connection.vendor, "with Django", django.__version__)
+"""
+
+
+@pytest.mark.wheel
+@django6_postgresql_half
+def test_a_new_project_on_postgresql_with_django_6_stays_fresh(fresh_database, venv, tmp_path):
+    """A new project installs the wheel with Django 6.0 (the newest Python on the machine),
+    migrates a fresh PostgreSQL database, hits with 0 SQL and stays fresh after save,
+    update(), bulk writes, m2m changes and deletes."""
+    from django.db import connection
+
+    python, env = str(venv / "bin" / "python"), clean_env()
+    run(str(venv / "bin" / "django-admin"), "startproject", "mysite", str(tmp_path), env=env)
+    run(python, "manage.py", "startapp", "shop", cwd=tmp_path, env=env)
+    (tmp_path / "shop" / "models.py").write_text(SHOP_ON_POSTGRESQL)
+    params = connection.settings_dict
+    database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": fresh_database.rsplit("/", 1)[1],
+        **{key: params[key] for key in ("USER", "PASSWORD", "HOST", "PORT")},
+    }
+    settings = tmp_path / "mysite" / "settings.py"
+    text = settings.read_text().replace(
+        "'django.contrib.staticfiles',", "'django.contrib.staticfiles',\n    'cachelayer',\n    'shop',"
+    )
+    text += textwrap.dedent(f"""
+        DATABASES = {{"default": {database!r}}}
+        CACHES = {{"default": {{"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}}}
+        CACHELAYER = {{"CACHE_ALIAS": "default"}}
+    """)
+    settings.write_text(text)
+    run(python, "manage.py", "makemigrations", "shop", cwd=tmp_path, env=env)
+    run(python, "manage.py", "migrate", "-v", "0", cwd=tmp_path, env=env)
+    run(python, "manage.py", "check", "--fail-level", "WARNING", cwd=tmp_path, env=env)
+    (tmp_path / "check_fresh.py").write_text(CHECK_FRESH)
+    assert "fresh on postgresql with Django 6." in run(python, "check_fresh.py", cwd=tmp_path, env=env)

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 from django.test import TestCase, override_settings
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.engine import topology
 from cachelayer.testing import CachelayerTestMixin, cache_as_committed
 from tests.conftest import database_name
@@ -25,6 +25,29 @@ class WithoutTheHelper(TestCase):
         Item.cached.get(item.pk)
         with self.assertNumQueries(1):
             Item.cached.get(item.pk)
+
+
+class ReplayWritesNothingOwed(TestCase):
+    """A process's first read replays the outbox on a connection of its own; with
+    nothing owed it must not write: on SQLite, that write waited for the lock of the
+    test's own transaction (``timeout``, 20 s) and then failed."""
+
+    def test_a_replay_of_an_empty_outbox_takes_no_lock(self):
+        from django.db import connection
+
+        from cachelayer.engine import database, outbox
+
+        if connection.vendor != "sqlite":
+            self.skipTest("SQLite: one writer at a time")
+        Item.objects.create(value=1)  # this transaction now holds SQLite's write lock
+        options = connection.settings_dict["OPTIONS"]
+        saved = options["timeout"]
+        options["timeout"] = 0.2  # the replay's own connection: fail fast instead of waiting
+        try:
+            with self.assertNoLogs("cachelayer", level="ERROR"):
+                database.in_own_connection(outbox._replay, get_adapter("default"), [])
+        finally:
+            options["timeout"] = saved
 
 
 class WithTheHelper(CachelayerTestMixin, TestCase):

@@ -25,3 +25,13 @@ class Comment(models.Model):
 
     class Meta:
         app_label = "items"
+
+
+class Counter(models.Model):
+    """A row whose only container is keyed by its primary key: the pk-keyed save workload."""
+
+    name = models.CharField(max_length=100)
+    score = models.IntegerField()
+
+    class Meta:
+        app_label = "items"

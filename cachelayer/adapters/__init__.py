@@ -1,41 +1,5 @@
-"""Cache adapters, one per backend family, chosen from a CACHES entry.
+"""Cache adapters, one per backend family, chosen from a CACHES entry
+(registry.py); base.py is the interface every adapter implements.
 
-These modules are the only ones that import pymemcache, redis or django_redis.
+These modules are the only ones that import pymemcache, pylibmc, redis or django_redis.
 """
-
-from __future__ import annotations
-
-import threading
-
-from django.conf import settings
-from django.utils.module_loading import import_string
-
-from cachelayer.adapters.base import Adapter
-from cachelayer.core.backends import ADAPTERS
-from cachelayer.exceptions import CacheUnavailable
-
-__all__ = ["Adapter", "CacheUnavailable", "get_adapter", "reset"]
-
-_adapters: dict[str, Adapter] = {}
-_lock = threading.Lock()
-
-
-def get_adapter(alias: str) -> Adapter:
-    """Return the long-lived adapter of a cache alias (built on first use)."""
-    try:
-        return _adapters[alias]
-    except KeyError:
-        pass
-    with _lock:
-        if alias not in _adapters:
-            params = settings.CACHES[alias]
-            _adapters[alias] = import_string(ADAPTERS[params["BACKEND"]])(alias, params)
-        return _adapters[alias]
-
-
-def reset() -> None:
-    """Drop every adapter (after CACHES or CACHELAYER changes)."""
-    with _lock:
-        for adapter in _adapters.values():
-            adapter.close()
-        _adapters.clear()

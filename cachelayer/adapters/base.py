@@ -15,40 +15,22 @@ repository's cache_only verbs raise).
 
 from __future__ import annotations
 
-import math
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from cachelayer.adapters import trips
 from cachelayer.adapters.breaker import Breaker
 from cachelayer.adapters.health import Health
+from cachelayer.adapters.multiget import MultiGet
 from cachelayer.adapters.routing import Route, RouteMemo
 from cachelayer.core import conf
-from cachelayer.core.limits import THIRTY_DAYS
 from cachelayer.exceptions import CacheUnavailable
 
 
-class Fetched(NamedTuple):
-    """What one multi-get got: the keys found, by route, and the routes it could not read
-    (their server is dirty, skipped by its breaker, or failed)."""
-
-    found: dict[Route, dict[str, Any]]
-    unreachable: list[Route]
-
-    def value(self, key: str, route: Route = None) -> Any:
-        """Return what the cache holds under ``key`` of ``route``, or None when it
-        holds nothing there or the route's server could not be read."""
-        return self.found.get(route, {}).get(key)
-
-    def answered(self, route: Route = None) -> dict[str, Any] | None:
-        """Return the keys found on ``route``, or None when its server could not be read."""
-        return self.found.get(route)
-
-
-class Adapter(ABC):
+class Adapter(MultiGet, ABC):
     """Cache operations cachelayer needs, with one round trip per server.
 
     Subclasses implement the per-server primitives (``_get_many`` ...);
@@ -66,12 +48,14 @@ class Adapter(ABC):
     default_max_item_size: int | None = None
     #: the cache lives in this process's memory (LocMem): no other process sees it
     process_local = False
+    #: this process's near-cache (adapters/nearcache.py) when the adapter keeps one (Redis, NEAR_CACHE on)
+    near: Any = None
 
     def __init__(self, alias: str, params: dict, servers: list[str]):
         self.alias = alias
         self.params = params
         self.servers = servers
-        self.breakers = {server: Breaker(f"{alias}/{server}") for server in servers}
+        self.breakers = {server: Breaker(alias, server) for server in servers}
         self.health = Health(servers)
         self.max_item_size = conf.get("MAX_ITEM_SIZE") or self.default_max_item_size
         # The server lists other live processes read through (engine/topology.py):
@@ -125,6 +109,10 @@ class Adapter(ABC):
         """Return the server that holds the keys of ``route`` (None: any server)."""
         return self.servers[0]
 
+    def trips_to(self, servers) -> int:
+        """Return the round trips one request to each of ``servers`` costs (one each: a node each)."""
+        return len(servers)
+
     # -- routing and breakers --------------------------------------------
 
     def _guarded(self, server: str, call, *args):
@@ -133,16 +121,20 @@ class Adapter(ABC):
         try:
             result = call(server, *args)
         except self.congestion as exc:
-            raise CacheUnavailable(f"cache {self.breakers[server].name}: {exc}") from exc
+            raise self.unavailable(server, str(exc)) from exc
         except self.failures as exc:
             raise self._failed(server, exc) from exc
         self.breakers[server].success()
         return result
 
+    def unavailable(self, server: str | None, why: str) -> CacheUnavailable:
+        """Return the CacheUnavailable of a call to ``server`` (None: the cache as a whole) that failed for ``why``."""
+        where = self.alias if server is None else f"{self.alias}/{server}"
+        return CacheUnavailable(f"cache {where}: {why}", cache=self.alias, server=server)
+
     def _admit(self, server: str) -> None:
-        breaker = self.breakers[server]
-        if not breaker.allow():
-            raise CacheUnavailable(f"cache {breaker.name}: skipped while its circuit breaker is open")
+        if not self.breakers[server].allow():
+            raise self.unavailable(server, "skipped while its circuit breaker is open")
 
     def _failed(self, server: str, exc: BaseException) -> CacheUnavailable:
         """Count a client failure on ``server`` and return it translated (the one translation)."""
@@ -150,48 +142,7 @@ class Adapter(ABC):
         breaker.failure(exc)
         self.health.mark_dirty(server)
         self._drop_connections(server)
-        return CacheUnavailable(f"cache {breaker.name}: {exc!r}")
-
-    def _get_many_servers(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
-        """Return ``{server: found keys, or the client's exception}`` for every server asked.
-
-        One server after another here; an adapter whose client can do better
-        sends every request before it reads any answer (memcached.py).
-        """
-        results: dict[str, Any] = {}
-        for server, keys in wanted.items():
-            try:
-                results[server] = self._get_many(server, keys)
-            except self.congestion + self.failures as exc:
-                results[server] = exc
-        return results
-
-    def _get_many_chunked(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
-        """``_get_many_servers`` in rounds of at most CHUNK_KEYS keys a server.
-
-        One huge request (a get_many of 200,000 rows) would stall its
-        connection past the socket timeout (the server stops reading while
-        its unread reply fills the socket) and open the breaker for every
-        read of the process: the breaker judges servers, not requests.
-        """
-        chunk = conf.get("CHUNK_KEYS")
-        if all(len(keys) <= chunk for keys in wanted.values()):
-            return self._get_many_servers(wanted)
-        results: dict[str, Any] = {server: {} for server in wanted}
-        for start in range(0, max(map(len, wanted.values())), chunk):
-            part = {
-                server: keys[start : start + chunk]
-                for server, keys in wanted.items()
-                if len(keys) > start and isinstance(results[server], dict)
-            }
-            if start:
-                trips.add(len(part))
-            for server, answer in self._get_many_servers(part).items():
-                if isinstance(answer, BaseException):
-                    results[server] = answer
-                else:
-                    results[server].update(answer)
-        return results
+        return self.unavailable(server, repr(exc))
 
     def _by_server(self, routes) -> dict[str, list]:
         if len(self.servers) == 1:
@@ -216,62 +167,6 @@ class Adapter(ABC):
         return self.breakers[server].allow()
 
     # -- the interface -----------------------------------------------------
-
-    def fetch(self, groups: dict[Route, list[str]], shared: bool = False) -> Fetched:
-        """Get the keys of every route: one round trip per server touched,
-        all of them sent before any answer is read where the client allows.
-
-        Nothing raises: the routes of a server that is dirty, skipped by its
-        breaker or failing come back in ``unreachable``. With ``shared``, the
-        routes of one server share one dict of every key found on it (no
-        per-route copy: the caller looks keys up by name).
-        """
-        found: dict[Route, dict[str, Any]]
-        if time.monotonic() >= self.health.trusted_until:  # the topology was not checked in time
-            self.health.mark_all_dirty()
-        by_server, wanted, unreachable, found = self._by_server(groups), {}, [], {}
-        if self.others:
-            unreachable = self._disputed(by_server)
-        dirty = self.health.dirty
-        for server, routes in by_server.items():
-            if (dirty and server in dirty) or not self.breakers[server].allow():
-                unreachable.extend(routes)
-                continue
-            # one key's read: nothing to share or split
-            keys = groups[routes[0]] if len(routes) == 1 else list({k for r in routes for k in groups[r]})
-            if keys:
-                wanted[server] = keys
-            else:  # a get of no keys is a protocol error on some servers: nothing to ask
-                found.update((route, {}) for route in routes)
-        if not wanted:
-            return Fetched(found, unreachable)
-        trips.add(len(wanted))
-        for server, answer in self._get_many_chunked(wanted).items():
-            routes = by_server[server]
-            if isinstance(answer, BaseException):
-                if not isinstance(answer, self.congestion):
-                    self._failed(server, answer)
-                unreachable.extend(routes)
-                continue
-            self.breakers[server].success()
-            if len(routes) == 1 or shared:
-                found.update(dict.fromkeys(routes, answer))
-                continue
-            for route in routes:
-                found[route] = {key: answer[key] for key in groups[route] if key in answer}
-        return Fetched(found, unreachable)
-
-    def _disputed(self, by_server: dict[str, list]) -> list:
-        """Take out of ``by_server`` (and return) the routes another live server
-        list sends elsewhere: that process's writes never reach this copy."""
-        disputed: list[Route] = []
-        for server, routes in by_server.items():
-            kept: list[Route] = []
-            for route in routes:
-                agreed = route is None or all(other.server_of(route) == server for other in self.others)
-                (kept if agreed else disputed).append(route)
-            by_server[server] = kept
-        return disputed
 
     def store(self, groups: dict[Route, dict[str, Any]], timeout: float) -> None:
         """Store the values of every route (timeout in seconds, 0 = no expiry)."""
@@ -386,11 +281,3 @@ def new_counter() -> int:
     value it held before, so an old payload can never match it again.
     """
     return time.time_ns()
-
-
-def expiry_seconds(timeout: float) -> int:
-    """Return a memcached-style integer expiry for a timeout in seconds (0 = none)."""
-    if not timeout:
-        return 0
-    seconds = max(1, math.ceil(timeout))
-    return int(time.time()) + seconds if seconds > THIRTY_DAYS else seconds

@@ -16,14 +16,16 @@ import logging
 import threading
 import time
 
-from cachelayer.core import conf
+from cachelayer.core import conf, logfields
 
 logger = logging.getLogger("cachelayer")
 
 
 class Breaker:
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, cache: str, server: str):
+        self.cache, self.server = cache, server
+        self.name = f"{cache}/{server}"
+        self.log_fields = logfields.fields(cache=cache, server=server)
         self.failures = 0
         self.open_until = 0.0
         self._lock = threading.Lock()
@@ -36,14 +38,20 @@ class Breaker:
         if self.failures:
             with self._lock:
                 if self.open_until:
-                    logger.warning("cachelayer: cache %s answers again; closing its circuit breaker", self.name)
+                    logger.warning(
+                        "cachelayer: cache %s answers again; closing its circuit breaker",
+                        self.name,
+                        extra=self.log_fields,
+                    )
                 self.failures, self.open_until = 0, 0.0
 
     def failure(self, exc: BaseException) -> None:
         with self._lock:
             self.failures += 1
             if self.failures == 1:
-                logger.warning("cachelayer: cache %s failed (%s); the database serves reads", self.name, exc)
+                logger.warning(
+                    "cachelayer: cache %s failed (%s); the database serves reads", self.name, exc, extra=self.log_fields
+                )
             if self.failures >= conf.get("BREAKER_THRESHOLD"):
                 if not self.open_until:
                     logger.warning(
@@ -51,5 +59,6 @@ class Breaker:
                         self.name,
                         self.failures,
                         conf.get("BREAKER_COOLDOWN"),
+                        extra=self.log_fields,
                     )
                 self.open_until = time.monotonic() + conf.get("BREAKER_COOLDOWN")

@@ -13,6 +13,7 @@ cache failure (the read goes to the database, the invalidation to the outbox).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from typing import Any
@@ -21,10 +22,12 @@ from pymemcache.client.base import PooledClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError, MemcacheUnknownError
 from pymemcache.pool import ObjectPool
 
-from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.base import Adapter, Route
+from cachelayer.adapters.pipeline import GetConnections
 from cachelayer.adapters.routing import RouteMemo, memcached_identity, split_location
 from cachelayer.core import conf
 from cachelayer.core.backends import CLIENT_OPTIONS, check_options
+from cachelayer.core.limits import expiry_seconds
 
 RECV_SIZE = 64 * 1024
 DEFAULT_POOL_SIZE = 64  # connections per server and process, unless OPTIONS["max_pool_size"] says otherwise
@@ -164,6 +167,15 @@ class MemcachedAdapter(Adapter):
         }
         self.clients = {server: WaitingClient(server, **self._client_options) for server in servers}
         self._routes = RouteMemo(servers)
+        # cache_serve's event loop sends its multi-gets on connections of its own
+        # (pipeline.py); a custom socket module (gevent ...) keeps the threads' pool.
+        self._loop_connections = (
+            None
+            if "socket_module" in passed
+            else GetConnections(
+                self._client_options["connect_timeout"], self._client_options["timeout"], passed.get("tls_context")
+            )
+        )
 
     def server_of(self, route: Route) -> str:
         if route is None or len(self.servers) == 1:
@@ -209,6 +221,27 @@ class MemcachedAdapter(Adapter):
                     client.close()
                     pool.destroy(client)
         return results
+
+    async def _get_many_async(self, wanted):
+        """Send every server's ``get`` (CHUNK_KEYS keys a request) as the event loop's I/O."""
+        if self._loop_connections is None:
+            return await super()._get_many_async(wanted)
+        if len(wanted) == 1:  # the usual case: no gather (a task per server)
+            ((server, keys),) = wanted.items()
+            return {server: await self._get_on_loop(server, keys)}
+        answers = await asyncio.gather(*(self._get_on_loop(server, keys) for server, keys in wanted.items()))
+        return dict(zip(wanted, answers))
+
+    async def _get_on_loop(self, server: str, keys: list[str]):
+        """Return the keys of ``server`` found, or the exception that stopped the read."""
+        assert self._loop_connections is not None  # (checked by the caller)
+        chunk = conf.get("CHUNK_KEYS")
+        try:
+            return await self._loop_connections.get(
+                server, [_get_command(keys[start : start + chunk]) for start in range(0, len(keys), chunk)]
+            )
+        except self.failures as exc:
+            return exc
 
     def _set_many(self, server, mapping, timeout):
         self.clients[server].set_many(mapping, expire=expiry_seconds(timeout))

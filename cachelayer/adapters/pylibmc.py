@@ -23,10 +23,11 @@ from typing import Any
 
 import pylibmc
 
-from cachelayer.adapters.base import Adapter, Route, expiry_seconds
+from cachelayer.adapters.base import Adapter, Route
 from cachelayer.adapters.routing import RouteMemo, memcached_identity, split_location
 from cachelayer.core import conf
 from cachelayer.core.backends import check_options
+from cachelayer.core.limits import expiry_seconds
 
 
 class _RawClient(pylibmc.Client):
@@ -40,12 +41,15 @@ class _RawClient(pylibmc.Client):
     """
 
     def deserialize(self, value, flags):
-        if flags & _FLAG_PICKLE:
+        # libmemcached calls this for every value a get returns (four a hit): plain
+        # bytes (flags 0, every payload) come back as they are, with no further call.
+        if not flags or flags & _FLAG_PICKLE:
             return value
-        return super().deserialize(value, flags)
+        return _native_deserialize(self, value, flags)
 
 
 _FLAG_PICKLE = 1  # pylibmc's (and python-memcached's) flag for a pickled value
+_native_deserialize = pylibmc.Client.deserialize  # the C one: integers (the counters)
 
 
 class PyLibMCAdapter(Adapter):

@@ -27,6 +27,7 @@ COUNTER_HELP = {
     "hits": "Reads answered by the cache",
     "misses": "Reads the cache could not answer",
     "fills": "Rows (or lists) stored after a miss",
+    "refills": "Rows (or lists) the writer stored after its write (refill_after_write)",
     "invalidations": "Keys (or generations) outdated by writes",
     "lease_waits": "Reads that waited for another reader's fill",
     "errors": "Cache operations that failed (the database answered)",
@@ -40,7 +41,7 @@ class CachelayerCollector:
 
     def collect(self):
         registry.load()
-        names = sorted(registry.by_name)
+        names = [definition.name for definition in registry.definitions()]
         shared = stats.shared(names)
         for counter in stats.COUNTERS:
             family = CounterMetricFamily(
@@ -50,7 +51,23 @@ class CachelayerCollector:
                 if "error" not in shared[name]:
                     family.add_metric([name], shared[name][counter])
             yield family
+        yield _freshness_gauge(names, shared)
         yield from _health_gauges(checkup.report())
+
+
+def _freshness_gauge(names: list[str], shared: dict) -> GaugeMetricFamily:
+    """The freshness monitor's share of consistent checks per container and delay (cache_monitor)."""
+    gauge = GaugeMetricFamily(
+        "cachelayer_freshness_ratio",
+        "Share of sampled writes the cache served consistently, by seconds after the write (cache_monitor)",
+        labels=["container", "delay"],
+    )
+    for name in names:
+        summary = shared[name].get(stats.FRESHNESS)
+        for entry in summary["delays"] if summary else ():
+            if entry["ratio"] is not None:
+                gauge.add_metric([name, f"{entry['delay']:g}"], entry["ratio"])
+    return gauge
 
 
 def _health_gauges(report: dict):

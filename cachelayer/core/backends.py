@@ -8,6 +8,7 @@ ADAPTERS = {
     "django.core.cache.backends.memcached.PyMemcacheCache": "cachelayer.adapters.memcached.MemcachedAdapter",
     "django.core.cache.backends.memcached.PyLibMCCache": "cachelayer.adapters.pylibmc.PyLibMCAdapter",
     "django_redis.cache.RedisCache": "cachelayer.adapters.redis.RedisAdapter",
+    "cachelayer.backends.RedisClusterCache": "cachelayer.adapters.rediscluster.RedisClusterAdapter",
     "django.core.cache.backends.locmem.LocMemCache": "cachelayer.adapters.locmem.LocMemAdapter",
 }
 

@@ -15,6 +15,8 @@ and every API answers it as absent.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import uuid
 from collections.abc import Sequence
 
@@ -27,10 +29,18 @@ UNLISTED = object()  # key_or_none of a row with a NULL key column: in no list, 
 _INVALID = (ValidationError, TypeError, ValueError, ArithmeticError)  # what a field's conversion raises
 
 
+def column_type(field):
+    """Return the field whose type the column has: a foreign key's target, followed to the
+    end (a multi-table grandchild's pk points at its parent's, itself a parent_ptr)."""
+    while field.is_relation:
+        field = field.target_field
+    return field
+
+
 def _fast_type(field, fold):
     """Return the Python type whose values are their own canonical part for ``field``
     (int for Django's own integer fields, str for char fields without a fold), or None."""
-    typed = field.target_field if field.is_relation else field
+    typed = column_type(field)
     own = type(typed).to_python, type(typed).get_prep_value
     if isinstance(typed, models.IntegerField) and own == (
         models.IntegerField.to_python,
@@ -46,14 +56,29 @@ def _fast_type(field, fold):
     return None
 
 
-def _text(value) -> str:
-    """Return the key text of a field's prepared value (types a key column may have)."""
+def _text(value, field) -> str:
+    """Return the key text of a field's prepared value (types a key column may have).
+
+    A decimal is written with the field's ``decimal_places`` (``1.1`` and ``1.10``
+    are one row of a ``DecimalField(decimal_places=2)``; ``1.105`` is none); an
+    aware datetime in UTC, so the ORM's value and the follower's agree.
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, decimal.Decimal):
+        places = getattr(field, "decimal_places", None)
+        exact = value.quantize(decimal.Decimal(1).scaleb(-places)) if places is not None else value.normalize()
+        if exact != value:
+            raise ValueError(f"{value} has more than {places} decimal places")
+        return format(exact, "f")
+    if isinstance(value, datetime.datetime):
+        return (value.astimezone(datetime.UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
     raise TypeError(f"a key part cannot be a {type(value).__name__}")
 
 
@@ -65,10 +90,13 @@ class KeyCodec:
         self.folds = list(folds or [None] * len(key_fields))  # per key field: a callable(text, offline) or None
         self._attnames = [f.attname for f in key_fields]
         self._fast = [_fast_type(f, fold) for f, fold in zip(key_fields, self.folds)]
+        # A one-column key of such a type is its own user key: user_key's first test, every read.
+        self._single = self._fast[0] if len(key_fields) == 1 else None
+        self._folded = [fold for fold in self.folds if fold is not None]
 
     def exact(self, offline: bool = False) -> bool:
         """Return False when a key column's collation cannot be folded exactly (reads then go to the database)."""
-        return all(fold is None or fold.exact(offline) for fold in self.folds)
+        return all(fold.exact(offline) for fold in self._folded) if self._folded else True
 
     def part(self, index: int, value, offline: bool = False) -> str:
         """Return the canonical text of one key part; raise ValueError when no row can hold ``value``."""
@@ -77,7 +105,7 @@ class KeyCodec:
         field, fold = self.key_fields[index], self.folds[index]
         try:
             prepared = field.get_prep_value(field.to_python(value))
-            text = _text(prepared)
+            text = _text(prepared, column_type(field))
         except _INVALID as exc:
             raise ValueError(f"{value!r} is no value of {field.name}") from exc
         return fold(text, offline) if fold is not None and isinstance(prepared, str) else text
@@ -89,6 +117,8 @@ class KeyCodec:
         makes of them (what cache_serve clients send). ``offline``: raise
         LookupError instead of asking the database how to fold a string.
         """
+        if type(key) is self._single:  # what part() answers for it, without the parts
+            return key if type(key) is str else str(key)
         parts: Sequence | None
         if len(self.key_fields) == 1:
             parts = key if isinstance(key, (tuple, list)) else (key,)

@@ -67,12 +67,38 @@ DEFAULTS = {
     "METRICS_TOKEN": None,
     # Seconds between two publishes of a process's counters to the cache.
     "STATS_INTERVAL": 5.0,
+    # Share (0..1) of the keys each delivery of invalidations outdates that are
+    # published to the container's sample ring for cache_monitor; 0 (the default)
+    # = off: the write path then costs one settings look-up more (engine/samples.py).
+    "MONITOR_SAMPLE_RATE": 0.0,
+    # Seconds after a sampled write at which cache_monitor compares the key with the database.
+    "MONITOR_DELAYS": [1.0, 5.0, 60.0],
+    # Most database queries per second cache_monitor makes; checks past it are skipped (and counted).
+    "MONITOR_QUERIES_PER_SECOND": 10.0,
+    # Seconds of checks the published share of consistent checks covers (a rolling window).
+    "MONITOR_WINDOW": 3600.0,
+    # {delay: share}: below this share of consistent checks at that delay, cache_health says degraded.
+    "MONITOR_TARGETS": {5.0: 0.999, 60.0: 0.999},
     # QuerySet.update() invalidates row by row up to this many rows, else
     # bumps the container generation.
     "UPDATE_KEYS_LIMIT": 1000,
     # Longest list an index container caches; a longer one is served from the
     # database (its entry holds only the length, so readers skip the lease).
     "INDEX_MAX_ROWS": 1000,
+    # Keep hot rows of Redis-backed containers in each process's memory (L1),
+    # dropped by a push on cachelayer's pub/sub channel (adapters/nearcache.py).
+    "NEAR_CACHE": False,
+    # Most rows one process's L1 keeps (per cache), least recently used out first.
+    "NEAR_CACHE_MAX_ENTRIES": 10000,
+    # Most bytes (encoded payloads, plus ~200 a row) one process's L1 keeps (per cache).
+    "NEAR_CACHE_MAX_BYTES": 32 * 1024 * 1024,
+    # Longest an L1 row lives (seconds), and never past its container's timeout.
+    "NEAR_CACHE_TIMEOUT": 300.0,
+    # Seconds the channel may go unproven (a PING unanswered) before L1 is dropped.
+    "NEAR_CACHE_MAX_LAG": 1.0,
+    # Answer a key read again in the same request (or cachelayer.memo() block) from
+    # the first read's result, without a round trip (engine/memo.py).
+    "REQUEST_MEMO": False,
     # Create a container for every CachedModelMixin model after migrate.
     "AUTO_CONTAINERS": True,
     # cache_serve's credentials file (memcached -Y format: username:password

@@ -4,11 +4,13 @@ Layout, for prefix ``p``, container ``c`` and user key ``k``::
 
     p:cfg        configuration version (bumped by admin edits)
     p:srv        identity of the server process that holds this server's counters
+    p:n          pub/sub channel (Redis): the names of the counters each write bumps
     p:g:c        container generation (bumped by a flush)
     p:v:c:k      row version (bumped after every committed write of k)
     p:d:c:k      payload (gen, ver, schema, data)
     p:l:c:k      fill lease
     p:s:c:n      shared statistic ``n`` (a counter, or ``last_flush``)
+    p:m:c:n      slot ``n`` of the ring of sampled writes (the freshness monitor's)
 
 User keys (and container names) that memcached could not carry raw are
 hashed instead of rejected, so any key works on every backend.
@@ -91,6 +93,11 @@ def config_key(prefix: str) -> str:
     return f"{prefix}:cfg"
 
 
+def near_channel(prefix: str) -> str:
+    """Return the pub/sub channel counter bumps are published on (near-caches listen)."""
+    return f"{prefix}:n"
+
+
 def server_key(prefix: str) -> str:
     """Return the key that records which server process the counters on a server belong to."""
     return f"{prefix}:srv"
@@ -99,7 +106,7 @@ def server_key(prefix: str) -> str:
 class KeySpace:
     """The keys of one container: built once per definition, cheap per call."""
 
-    __slots__ = ("_data_head", "_lease_head", "_room", "_stat_head", "_ver_head", "config", "gen")
+    __slots__ = ("_data_head", "_lease_head", "_room", "_sample_head", "_stat_head", "_ver_head", "config", "gen")
 
     def __init__(self, prefix: str, container_name: str):
         name = safe_part(container_name, room=64)
@@ -109,6 +116,7 @@ class KeySpace:
         self._ver_head = f"{prefix}:v:{name}:"
         self._lease_head = f"{prefix}:l:{name}:"
         self._stat_head = f"{prefix}:s:{name}:"
+        self._sample_head = f"{prefix}:m:{name}:"
         self._room = MAX_KEY_LENGTH - len(self._data_head)
         if self._room < _HASHED_LENGTH:
             raise ValueError(f"KEY_PREFIX {prefix!r} is too long for memcached keys")
@@ -130,6 +138,9 @@ class KeySpace:
 
     def stat(self, name: str) -> str:
         return self._stat_head + name
+
+    def sample(self, slot: int) -> str:
+        return f"{self._sample_head}{slot}"
 
 
 CONTAINER_MARK = "@@"  # starts a key that names its container, as the InnoDB plugin's @@name.key

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.db import models
 
 from cachelayer.core import backends, conf
+from cachelayer.core.codec import column_type
 
 COLUMN_SPLIT = re.compile(r"[\s,;|]+")  # InnoDB accepts these between column names
-KEY_TYPES = (models.CharField, models.IntegerField, models.UUIDField)  # incl. slug/email, Auto/Big/Small
+# incl. slug/email, Auto/Big/Small, DateTimeField (a DateField): types core/codec.py writes canonically
+KEY_TYPES = (models.CharField, models.IntegerField, models.UUIDField, models.DecimalField, models.DateField)
 INT_TYPES = (models.IntegerField,)
 CAS_TYPES = (models.BigIntegerField, models.PositiveBigIntegerField)
 
@@ -33,8 +35,12 @@ def _field(model, name):
         return None
 
 
-def _unique_sets(model) -> list[set[str]]:
+def unique_sets(model) -> list[set[str]]:
+    """Return the sets of field names that identify at most one row (unique fields, a
+    composite primary key's fields, unique constraints)."""
     sets = [{f.name} for f in model._meta.concrete_fields if f.unique]
+    if isinstance(model._meta.pk, models.CompositePrimaryKey):
+        sets.append({f.name for f in model._meta.pk.fields})
     sets += [set(together) for together in model._meta.unique_together]
     sets += [
         set(c.fields)
@@ -47,7 +53,7 @@ def _unique_sets(model) -> list[set[str]]:
 def is_unique_key(model, names) -> bool:
     """Return True when the columns ``names`` identify at most one row (pk or a unique constraint)."""
     fields = {getattr(_field(model, name), "name", name) for name in names}  # "post_id" is "post"
-    return any(unique <= fields for unique in _unique_sets(model))
+    return any(unique <= fields for unique in unique_sets(model))
 
 
 def _check_key(model, names, errors):
@@ -60,12 +66,10 @@ def _check_key(model, names, errors):
         if field is None or not getattr(field, "concrete", False) or field.many_to_many:
             errors["key_columns"].append(f"{model._meta.label} has no column {name!r}.")
             continue
-        typed = (
-            field.target_field if field.many_to_one or field.one_to_one else field
-        )  # a foreign key: its target's type
+        typed = column_type(field)  # a foreign key: its target's type
         if not isinstance(typed, KEY_TYPES) or isinstance(typed, models.BooleanField):
             errors["key_columns"].append(
-                f"Key column {name!r} is a {field.get_internal_type()}; use a char, integer or UUID field."
+                f"Key column {name!r} is a {field.get_internal_type()}; use a char, integer, UUID, decimal, date or datetime field."
             )
     if not names:
         errors["key_columns"].append("Name at least one key column.")

@@ -15,6 +15,10 @@ class Policy(models.TextChoices):
     DISABLED = "disabled", "disabled (refused)"
 
 
+# The members under module names, for the read path: reading a member off its enum
+# class costs ~0.4 us on Python 3.11 (the enum's descriptor), and every read compares a few.
+CACHING, CACHE_ONLY, DB_ONLY, DISABLED = Policy.CACHING, Policy.CACHE_ONLY, Policy.DB_ONLY, Policy.DISABLED
+
 ALIASES = {"innodb_only": Policy.DB_ONLY}  # the InnoDB plugin's spelling
 
 # Which CachePolicy field governs each repository operation.

@@ -19,6 +19,7 @@ by their import path); no ``repr()`` with an address or hash order.
 from __future__ import annotations
 
 import hashlib
+import weakref
 
 from django.db.migrations.serializer import serializer_factory
 
@@ -52,8 +53,20 @@ def describe(field, follow: bool = True) -> tuple:
     )
 
 
+# model class -> (its concrete_fields, them described): describing (deconstruct() of every
+# field) was most of a registry load's cost. Kept while Django keeps the same
+# concrete_fields: whatever changes a model's fields expires it (Options._expire_cache,
+# apps.clear_cache()), and the fields are described again.
+_described: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def fingerprint(model, *mapping) -> str:
     """Return the fingerprint of a container's ``mapping`` onto ``model``'s table and fields."""
     meta = model._meta
-    described = (meta.label, meta.db_table, mapping, [describe(field) for field in meta.concrete_fields])
+    concrete, fields = _described.get(model, (None, None))
+    if concrete is not meta.concrete_fields:
+        concrete = meta.concrete_fields
+        fields = [describe(field) for field in concrete]
+        _described[model] = (concrete, fields)
+    described = (meta.label, meta.db_table, mapping, fields)
     return hashlib.blake2b(repr(described).encode(), digest_size=6).hexdigest()

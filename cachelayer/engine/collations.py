@@ -30,6 +30,8 @@ import threading
 
 from django.db import connections, models
 
+from cachelayer.core.codec import column_type
+
 FOLDED_EXACTLY = "cachelayer.I040"
 NOT_FOLDED = "cachelayer.W040"
 _PER_CHARACTER = re.compile(r"^(utf8mb4|utf8mb3|utf8)_general(_nopad)?_ci$")
@@ -116,7 +118,7 @@ class Weights(Rule):
 
 def _string_field(field):
     """Return the field whose type the column has (a foreign key's target), or None when it holds no text."""
-    typed = field.target_field if field.is_relation else field
+    typed = column_type(field)
     return typed if isinstance(typed, (models.CharField, models.TextField)) else None
 
 
@@ -204,12 +206,16 @@ class ColumnFold:
     def __init__(self, alias, model, field):
         self._alias, self._model, self._field = alias, model, field  # alias: a callable (routers decide late)
         self._rule: Rule | None = None
+        self._rule_alias: str | None = None  # the database self._rule was asked of
 
     def rule(self, offline: bool = False) -> Rule | None:
-        """Return the column's rule (None: its table does not exist yet, asked again
-        next time); ``offline``: raise LookupError rather than ask the database."""
-        if self._rule is None:
-            alias = self._alias()
+        """Return the column's rule on the database the container is on now (None: its
+        table does not exist yet, asked again next time); ``offline``: raise
+        LookupError rather than ask the database. A router may send the container
+        elsewhere later: the rule (and the weights it asks for) follows it."""
+        alias = self._alias()
+        if self._rule is None or self._rule_alias != alias:
+            self._rule_alias = alias
             known = (alias, self._model._meta.db_table, self._field.column)
             self._rule = _rules.get(known)
             if self._rule is None:

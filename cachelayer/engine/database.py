@@ -15,6 +15,8 @@ from contextlib import nullcontext
 
 from django.db import DatabaseError, connections, transaction
 
+from cachelayer.core import logfields
+
 logger = logging.getLogger("cachelayer")
 
 
@@ -44,7 +46,9 @@ def in_own_connection(function, *args) -> None:
         try:
             function(*args)
         except DatabaseError as exc:
-            logger.error("cachelayer: %s failed: %s", getattr(function, "__name__", function), exc)
+            logger.error(
+                "cachelayer: %s failed: %s", getattr(function, "__name__", function), exc, extra=logfields.fields()
+            )
         finally:
             connections.close_all()  # this thread's connections only
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from django.db import router
 
-from cachelayer.adapters import Adapter, get_adapter
-from cachelayer.core import conf, policies, schema, sensitivity
+from cachelayer.adapters.base import Adapter
+from cachelayer.adapters.registry import get_adapter
+from cachelayer.core import conf, logfields, policies, schema, sensitivity
 from cachelayer.core.codec import KeyCodec
 from cachelayer.core.keys import KeySpace
 from cachelayer.core.mapping import is_unique_key, split_columns
@@ -48,6 +49,13 @@ class Definition:
         self.stored = [f.attname for f in self.stored_fields]
         self.positions = {attname: i for i, attname in enumerate(self.stored)}
         self.policies = policies.of(row.policy if row.policy_id else None)
+        # A near-cache may keep its rows (engine/nearby.py): every write bumps a version
+        # (cache_only verbs change payloads in place), and a key maps to one row.
+        self.near_eligible = not self.is_index and all(
+            self.policies[name] != policies.Policy.CACHE_ONLY for name in ("get_policy", "set_policy", "delete_policy")
+        )
+        # Refill after write (engine/refills.py): the policy opts in, off by default.
+        self.refill = bool(row.policy_id and row.policy.refill_after_write)
         self.timeout = conf.get("TIMEOUT") if row.timeout is None else row.timeout
         self.cache_alias = row.cache_alias or conf.get("CACHE_ALIAS")
         self.enabled, self.exposed = row.enabled, row.exposed
@@ -78,6 +86,10 @@ class Definition:
     def adapter(self) -> Adapter:
         return get_adapter(self.cache_alias)
 
+    def log_fields(self, keys=None, error: BaseException | None = None) -> dict:
+        """Return the ``extra`` of a log record about this container (and ``keys`` of it)."""
+        return logfields.fields(container=self.name, cache=self.cache_alias, keys=keys, error=error)
+
     def db_alias(self) -> str:
         """Fill from the database writes go to, never from a lagging replica."""
         return self.database or router.db_for_write(self.model)
@@ -90,8 +102,30 @@ class Definition:
         serves nothing stale. A cache-only container has no other store."""
         field = policies.POLICY_FIELD[operation]
         value = self.policies[field]
-        if value == policies.Policy.DISABLED:
+        if value == policies.DISABLED:
             raise OperationDisabled(self.name, operation, field)
-        if value == policies.Policy.CACHING and operation == "get" and not conf.get("ENABLED"):
-            return policies.Policy.DB_ONLY
+        if value == policies.CACHING and operation == "get" and not conf.get("ENABLED"):
+            return policies.DB_ONLY
         return value
+
+
+class Unreadable:
+    """A Container row this process's code cannot build a definition from: it names a
+    column the model here lacks (another release of the code, mid-deploy, added it),
+    or is broken (check E010 says how).
+
+    It is never read here, and this process cannot tell which of its keys a write
+    touched: every write to its model bumps its generation instead (an extra miss
+    for the processes that read it, never a stale row)."""
+
+    def __init__(self, row, model):
+        self.name, self.model = row.name, model
+        self.cache_alias = row.cache_alias or conf.get("CACHE_ALIAS")
+        self.keys = KeySpace(conf.get("KEY_PREFIX"), row.name)
+
+    def __repr__(self) -> str:
+        return f"<Unreadable {self.name} -> {self.model._meta.label}>"
+
+    @property
+    def adapter(self) -> Adapter:
+        return get_adapter(self.cache_alias)

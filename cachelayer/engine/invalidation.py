@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachelayer import signals
-from cachelayer.adapters import Adapter, get_adapter
-from cachelayer.adapters.base import Route
-from cachelayer.core import conf
+from cachelayer.adapters.base import Adapter, Route
+from cachelayer.adapters.registry import get_adapter
+from cachelayer.core import conf, logfields
 from cachelayer.core.codec import UNLISTED
 from cachelayer.core.keys import KeySpace, config_key
-from cachelayer.engine import outbox, stats, topology, transactions
+from cachelayer.engine import memo, outbox, refills, samples, stats, topology, transactions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import lineage, registry
 from cachelayer.models import Container
@@ -50,6 +50,8 @@ class Changes:
     # Saves captured before the write (capture.py): each gives its rows() unless its post_save did.
     captures: list = field(default_factory=list)
     configuration: set | None = None  # a configuration edit: bump the version (and these generations)
+    # Refill the keys outdated, where the policy asks (refills.py); False for a bump before the write.
+    refill: bool = True
 
     def merge(self, other: Changes) -> None:
         for label, (model, snapshots) in other.rows.items():
@@ -61,6 +63,18 @@ class Changes:
         self.captures.extend(other.captures)
         if other.configuration is not None:
             self.configuration = (self.configuration or set()) | other.configuration
+        self.refill = self.refill or other.refill
+
+    def log_fields(self, error: BaseException | None = None) -> dict:
+        """Return the ``extra`` of a log record about these changes: their container and its
+        keys when they name one container (rows are resolved to containers only at delivery)."""
+        names = set(self.keys) | self.containers
+        if len(names) != 1:
+            return logfields.fields(error=error)
+        (name,) = names
+        return logfields.fields(
+            container=name, keys=sorted(self.keys[name]) if name in self.keys else None, error=error
+        )
 
     def models(self) -> list:
         """Return every model whose rows these changes name."""
@@ -82,10 +96,12 @@ class Changes:
             generations.update(unknown)
         for model in self.whole_models.values():
             generations.update(registry.sharing_rows(model))
+        for model in self.models():
+            generations.update(registry.unreadable(model))  # type: ignore[arg-type]  # bumped alike
         for name, names_keys in self.keys.items():
-            if name in registry.by_name:
-                keys[registry.by_name[name]].update(names_keys)
-        generations.update(registry.by_name[name] for name in self.containers if name in registry.by_name)
+            if (named := registry.find(name)) is not None:
+                keys[named].update(names_keys)
+        generations.update(d for d in map(registry.find, self.containers) if d is not None)
         return keys, generations
 
 
@@ -134,6 +150,7 @@ def _record(using: str | None, changes: Changes, marks: Changes | None = None) -
 
     The keys ``marks`` (default: ``changes``) names bypass the cache for the
     rest of the transaction (read-your-writes, under this process's definitions)."""
+    memo.wrote()
     current = transactions.pending(using, Changes, deliver) if using is not None else None
     if current is None:
         deliver(changes, using)
@@ -188,11 +205,12 @@ def invalidate_keys(using: str | None, definition: Definition, keys) -> None:
     invalidate_many(using, {definition: keys})
 
 
-def invalidate_many(using: str | None, changes: dict) -> None:
-    """Outdate ``{definition: keys}`` once the current transaction commits."""
+def invalidate_many(using: str | None, changes: dict, refill: bool = True) -> None:
+    """Outdate ``{definition: keys}`` once the current transaction commits
+    (``refill=False``: a bump before the write, which a refill would only undo)."""
     keys = _names(changes)
     if any(keys.values()):
-        _record(using, Changes(keys=keys))
+        _record(using, Changes(keys=keys, refill=refill))
 
 
 def invalidate_container(using: str | None, definition: Definition) -> None:
@@ -202,33 +220,45 @@ def invalidate_container(using: str | None, definition: Definition) -> None:
 
 def deliver(changes: Changes, using: str | None = None) -> None:
     """Outdate what ``changes`` names now; never raises (see the module's docstring)."""
+    delivered: dict[Definition, list[str]] = {}
     try:
-        _deliver(changes, using)
-    except Exception:
-        logger.exception("cachelayer: delivering invalidations failed; the outbox outdates their containers")
+        delivered = _deliver(changes, using)
+    except Exception as exc:
+        logger.exception(
+            "cachelayer: delivering invalidations failed; the outbox outdates their containers",
+            extra=changes.log_fields(error=exc),
+        )
         _keep_generations(changes, using)
+    finally:
+        memo.wrote()  # once the cache was bumped: a memo may have read the old payload since the write
     if changes.configuration is not None:
         try:
             bump_configuration(using, sorted(changes.configuration))
-        except Exception:
-            logger.exception("cachelayer: bumping the configuration version failed")
+        except Exception as exc:
+            logger.exception("cachelayer: bumping the configuration version failed", extra=logfields.fields(error=exc))
+    if changes.refill and delivered:
+        refills.refill(delivered)  # never raises
 
 
 def _keep_generations(changes: Changes, using: str | None) -> None:
     """Put a generation bump of every container ``changes`` may touch in the
     outbox (its servers are marked dirty: no read uses them until the replay)."""
     try:
-        named = {registry.by_name[name] for name in (*changes.keys, *changes.containers) if name in registry.by_name}
+        named = {d for d in map(registry.find, (*changes.keys, *changes.containers)) if d is not None}
         for model in changes.models():
             named.update(registry.sharing_rows(model))
+            named.update(registry.unreadable(model))  # type: ignore[arg-type]  # kept alike
         for definition in named:
             outbox.record(using, definition.adapter, definition.name, shared=[definition.keys.gen])
     except Exception:
-        logger.exception("cachelayer: could not keep undelivered invalidations of %s", changes)
+        logger.exception(
+            "cachelayer: could not keep undelivered invalidations of %s", changes, extra=changes.log_fields()
+        )
 
 
-def _deliver(changes: Changes, using: str | None) -> None:
-    """Outdate what ``changes`` names now: one round trip per cache server.
+def _deliver(changes: Changes, using: str | None) -> dict[Definition, list[str]]:
+    """Outdate what ``changes`` names now: one round trip per cache server;
+    return the keys the cache took (``{definition: keys}``).
 
     The configuration version travels in the same round trip; when it shows
     an edit this process has not loaded, the definitions are reloaded and
@@ -237,6 +267,7 @@ def _deliver(changes: Changes, using: str | None) -> None:
     """
     done_keys: set[tuple[str, str]] = set()
     done_generations: set[str] = set()
+    delivered: dict[Definition, list[str]] = {}
     keys: dict[Definition, Any]  # resolve()'s sets of user keys, then the sorted lists still owed
     generations: Collection[Definition]
     for _ in range(2):
@@ -244,7 +275,7 @@ def _deliver(changes: Changes, using: str | None) -> None:
         keys = {d: sorted(k for k in names if (d.name, k) not in done_keys) for d, names in keys.items()}
         keys = {d: names for d, names in keys.items() if names}
         generations = [d for d in generations if d.name not in done_generations]
-        versions_seen = _deliver_keys(keys, using)
+        versions_seen = _deliver_keys(keys, using, delivered)
         for definition in generations:
             deliver_generation(definition, using)
         if not versions_seen and registry.loaded:  # (not loaded: cachelayer's tables do not exist yet)
@@ -254,12 +285,14 @@ def _deliver(changes: Changes, using: str | None) -> None:
         # A list, not a generator: observe records every version, so none may be skipped.
         observed = [registry.observe(alias, version) for alias, version in versions_seen.items()]
         if not any(observed):
-            return
+            return delivered
+    return delivered
 
 
-def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
+def _deliver_keys(changes: dict, using: str | None, delivered: dict) -> dict[str, int]:
     """Bump the row versions of ``{definition: keys}``, one adapter call per cache;
-    return the configuration version each cache answered with."""
+    return the configuration version each cache answered with, and add the keys
+    the cache took to ``delivered``."""
     by_adapter: defaultdict[Adapter, dict[Definition, Any]] = defaultdict(dict)
     for definition, keys in changes.items():
         by_adapter[definition.adapter][definition] = keys
@@ -284,7 +317,11 @@ def _deliver_keys(changes: dict, using: str | None) -> dict[str, int]:
             lost = {route: groups[route] for route in groups if route in failed}
             if lost:
                 outbox.record(using, adapter, definition.name, groups=lost, generation=definition.keys.gen)
+            taken = [key for key in part[definition] if key not in failed]
+            if taken:
+                delivered.setdefault(definition, []).extend(taken)
             _count_and_signal(definition, part[definition], failed=bool(lost))
+            samples.publish(definition, part[definition])
     return versions_seen
 
 

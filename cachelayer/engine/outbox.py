@@ -39,9 +39,8 @@ from typing import Any
 
 from django.db import DatabaseError, connections, router
 
-from cachelayer.adapters import Adapter
-from cachelayer.adapters.base import Route
-from cachelayer.core import conf
+from cachelayer.adapters.base import Adapter, Route
+from cachelayer.core import conf, logfields
 from cachelayer.engine import database, topology
 from cachelayer.exceptions import CacheUnavailable
 from cachelayer.models import OutboxEntry
@@ -91,6 +90,7 @@ def record(
             container or "the configuration",
             list(groups) or list(shared),
             exc,
+            extra=logfields.fields(container=container or None, cache=adapter.alias, keys=list(groups) or list(shared)),
         )
     dirty = {entry.server for entry in entries}
     for server in dirty:
@@ -186,7 +186,12 @@ def _replay(adapter: Adapter, probing: list[str]) -> None:
         try:
             replayed += _replay_database(adapter, using, owed)
         except DatabaseError as exc:
-            logger.error("cachelayer: could not replay the outbox in database %s: %s", using, exc)
+            logger.error(
+                "cachelayer: could not replay the outbox in database %s: %s",
+                using,
+                exc,
+                extra=logfields.fields(cache=adapter.alias),
+            )
             owed.update(adapter.servers)  # its entries may be owed to any server: clean none
     for server in probing:
         if server not in owed:
@@ -196,7 +201,12 @@ def _replay(adapter: Adapter, probing: list[str]) -> None:
                 continue
             adapter.health.mark_clean(server, epochs[server])
     if replayed:
-        logger.warning("cachelayer: replayed %d outbox entries to cache %s", replayed, adapter.alias)
+        logger.warning(
+            "cachelayer: replayed %d outbox entries to cache %s",
+            replayed,
+            adapter.alias,
+            extra=logfields.fields(cache=adapter.alias),
+        )
 
 
 def _replay_database(adapter: Adapter, using: str, owed: set[str]) -> int:
@@ -208,8 +218,9 @@ def _replay_database(adapter: Adapter, using: str, owed: set[str]) -> int:
     table = OutboxEntry.objects.using(using).filter(cache_alias=adapter.alias)
     for _ in range(MAX_BATCHES):
         entries = list(table.order_by("id")[:BATCH])
-        delivered = _deliver(adapter, entries, owed)
-        table.filter(pk__in=[e.pk for e in delivered], revision__in=[e.revision for e in delivered]).delete()
+        delivered = _send_batch(adapter, entries, owed)
+        if delivered:  # no write when nothing left: on SQLite it would wait for any open write transaction
+            table.filter(pk__in=[e.pk for e in delivered], revision__in=[e.revision for e in delivered]).delete()
         replayed += len(delivered)
         if len(delivered) < len(entries) or len(entries) < BATCH:
             return replayed
@@ -217,7 +228,7 @@ def _replay_database(adapter: Adapter, using: str, owed: set[str]) -> int:
     return replayed
 
 
-def _deliver(adapter: Adapter, entries: list, owed: set[str]) -> list:
+def _send_batch(adapter: Adapter, entries: list, owed: set[str]) -> list:
     """Deliver a batch of entries (one round trip per server); return those
     delivered. The servers of the others join ``owed``."""
     groups: defaultdict[Route, tuple[list[str], list[str]]]

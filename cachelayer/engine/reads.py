@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 
 from cachelayer import signals
-from cachelayer.core.policies import Policy
-from cachelayer.engine import leases, stats, transactions, versions
+from cachelayer.core.policies import CACHE_ONLY, CACHING, DB_ONLY
+from cachelayer.engine import leases, loaders, stats, transactions, versions
 from cachelayer.engine.definitions import Definition
+from cachelayer.engine.nearby import Local
 from cachelayer.engine.registry import resolve
 from cachelayer.engine.versions import ABSENT, MISSING, State
 from cachelayer.exceptions import CacheUnavailable, IndexContainer, OperationDisabled
@@ -22,9 +23,9 @@ from cachelayer.exceptions import CacheUnavailable, IndexContainer, OperationDis
 logger = logging.getLogger("cachelayer")
 
 READ_MODES: dict[str, dict[str, bool]] = {  # get policy -> how read() runs
-    Policy.CACHING: {"use_cache": True, "use_db": True},
-    Policy.DB_ONLY: {"use_cache": False, "use_db": True},
-    Policy.CACHE_ONLY: {"use_cache": True, "use_db": False},
+    CACHING: {"use_cache": True, "use_db": True},
+    DB_ONLY: {"use_cache": False, "use_db": True},
+    CACHE_ONLY: {"use_cache": True, "use_db": False},
 }
 
 
@@ -33,12 +34,12 @@ def read_modes(definition: Definition, policy: str) -> dict[str, bool]:
     a key column's collation cannot be folded exactly (collations.py)."""
     modes = READ_MODES[policy]
     if modes["use_cache"] and modes["use_db"] and not definition.codec.exact():
-        return READ_MODES[Policy.DB_ONLY]
+        return READ_MODES[DB_ONLY]
     return modes
 
 
-def with_definition(target, operation: str, run):
-    """Call ``run(definition, policy)``, retrying once after a configuration change.
+def with_definition(target, operation: str, run, *args):
+    """Call ``run(definition, policy, *args)``, retrying once after a configuration change.
 
     Operations that read no payload (db_only, database writes, disabled) check
     the configuration version first: one round trip, off the hit path.
@@ -51,33 +52,45 @@ def with_definition(target, operation: str, run):
             if attempt == 1 and versions.revalidate(definition):
                 continue
             raise
-        reads_payload = policy == Policy.CACHE_ONLY or (operation == "get" and policy == Policy.CACHING)
+        reads_payload = policy == CACHE_ONLY or (operation == "get" and policy == CACHING)
         if not reads_payload and attempt == 1 and versions.revalidate(definition):
             continue
         try:
-            return run(definition, policy)
+            return run(definition, policy, *args)
         except versions.Restart:
             if attempt == 2:
                 raise
 
 
-def read_rows(target, operation: str, keys) -> tuple[Definition, dict]:
-    """Return the definition and ``{key: row}`` for the keys (as given, in any
+def read_rows(target, operation: str, keys: list) -> tuple[Definition, str, dict]:
+    """Return the definition, the database read (``db_alias``: asked once, the
+    router decides per read) and ``{key: row}`` for the keys (as given, in any
     form the database accepts: core/codec.py) that exist."""
+    return with_definition(target, operation, _read_rows, keys)
 
-    def run(definition, policy):
-        if definition.is_index:  # its payloads are lists: a key read would store a row among them
-            raise IndexContainer(definition.name, "read it with Model.cached.filter() (or repository(name).get())")
-        canonical = {key: definition.codec.user_key(key) for key in keys}  # None: no row can have it
-        user_keys = list(dict.fromkeys(user_key for user_key in canonical.values() if user_key is not None))
-        rows = read(definition, user_keys, **read_modes(definition, policy)) if user_keys else {}
-        return definition, {key: rows[user_key] for key, user_key in canonical.items() if user_key in rows}
 
-    return with_definition(target, operation, run)
+def _read_rows(definition: Definition, policy: str, keys: list) -> tuple[Definition, str, dict]:
+    if definition.is_index:  # its payloads are lists: a key read would store a row among them
+        raise IndexContainer(definition.name, "read it with Model.cached.filter() (or repository(name).get())")
+    user_key, using = definition.codec.user_key, definition.db_alias()
+    if len(keys) == 1:  # one key (Model.cached.get): no mapping to build and invert
+        key = keys[0]
+        canonical = user_key(key)  # None: no row can have it
+        rows = {} if canonical is None else read(definition, [canonical], using=using, **read_modes(definition, policy))
+        return definition, using, ({key: rows[canonical]} if canonical in rows else {})
+    by_key = {key: user_key(key) for key in keys}
+    user_keys = list(dict.fromkeys(canonical for canonical in by_key.values() if canonical is not None))
+    rows = read(definition, user_keys, using=using, **read_modes(definition, policy)) if user_keys else {}
+    return definition, using, {key: rows[canonical] for key, canonical in by_key.items() if canonical in rows}
 
 
 def read(
-    definition: Definition, user_keys: list[str], *, use_cache: bool = True, use_db: bool = True, query=None, fill=None
+    definition: Definition,
+    user_keys: list[str],
+    *,
+    use_cache: bool = True,
+    use_db: bool = True,
+    using: str | None = None,
 ) -> dict:
     """Return ``{key: row}`` for the keys that exist (read-through).
 
@@ -85,66 +98,80 @@ def read(
     cache cannot answer for raises CacheUnavailable: the cache is the store);
     ``use_cache=False`` the db_only policy (the cache is neither read nor filled).
     Otherwise a cache failure is logged and counted, and the database answers.
-    ``query(definition, keys, using)`` and ``fill(definition, states, rows)``
-    read and store the misses: by default rows by key (versions.py); index
-    containers pass their lists' (indexes.py).
+    The container's loader (loaders.py: rows by key, or an index's lists) reads
+    and stores the misses, on ``using`` (default: ``db_alias``).
     """
-    using = definition.db_alias()
+    using, loader = using or definition.db_alias(), loaders.of(definition)
     if not use_cache:
-        return (query or versions.query_rows)(definition, user_keys, using)
+        return loader.query(definition, user_keys, using)
     try:
-        return _read_through(definition, user_keys, using, use_db, query, fill)
+        return _read_through(definition, user_keys, using, use_db, loader)
     except CacheUnavailable as exc:
         _log_error(definition, exc)
         if not use_db:
             raise
-        return (query or versions.query_rows)(definition, user_keys, using)
+        return loader.query(definition, user_keys, using)
 
 
-def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool, query, fill) -> dict:
-    found, misses = {}, []
+def _read_through(definition: Definition, user_keys: list[str], using: str, use_db: bool, loader) -> dict:
+    found: dict = {}
+    misses: list[State] = []
     # Once per read, not per key; before the fetch, which must see what it delivers
     # (a block cachelayer.testing counts as committed delivers on the next look).
     written = transactions.written_test(using, definition.name)
+    local = Local.of(definition) if use_db else None  # the request memo, the near-cache (nearby.py)
+    if local is not None:
+        user_keys = local.serve(user_keys, written, found)
+        if not user_keys:
+            return found
     states, unreachable = versions.fetch(definition, user_keys)  # unreachable: the database answers, no fill
     if unreachable:
         if not use_db:  # cache_only: counted by read()
-            raise CacheUnavailable(f"cache {definition.cache_alias}: cannot read {unreachable[0]!r} now")
+            raise definition.adapter.unavailable(None, f"cannot read {unreachable[0]!r} now")
         stats.incr(definition.name, "errors")
     for key, state in states.items():
         if state.row is MISSING or (written is not None and written(key)):
             misses.append(state)
         elif state.row is not ABSENT:
             found[key] = state.row
-    _count(definition, states, misses)
-    if not use_db or not (misses or unreachable):
-        return found
-    if len(misses) == 1 and not unreachable and fillable(definition, using, misses):
-        found.update(leases.read_with_lease(definition, misses[0], using, query, fill))
-        return found
-    rows = (query or versions.query_rows)(definition, [s.key for s in misses] + unreachable, using)
-    to_fill = fillable(definition, using, misses)
-    if to_fill:
-        try:
-            (fill or versions.fill)(definition, to_fill, rows)
-        except CacheUnavailable:
-            stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
-    found.update(rows)
+    count_reads(definition, states, misses)
+    if use_db and (misses or unreachable):
+        found.update(_read_misses(definition, misses, unreachable, using, loader))
+    if local is not None:
+        local.keep(states, misses, user_keys, found, written)
     return found
 
 
-def _count(definition: Definition, states: dict, misses: list) -> None:
-    """Count hits and misses, and send the per-key signals only when someone listens."""
+def _read_misses(definition: Definition, misses: list[State], unreachable: list[str], using: str, loader) -> dict:
+    """Return the rows of the keys the cache did not answer, filling what the rules allow."""
+    if len(misses) == 1 and not unreachable and fillable(definition, using, misses):
+        return leases.read_with_lease(definition, misses[0], using)
+    rows = loader.query(definition, [s.key for s in misses] + unreachable, using)
+    to_fill = fillable(definition, using, misses)
+    if to_fill:
+        try:
+            loader.fill(definition, to_fill, rows)
+        except CacheUnavailable:
+            stats.incr(definition.name, "errors")  # only the fill is lost; the breaker logged it
+    return rows
+
+
+def count_reads(definition: Definition, states: dict, misses: list, publish: bool = True) -> None:
+    """Count hits and misses, and send the per-key signals only when someone listens.
+
+    ``publish=False`` counts in process only (``stats.tally``): an event loop
+    must not wait for the publish's round trips (stats.publish_due)."""
     name, model = definition.name, definition.model
-    stats.incr(name, "hits", len(states) - len(misses))
+    count = stats.incr if publish else stats.tally
+    count(name, "hits", len(states) - len(misses))
     if misses:
-        stats.incr(name, "misses", len(misses))
-    if signals.cache_hit.has_listeners(model):
+        count(name, "misses", len(misses))
+    if signals.cache_hit.receivers and signals.cache_hit.has_listeners(model):  # the list first: no lock
         missed = {state.key for state in misses}
         for key in states:
             if key not in missed:
                 signals.cache_hit.send(sender=model, container=name, key=key)
-    if misses and signals.cache_miss.has_listeners(model):
+    if misses and signals.cache_miss.receivers and signals.cache_miss.has_listeners(model):
         for state in misses:
             signals.cache_miss.send(sender=model, container=name, key=state.key)
 
@@ -161,4 +188,6 @@ def fillable(definition: Definition, using: str, states: list[State]) -> list[St
 def _log_error(definition: Definition, exc: Exception) -> None:
     """Count a failed cache read; the server's breaker logs each burst once."""
     stats.incr(definition.name, "errors")
-    logger.debug("cachelayer: cache error on container %s: %s", definition.name, exc)
+    logger.debug(
+        "cachelayer: cache error on container %s: %s", definition.name, exc, extra=definition.log_fields(error=exc)
+    )

@@ -15,11 +15,11 @@ from typing import Any
 from django.db import DatabaseError, router
 
 from cachelayer import signals
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.core import conf
 from cachelayer.core.keys import config_key
 from cachelayer.engine import database
-from cachelayer.engine.definitions import Definition
+from cachelayer.engine.definitions import Definition, Unreadable
 from cachelayer.exceptions import ContainerNotFound, DatabaseUnavailable
 from cachelayer.models import ConfigOption, Container
 
@@ -43,10 +43,12 @@ class Registry:
         self.by_model: dict[str, list[Definition]] = {}  # by concrete model label: historical models match
         self.default_name: str | None = None
         self.loaded = False
+        self.loads = 0  # how many loads this process made: a caller that kept definitions sees a reload
         self._known: dict[str, set] = {}
         self._for_cached: dict[type, Definition] = {}
         self._sharing: dict[str, list[Definition]] = {}
         self._by_table: dict[str, list[Definition]] = {}
+        self._unreadable: dict[str, list[Unreadable]] = {}  # by table
         signals.definitions_changed.send(sender=Registry, loaded=False)
 
     def load(self) -> None:
@@ -72,12 +74,13 @@ class Registry:
                 if database.unreachable(alias):  # the definitions loaded before, if any, stay
                     raise DatabaseUnavailable(alias, exc) from exc
                 self.by_name, self.by_model, self.loaded = {}, {}, False  # not migrated yet: nothing is mapped
-                self._by_table, self._sharing = {}, {}
+                self._by_table, self._sharing, self._unreadable = {}, {}, {}
                 signals.definitions_changed.send(sender=Registry, loaded=False)
                 return
             by_name: dict[str, Definition]
             by_model: dict[str, list[Definition]]
             by_name, by_model = {}, {}
+            unreadable: dict[str, list[Unreadable]] = {}
             for row in rows:
                 model = row.content_type.model_class()
                 if model is None:
@@ -86,7 +89,9 @@ class Registry:
                     definition = Definition(
                         row, model, options[ConfigOption.Name.SEPARATOR], options[ConfigOption.Name.TABLE_MAP_DELIMITER]
                     )
-                except Exception:  # a broken row is reported by checks, never served
+                except Exception:  # reported by checks, never served; still outdated by writes
+                    for table in tables(model):
+                        unreadable.setdefault(table, []).append(Unreadable(row, model))
                     continue
                 by_name[row.name] = definition
                 assert model._meta.concrete_model is not None  # a content type's model is never abstract
@@ -98,6 +103,8 @@ class Registry:
                 for table in tables(definition.model):
                     by_table.setdefault(table, []).append(definition)
             self.by_name, self.by_model, self._by_table, self.loaded = by_name, by_model, by_table, True
+            self._unreadable = unreadable
+            self.loads += 1
             self._for_cached, self._sharing = {}, {}  # after by_name: see for_cached_model
             if cache_alias in seen:
                 self._known.setdefault(cache_alias, set()).add(seen[cache_alias])
@@ -143,6 +150,19 @@ class Registry:
             raise ContainerNotFound("no enabled container exists")
         return self.get(self.default_name)
 
+    def definitions(self, *, enabled: bool = False) -> list[Definition]:
+        """Return the loaded definitions by name (only the enabled ones with ``enabled``)."""
+        self._ensure_loaded()
+        return [d for _, d in sorted(self.by_name.items()) if d.enabled or not enabled]
+
+    def find(self, name: str) -> Definition | None:
+        """Return the loaded definition named ``name`` (enabled or not), or None; never reloads."""
+        return self.by_name.get(name)
+
+    def cache_aliases(self, *, enabled: bool = False) -> list[str]:
+        """Return ``CACHE_ALIAS`` and every cache a container (an enabled one, with ``enabled``) uses."""
+        return sorted({conf.get("CACHE_ALIAS"), *(d.cache_alias for d in self.definitions(enabled=enabled))})
+
     def for_model(self, model) -> list[Definition]:
         """Return every container (enabled or not) that maps ``model``."""
         self._ensure_loaded()
@@ -165,6 +185,14 @@ class Registry:
                 {id(d): d for table in sorted(tables(model)) for d in self._by_table.get(table, ())}.values()
             )
         return found
+
+    def unreadable(self, model) -> list[Unreadable]:
+        """Return the containers of rows ``model`` writes that this process's code
+        cannot read (definitions.Unreadable): a write bumps their generations."""
+        self._ensure_loaded()
+        if not self._unreadable:  # the usual case: every write asks, so no table walk for nothing
+            return []
+        return list({id(u): u for table in sorted(tables(model)) for u in self._unreadable.get(table, ())}.values())
 
     def for_cached_model(self, model) -> Definition:
         """Return the container a CachedModelMixin model reads through.

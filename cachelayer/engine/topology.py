@@ -43,9 +43,9 @@ from django.db import DatabaseError, IntegrityError, connections, router
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 
-from cachelayer.adapters import Adapter
+from cachelayer.adapters.base import Adapter
 from cachelayer.adapters.routing import RouteMemo
-from cachelayer.core import conf
+from cachelayer.core import conf, logfields
 from cachelayer.core.keys import KeySpace, config_key, server_key
 from cachelayer.engine import database, transactions
 from cachelayer.exceptions import CacheUnavailable
@@ -89,7 +89,12 @@ def _check_here(adapter: Adapter) -> None:
     try:
         check(adapter)
     except DatabaseError as exc:
-        logger.error("cachelayer: could not check the topology of cache %s: %s", adapter.alias, exc)
+        logger.error(
+            "cachelayer: could not check the topology of cache %s: %s",
+            adapter.alias,
+            exc,
+            extra=logfields.fields(cache=adapter.alias),
+        )
 
 
 def check(adapter: Adapter) -> list[str]:
@@ -133,7 +138,11 @@ def _renew(adapter: Adapter) -> list[list[str]]:
             remaining = [servers for servers in listed if servers is not row.servers]
             gaining = _gaining(row.servers, remaining)
             logger.warning(
-                "cachelayer: cache %s: retiring server list %s, outdating %s", adapter.alias, row.servers, gaining
+                "cachelayer: cache %s: retiring server list %s, outdating %s",
+                adapter.alias,
+                row.servers,
+                gaining,
+                extra=logfields.fields(cache=adapter.alias),
             )
             if _outdate_everywhere(adapter, gaining):
                 table.filter(pk=row.pk, last_seen__lt=expired).delete()  # unless it was renewed meanwhile
@@ -159,12 +168,17 @@ def _announce(adapter: Adapter, mine: list[str]) -> None:
     table = PoolMembership.objects.filter(cache_alias=adapter.alias).exclude(fingerprint=fingerprint(mine))
     listed = list(table.values_list("servers", flat=True))
     if listed:
-        logger.warning("cachelayer: cache %s: server list %s announced beside %s", adapter.alias, mine, listed)
+        logger.warning(
+            "cachelayer: cache %s: server list %s announced beside %s",
+            adapter.alias,
+            mine,
+            listed,
+            extra=logfields.fields(cache=adapter.alias),
+        )
     key = config_key(conf.get("KEY_PREFIX"))
     for servers in listed:
-        foreign = [server for server in servers if server not in adapter.servers]
-        if foreign:
-            other = adapter.for_servers(foreign)
+        other = _client_for(adapter, [server for server in servers if server not in adapter.servers])
+        if other is not None:
             try:
                 other.incr_everywhere(key)
             finally:
@@ -195,13 +209,34 @@ def _outdate_everywhere(adapter: Adapter, servers: list[str]) -> bool:
     own = [server for server in servers if server in adapter.servers]
     foreign = [server for server in servers if server not in adapter.servers]
     reached = all([_outdate(adapter, server) for server in own])  # noqa: C419 (outdate every one)
-    if foreign:
-        other = adapter.for_servers(foreign)
+    other = _client_for(adapter, foreign)
+    if other is not None:
         try:
             reached = all([_outdate(other, server) for server in foreign]) and reached  # noqa: C419
         finally:
             other.close()
     return reached
+
+
+def _client_for(adapter: Adapter, servers: list[str]) -> Adapter | None:
+    """Return a client of ``adapter``'s kind over ``servers`` (None: none given, or servers
+    of another kind of cache: a deploy that moves the alias from Redis to memcached lists
+    both under one name). Those cannot be told, and stay listed: no key is routed to one
+    server by both lists, so none is read from the cache while the other list is live."""
+    if not servers:
+        return None
+    try:
+        return adapter.for_servers(servers)
+    except (ValueError, TypeError) as exc:  # the client cannot parse the address
+        logger.warning(
+            "cachelayer: cache %s: the listed servers %s are not addresses of its client (%s); "
+            "keys are read from the database while that list is live",
+            adapter.alias,
+            servers,
+            exc,
+            extra=logfields.fields(cache=adapter.alias),
+        )
+        return None
 
 
 def _outdate(adapter: Adapter, server: str) -> bool:
@@ -215,7 +250,12 @@ def _outdate(adapter: Adapter, server: str) -> bool:
     try:
         adapter.reset_counters(server, keys)
     except CacheUnavailable as exc:
-        logger.warning("cachelayer: could not outdate %s: %s", server, exc)
+        logger.warning(
+            "cachelayer: could not outdate %s: %s",
+            server,
+            exc,
+            extra=logfields.fields(cache=adapter.alias, server=server, error=exc),
+        )
         return False
     return True
 
@@ -231,7 +271,13 @@ def _verify(adapter: Adapter, server: str) -> bool:
         if recorded == identity:
             return True
         if recorded is not None:
-            logger.warning("cachelayer: cache server %s is a new process (%s, was %s)", server, identity, recorded)
+            logger.warning(
+                "cachelayer: cache server %s is a new process (%s, was %s)",
+                server,
+                identity,
+                recorded,
+                extra=logfields.fields(cache=adapter.alias, server=server),
+            )
         if not _outdate(adapter, server):
             return False
         adapter.store_on(server, {key: identity})

@@ -11,11 +11,10 @@ therefore stored under an old version and never served.
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from cachelayer.adapters import Adapter
-from cachelayer.adapters.base import Fetched, Route, new_counter
+from cachelayer.adapters.base import Adapter, Route, new_counter
+from cachelayer.adapters.multiget import Fetched
 from cachelayer.core import conf
 from cachelayer.engine import outbox, stats, topology
 from cachelayer.engine.definitions import Definition
@@ -67,32 +66,103 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     when its generation, version and schema equal the current ones; one that
     cannot be decoded, or whose MAC fails (core/signing.py), is a miss. ``reload=False`` raises Restart on a new
     configuration version without loading it (a caller that must not query
-    the database, such as cache_serve's event loop).
+    the database).
     """
+    parts, groups = _groups(definition, user_keys)
+    # The keys of one server share one dict: looked up by name, never copied per key.
+    fetched = fetch_fresh(definition.adapter, groups, shared=True)
+    found: dict[str, dict[str, Any]] = fetched.found  # type: ignore[assignment]  # the routes are user keys
+    unreachable: list[str] = fetched.unreachable  # type: ignore[assignment]
+    return _read(definition, parts, groups, found, unreachable, reload)
+
+
+def fetch_together(wanted: dict[Definition, list[str]]) -> dict[Definition, Read]:
+    """``fetch`` the keys of several containers of one cache in one multi-get (one
+    round trip per server): their keys travel by user key, as a delivery's do."""
+    if len(wanted) == 1:
+        ((definition, user_keys),) = wanted.items()
+        return {definition: fetch(definition, user_keys)}
+    named = {definition: _groups(definition, user_keys) for definition, user_keys in wanted.items()}
+    merged: dict[Route, dict[str, None]] = {}  # containers may share a route (user key), and name the config key alike
+    for _, groups in named.values():
+        for route, names in groups.items():
+            merged.setdefault(route, {}).update(dict.fromkeys(names))
+    adapter = next(iter(wanted)).adapter
+    fetched = fetch_fresh(adapter, {route: list(names) for route, names in merged.items()}, shared=True)
+    lost = set(fetched.unreachable)
+    return {
+        definition: _read(
+            definition,
+            parts,
+            groups,
+            {key: fetched.found[key] for key in groups if key in fetched.found},  # own copy: keys may leave it
+            [key for key in groups if key in lost],
+        )
+        for definition, (parts, groups) in named.items()
+    }
+
+
+def _read(
+    definition: Definition, parts: dict, groups: dict, found: dict, unreachable: list, reload: bool = True
+) -> Read:
+    """Turn what a multi-get found into the keys' states, creating missing counters (see ``fetch``)."""
+    missing = _missing_counters(definition, groups, found)
+    if missing:
+        unreachable += _create_counters(definition, parts, found, missing)
+    return _states(definition, parts, groups, found, unreachable, reload)
+
+
+async def fetch_async(definition: Definition, user_keys: list[str]) -> Read:
+    """``fetch(reload=False)`` for an event loop that must neither wait on a socket nor
+    query the database (cache_serve's): the multi-get is the loop's own I/O. Counters
+    are not created: a key without its version is a miss (no payload can match a
+    version yet to be created), one without the container's counters comes back
+    unreachable (the caller sends it where they may be created), as do the keys of a
+    server the outbox owes."""
+    parts, groups = _groups(definition, user_keys)
+    fetched = await definition.adapter.fetch_async(groups, shared=True)
+    found: dict[str, dict[str, Any]] = fetched.found  # type: ignore[assignment]  # the routes are user keys
+    unreachable: list[str] = fetched.unreachable  # type: ignore[assignment]
+    for key, names in _missing_counters(definition, groups, found).items():
+        if names != [groups[key][2]]:
+            del found[key]
+            unreachable.append(key)
+    return _states(definition, parts, groups, found, unreachable, reload=False)
+
+
+def _groups(definition: Definition, user_keys: list[str]) -> tuple[dict, dict[Route, list[str]]]:
+    """Return each key's part and the cache keys its read needs (counters, then payload), by route."""
     keys = definition.keys
     config, gen_key, ver_of, data_of, part_of = keys.config, keys.gen, keys.ver, keys.data, keys.part
-    groups: dict[Route, list[str]]  # routed by user key
-    parts, groups = {}, {}
+    parts: dict = {}
+    groups: dict[Route, list[str]] = {}  # routed by user key
     for key in user_keys:
         part = parts[key] = part_of(key)
-        groups[key] = [config, gen_key, ver_of(part), data_of(part)]  # counters, then payload
-    # The keys of one server share one dict: looked up by name, never copied per key.
-    found, unreachable = cast(
-        "tuple[dict[str, dict[str, Any]], list[str]]", fetch_fresh(definition.adapter, groups, shared=True)
-    )
+        groups[key] = [config, gen_key, ver_of(part), data_of(part)]
+    return parts, groups
+
+
+def _missing_counters(definition: Definition, groups: dict, found: dict) -> dict:
+    """Return ``{key: its counters the cache does not hold}`` for the keys read."""
+    config, gen_key = definition.keys.config, definition.keys.gen
     missing = {}
     for key, values in found.items():
         names = groups[key]
         if names[2] not in values or gen_key not in values or config not in values:
             missing[key] = [name for name in names[:3] if name not in values]
-    if missing:
-        unreachable += _create_counters(definition, parts, found, missing)
+    return missing
+
+
+def _states(definition: Definition, parts: dict, groups: dict, found: dict, unreachable: list, reload: bool) -> Read:
+    """Return the Read of the keys found: their versions and current payloads."""
+    config, gen_key = definition.keys.config, definition.keys.gen
     versions_seen = {values[config] for values in found.values()}  # one per server
     alias = definition.cache_alias
     if reload:
-        # A list, not a generator: observe records every version, so none may be skipped.
-        observed = [registry.observe(alias, int(version)) for version in versions_seen]
-        if any(observed):
+        reloaded = False
+        for version in versions_seen:  # observe records every version: none may be skipped
+            reloaded = registry.observe(alias, int(version)) or reloaded
+        if reloaded:
             topology.stale(definition.adapter)  # a new server list may have been announced
             raise Restart
     elif not all(registry.knows(alias, int(version)) for version in versions_seen):
@@ -102,8 +172,12 @@ def fetch(definition: Definition, user_keys: list[str], reload: bool = True) -> 
     states = {}
     for key, values in found.items():
         ver_key, data_key = groups[key][2:]
-        gen, ver, raw = int(values[gen_key]), int(values[ver_key]), values.get(data_key)
+        gen, ver, raw = int(values[gen_key]), values.get(ver_key), values.get(data_key)
         row = MISSING
+        if ver is None:  # (fetch_async only) no version yet: no payload can match
+            raw = None
+        else:
+            ver = int(ver)
         if raw is not None:
             try:
                 p_gen, p_ver, p_schema, data = loads(unsign(data_key, raw))
@@ -189,6 +263,15 @@ def fill(definition: Definition, states: list[State], rows: dict, max_size: int 
     ``errors``, logged once per field): those rows keep coming from the
     database. Returns the keys of the first.
     """
+    groups, too_large = payloads(definition, states, rows, max_size)
+    store({definition: groups})
+    return too_large
+
+
+def payloads(
+    definition: Definition, states: list[State], rows: dict, max_size: int | None = None
+) -> tuple[dict[Route, dict[str, bytes]], list[str]]:
+    """Return what ``fill`` stores, by route, and the keys too large to store (see ``fill``)."""
     limit = max_size or definition.adapter.max_item_size
     groups, too_large = {}, []
     for s in states:
@@ -203,10 +286,23 @@ def fill(definition: Definition, states: list[State], rows: dict, max_size: int 
             too_large.append(s.key)
         else:
             groups[s.key] = {definition.keys.data(s.part): data}
-    if groups:
-        definition.adapter.store(groups, definition.timeout)
-        stats.incr(definition.name, "fills", len(groups))
-    return too_large
+    return groups, too_large
+
+
+def store(filled: dict[Definition, dict[Route, dict[str, bytes]]]) -> None:
+    """Store ``payloads``' groups of several containers: one multi-set per cache and
+    timeout (containers may share a route, the user key), and count the fills."""
+    batches: dict[tuple[Adapter, float], dict[Route, dict[str, bytes]]] = {}
+    for definition, groups in filled.items():
+        batch = batches.setdefault((definition.adapter, definition.timeout), {})
+        for route, named in groups.items():
+            batch[route] = {**batch[route], **named} if route in batch else named
+    for (adapter, timeout), groups in batches.items():
+        if groups:
+            adapter.store(groups, timeout)
+    for definition, groups in filled.items():
+        if groups:
+            stats.incr(definition.name, "fills", len(groups))
 
 
 def _rejected(definition: Definition, key: str) -> None:
@@ -218,6 +314,7 @@ def _rejected(definition: Definition, key: str) -> None:
             "process does not accept: see PAYLOAD_KEY); served from the database, counted as 'rejected'",
             definition.name,
             key,
+            extra=definition.log_fields(keys=[key]),
         )
 
 
@@ -232,13 +329,14 @@ def _unencodable(definition: Definition, row, exc: Exception) -> None:
         logger.warning(
             "cachelayer: %s: the %s serializer cannot encode the values of %s.%s (%s: %s); rows holding them "
             "are served from the database, counted as 'errors'. Declare how they round-trip: cache_encode() "
-            "and cache_decode() on the field (see the README's Payload format).",
+            "and cache_decode() on the field (see docs/consistency.md, 'Payload format').",
             definition.name,
             conf.get("SERIALIZER"),
             label,
             attname,
             type(exc).__name__,
             exc,
+            extra=definition.log_fields(),
         )
 
 
@@ -267,51 +365,5 @@ def _too_large(definition: Definition, key: str, size: int, limit: int) -> None:
             key,
             size,
             limit,
+            extra=definition.log_fields(keys=[key]),
         )
-
-
-def query_rows(definition: Definition, user_keys: list[str], using: str) -> dict[str, tuple]:
-    """Read rows by key from the database in one query (values in ``stored`` order).
-
-    Under a collation that cannot be folded exactly, rows cannot be told apart by
-    key in Python: each key is read by a query of its own."""
-    from django.db.models import Q
-
-    pairs = key_lookups(definition, user_keys)
-    if not pairs:
-        return {}
-    manager = definition.model._base_manager.using(using)
-    if not definition.codec.exact():
-        found = ((key, manager.filter(**lookup).values_list(*definition.stored).first()) for key, lookup in pairs)
-        return {key: row for key, row in found if row is not None}
-    lookups = [lookup for _, lookup in pairs]
-    if len(definition.key_fields) == 1:
-        attname = definition.key_fields[0].attname
-        qs = manager.filter(**{f"{attname}__in": [lookup[attname] for lookup in lookups]})
-    else:
-        condition = Q()
-        for lookup in lookups:
-            condition |= Q(**lookup)
-        qs = manager.filter(condition)
-    keyed = ((definition.codec.key_of(row), row) for row in qs.values_list(*definition.stored))
-    return {key: row for key, row in keyed if key is not None}  # None: a stored value no key is made of
-
-
-def key_lookups(definition: Definition, user_keys: list[str]) -> list[tuple[str, dict]]:
-    """Return ``(key, ORM filter)`` of the keys a row can have."""
-    pairs = ((key, definition.codec.lookup(key)) for key in user_keys)
-    return [(key, lookup) for key, lookup in pairs if lookup is not None]
-
-
-def wait_for_fill(definition: Definition, state: State, deadline: float):
-    """Poll the cache until a payload for ``state``'s key appears or the deadline passes."""
-    interval = conf.get("LEASE_POLL_INTERVAL")
-    while time.monotonic() < deadline:
-        time.sleep(interval)
-        fresh = fetch(definition, [state.key]).state(state.key)
-        if fresh is None:
-            return MISSING  # its server went away: the caller reads the database
-        if fresh.row is not MISSING:
-            return fresh.row
-        interval = min(interval * 1.5, 0.05)
-    return MISSING

@@ -16,6 +16,7 @@ import logging
 
 from django.db import DatabaseError
 
+from cachelayer.core import logfields
 from cachelayer.exceptions import CachelayerError
 from cachelayer.protocol.worker import WorkerPool
 from cachelayer.repositories import Repository
@@ -78,4 +79,9 @@ def _flush(container: str) -> None:
     try:
         Repository(container).flush()
     except (CachelayerError, DatabaseError) as exc:  # the client was answered long ago
-        logger.error("cachelayer: delayed flush_all of %s failed: %s", container, exc)
+        logger.error(
+            "cachelayer: delayed flush_all of %s failed: %s",
+            container,
+            exc,
+            extra=logfields.fields(container=container, error=exc),
+        )

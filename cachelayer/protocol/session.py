@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from cachelayer.core import logfields
 from cachelayer.core.keys import split_container_key
 from cachelayer.core.policies import touches_database
 from cachelayer.core.sensitivity import NONE, READ, WRITE
@@ -131,7 +132,11 @@ class Session:
         except (CachelayerError, DatabaseError) as exc:
             return parser.server_error(str(exc))
         except Exception as exc:  # a bug must cost one reply, not the connection
-            logger.exception("cachelayer: cache_serve failed on %r", command)
+            logger.exception(
+                "cachelayer: cache_serve failed on %r",
+                command,
+                extra=logfields.fields(container=self.container, keys=command.keys, error=exc),
+            )
             return parser.server_error(f"{type(exc).__name__}: {exc}")
 
     def _login(self, command: parser.Command, data: bytes | None) -> bytes:

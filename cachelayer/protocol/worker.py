@@ -35,6 +35,8 @@ import time
 
 from django.db import DatabaseError, connections, transaction
 
+from cachelayer.core import logfields
+
 logger = logging.getLogger("cachelayer")
 
 STOP = object()  # the last item of a worker's queue
@@ -97,7 +99,9 @@ class WriteBatch:
             try:
                 block.__exit__(None, None, None)
             except DatabaseError as exc:
-                logger.error("cachelayer: cache_serve batch on %s failed to commit: %s", using, exc)
+                logger.error(
+                    "cachelayer: cache_serve batch on %s failed to commit: %s", using, exc, extra=logfields.fields()
+                )
 
 
 class DatabaseWorker:

@@ -14,7 +14,7 @@ that the model no longer declares is deleted.
 from __future__ import annotations
 
 from django.apps import apps
-from django.db import router
+from django.db import models, router
 
 from cachelayer.core import conf
 from cachelayer.core.mapping import split_columns
@@ -32,8 +32,10 @@ def cached_models() -> list:
 
 def declared_mapping(model) -> dict[str, str]:
     """Return the key and value columns ``model`` declares for its container."""
+    pk = model._meta.pk
+    primary = "|".join(f.name for f in pk.fields) if isinstance(pk, models.CompositePrimaryKey) else pk.name
     return {
-        "key_columns": model.cache_key_fields or model._meta.pk.name,
+        "key_columns": model.cache_key_fields or primary,
         "value_columns": "|".join(model.cache_value_fields or ()),
     }
 
@@ -133,5 +135,5 @@ def post_migrate_receiver(sender, using="default", plan=None, **kwargs):
     tables = migrating.touched_tables(plan, state_apps)
     if tables is migrating.ANY_TABLE or tables:  # an empty set: nothing touched
         registry.load()
-        for definition in migrating.outdated(registry.by_name.values(), tables):
+        for definition in migrating.outdated(registry.definitions(), tables):
             invalidate_container(None, definition)

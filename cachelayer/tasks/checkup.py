@@ -4,7 +4,8 @@
 owed and every follower keeps up. ``degraded``: cachelayer still serves fresh
 rows but something needs a look (a server of a pool is down, so its share of
 the reads goes to the database; invalidations wait in the outbox; a follower
-is stale or down, so writers outside Django are not seen). ``down``: the
+is stale or down, so writers outside Django are not seen; the freshness
+monitor measured a share of consistent checks under MONITOR_TARGETS). ``down``: the
 database cannot be reached, or no server of a cache that containers use
 answers (every read of theirs goes to the database).
 """
@@ -14,20 +15,21 @@ from __future__ import annotations
 from django.db import DatabaseError, router
 from django.db.models import Count
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.core import conf
-from cachelayer.engine import database
+from cachelayer.engine import database, stats
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CacheUnavailable, DatabaseUnavailable
 from cachelayer.models import ConfigOption, OutboxEntry
 from cachelayer.tasks.follow import progress
+from cachelayer.tasks.freshness import below_target
 
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
 
 
 def report() -> dict:
-    """Return ``{"status", "problems", "database", "caches", "outbox", "followers"}``."""
+    """Return ``{"status", "problems", "database", "caches", "outbox", "followers", "freshness"}``."""
     problems: list[tuple[str, str]] = []  # (status, what is wrong)
     alias = router.db_for_read(ConfigOption)
     document: dict = {"database": {"alias": alias, "reachable": not database.unreachable(alias)}}
@@ -39,10 +41,11 @@ def report() -> dict:
     except DatabaseUnavailable as exc:
         problems.append((DOWN, str(exc)))
         return _finish(document, problems)
-    aliases = sorted({conf.get("CACHE_ALIAS"), *(d.cache_alias for d in registry.by_name.values() if d.enabled)})
+    aliases = registry.cache_aliases(enabled=True)
     document["caches"] = {name: _cache(name, problems) for name in aliases}
     document["outbox"] = _outbox(problems)
     document["followers"] = _followers(problems)
+    document["freshness"] = _freshness(problems)
     return _finish(document, problems)
 
 
@@ -95,6 +98,16 @@ def _followers(problems: list) -> list[dict]:
         if row["state"] in UNHEALTHY:
             problems.append((DEGRADED, f"follower of {row['database']} is {row['state']}: {progress.describe(row)}"))
     return rows
+
+
+def _freshness(problems: list) -> dict:
+    """Return the freshness monitor's shares per container and delay (only those it published)."""
+    found = stats.freshness([d.name for d in registry.definitions(enabled=True)])
+    targets = conf.get("MONITOR_TARGETS")
+    for name, summary in found.items():
+        for wrong in below_target(summary, targets) if summary else ():
+            problems.append((DEGRADED, f"container {name}: {wrong} (cache_monitor)"))
+    return {name: summary["delays"] for name, summary in found.items() if summary}
 
 
 def _finish(document: dict, problems: list) -> dict:

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from cachelayer.engine import indexes, stats, transactions, versions
+from cachelayer.engine import loaders, stats, transactions, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry, resolve
 from cachelayer.exceptions import CachelayerError, CacheUnavailable, OperationDisabled
@@ -218,6 +218,23 @@ def _chunks(definition: Definition, sample, keys, chunk_size: int):
 def _check(definition: Definition, keys: list[str], result: InspectionResult) -> None:
     """Check one chunk and add it to ``result`` (untouched when Restart is raised)."""
     keys = list(dict.fromkeys(keys))  # a key named twice is checked once
+    cached, confirmed = compare(definition, keys)
+    result.checked += len(keys)
+    result.cached += cached
+    for key, kind in confirmed.items():
+        setattr(result, kind, getattr(result, kind) + 1)
+        examples = getattr(result, f"{kind}_keys")
+        if len(examples) < EXAMPLES:
+            examples.append(key)
+
+
+def compare(definition: Definition, keys: list[str]) -> tuple[int, dict[str, str]]:
+    """Return how many of ``keys`` (canonical, distinct) the cache would serve, and
+    ``{key: STALE or MISSING_BUT_PRESENT}`` for those a second look confirms wrong.
+
+    Fills nothing; at most two queries (the rows, and the suspects' rows again).
+    Raises CacheUnavailable, and versions.Restart when the configuration changed.
+    """
     states = _fetch(definition, keys)
     using = definition.db_alias()
     written = transactions.written_test(using, definition.name)
@@ -226,13 +243,7 @@ def _check(definition: Definition, keys: list[str], result: InspectionResult) ->
     rows = _database(definition, keys, using)
     suspects = {key: state for key, state in states.items() if verdict(state.row, rows.get(key))}
     confirmed = _confirm(definition, suspects, using) if suspects else {}
-    result.checked += len(keys)
-    result.cached += sum(state.row is not versions.MISSING for state in states.values())
-    for key, kind in confirmed.items():
-        setattr(result, kind, getattr(result, kind) + 1)
-        examples = getattr(result, f"{kind}_keys")
-        if len(examples) < EXAMPLES:
-            examples.append(key)
+    return sum(state.row is not versions.MISSING for state in states.values()), confirmed
 
 
 def _confirm(definition: Definition, suspects: dict, using: str) -> dict[str, str]:
@@ -255,15 +266,16 @@ def _confirm(definition: Definition, suspects: dict, using: str) -> dict[str, st
 
 def _database(definition: Definition, keys: list[str], using: str) -> dict:
     """Return what a fill would store for ``keys`` now: rows, or an index's lists."""
-    if definition.is_index:
-        return indexes.stored_form(indexes.query_lists(definition, keys, using))
-    return versions.query_rows(definition, keys, using)
+    return loaders.of(definition).stored(definition, keys, using)
 
 
 def _fetch(definition: Definition, keys: list[str]) -> dict:
     states, unreachable = versions.fetch(definition, keys)
     if unreachable:
-        raise CacheUnavailable(f"cache {definition.cache_alias} cannot be read now; inspect {definition.name} later")
+        raise CacheUnavailable(
+            f"cache {definition.cache_alias} cannot be read now; inspect {definition.name} later",
+            cache=definition.cache_alias,
+        )
     return states
 
 

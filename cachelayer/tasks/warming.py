@@ -18,7 +18,7 @@ from django.db import connections
 from django.db.models import Q
 
 from cachelayer.core.policies import Policy
-from cachelayer.engine import indexes, reads, transactions, versions
+from cachelayer.engine import loaders, reads, transactions, versions
 from cachelayer.engine.definitions import Definition
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CachelayerError, CacheUnavailable
@@ -124,14 +124,15 @@ def warm(definition: Definition, chunk_size: int = CHUNK_SIZE, progress=None) ->
             continue
         if unreachable:
             raise CacheUnavailable(
-                f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later"
+                f"cache {definition.cache_alias} cannot be written now; warm {definition.name} later",
+                cache=definition.cache_alias,
             )
         missing = [state for state in states.values() if state.row is versions.MISSING]
         to_fill = reads.fillable(definition, using, missing)
         if to_fill:
-            query, fill = indexes.loader(definition)
-            rows = query(definition, [state.key for state in to_fill], using)
-            too_large = fill(definition, to_fill, rows)
+            loader = loaders.of(definition)
+            rows = loader.query(definition, [state.key for state in to_fill], using)
+            too_large = loader.fill(definition, to_fill, rows)
             result.too_large += len(too_large)
             result.warmed += len(to_fill) - len(too_large)
         result.written += len(missing) - len(to_fill)

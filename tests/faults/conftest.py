@@ -4,18 +4,16 @@ costs only that test."""
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
-from cachelayer.adapters import get_adapter
-from tests.faults.servers import ServerProcess
+from cachelayer.adapters.registry import get_adapter
+from tests.faults.servers import OUTPUT, ServerProcess
 from tests.testapp.models import Item
 
 SOCKET_TIMEOUT = 0.2
 COOLDOWN = 1.0
 ALIAS = "faulty"
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
 def write_report(name: str, **data) -> None:

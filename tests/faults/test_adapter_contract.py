@@ -10,8 +10,9 @@ import uuid
 
 import pytest
 
-from cachelayer.adapters import get_adapter
-from cachelayer.adapters.base import Fetched, new_counter
+from cachelayer.adapters.base import new_counter
+from cachelayer.adapters.multiget import Fetched
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.exceptions import CacheUnavailable
 
 pytestmark = pytest.mark.caches("locmem", "memcached", "pylibmc", "redis")

@@ -13,6 +13,8 @@ from django.db import connections
 from tests.faults.conftest import write_report
 from tests.testapp.models import Item
 
+pytestmark = pytest.mark.one_database  # the breaker judges cache servers; the database is not under test
+
 # 20,000 keys a request already stall past the timeout without chunks; the
 # review's 200,000 (CACHELAYER_TEST_CHUNK_KEYS=200000) take minutes on a shared machine.
 KEYS = int(os.environ.get("CACHELAYER_TEST_CHUNK_KEYS", 20_000))

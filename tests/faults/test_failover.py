@@ -14,7 +14,8 @@ from tests.faults.forwarder import Forwarder
 from tests.faults.servers import ServerProcess
 from tests.testapp.models import Item
 
-pytestmark = pytest.mark.slow  # redis-server processes
+# slow: redis-server processes; one_database: the failover, not the database, is under test
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def redis_pair(request):
     link.close()
 
 
-def wait_for_link(replica: ServerProcess, deadline: float = 10) -> None:
+def wait_for_link(replica: ServerProcess, deadline: float = 30) -> None:
     client = redis.Redis(port=replica.port)
     stop = time.monotonic() + deadline
     while client.info("replication").get("master_link_status") != "up":

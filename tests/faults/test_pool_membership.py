@@ -3,8 +3,12 @@ deploy that adds a server; a server put back without a flush) never serves a
 stale row: this process reads through three servers, a second OS process
 through two of them, and the second one's writes must reach this one's reads."""
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from cachelayer.adapters.routing import rendezvous
 from cachelayer.core import conf
@@ -76,3 +80,50 @@ def test_a_server_put_back_is_outdated_when_the_other_list_retires(
     assert PoolMembership.objects.count() == 1
     with django_assert_num_queries(0):
         assert Item.cached.get(pk).value == 2  # C is trusted (and filled) again
+
+
+def listed_elsewhere(client: str, last_seen) -> str:
+    """List, under the alias, one server of another kind of cache than ``client`` (as a
+    deploy that moves the alias from Redis to memcached, or back, leaves it)."""
+    elsewhere = "127.0.0.1:1" if client == "redis" else "redis://127.0.0.1:1/0"
+    PoolMembership.objects.create(
+        cache_alias=ALIAS, fingerprint=topology.fingerprint([elsewhere]), servers=[elsewhere], last_seen=last_seen
+    )
+    return elsewhere
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # the check raised in its thread
+@pytest.mark.parametrize("client", ["memcached", "pylibmc", "redis"])
+def test_a_live_list_of_another_kind_of_cache_keeps_every_read_on_the_database(
+    client, start_servers, use_servers, django_assert_num_queries
+):
+    """The other kind's servers are not addresses this client can reach, so they cannot
+    be told of this list: the check completes (it raised in its thread, on every check),
+    and no key is read from the cache while that list is live."""
+    elsewhere = listed_elsewhere(client, timezone.now())
+    (server,) = start_servers("redis" if client == "redis" else "memcached")
+    adapter = use_servers([server], client=client, POOL_MEMBERSHIP_TTL=TTL)  # its first read checks the topology
+    assert adapter.health.trusted_until > time.monotonic()  # checked
+    item = Item.objects.create(value=1)
+    for _ in range(2):
+        with django_assert_num_queries(1):  # never filled, never read from the cache
+            assert Item.cached.get(item.pk).value == 1
+    assert PoolMembership.objects.filter(servers=[elsewhere]).exists()  # listed until it expires
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # the check raised in its thread
+@pytest.mark.parametrize("client", ["memcached", "redis"])
+def test_an_expired_list_of_another_kind_of_cache_retires_and_hits_resume(
+    client, start_servers, use_servers, django_assert_num_queries
+):
+    """Once the other kind's processes are gone their list retires, though its servers
+    could not be outdated (this cache never reads them; before, the check raised on
+    them in its thread)."""
+    elsewhere = listed_elsewhere(client, timezone.now() - timedelta(seconds=2 * TTL))
+    (server,) = start_servers("redis" if client == "redis" else "memcached")
+    use_servers([server], client=client, POOL_MEMBERSHIP_TTL=TTL)
+    item = Item.objects.create(value=1)
+    assert Item.cached.get(item.pk).value == 1
+    with django_assert_num_queries(0):
+        assert Item.cached.get(item.pk).value == 1
+    assert not PoolMembership.objects.filter(servers=[elsewhere]).exists()

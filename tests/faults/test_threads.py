@@ -16,7 +16,7 @@ import pytest
 from django.db import connections, transaction
 from django.db.models import F
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from tests.conftest import database_name
 from tests.faults.conftest import ALIAS, COOLDOWN, write_report
 from tests.testapp.models import Item

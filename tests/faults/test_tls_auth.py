@@ -14,14 +14,15 @@ import types
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.checks import check_settings
 from tests.faults.conftest import ALIAS
 from tests.faults.servers import ServerProcess, free_port
 from tests.faults.test_processes import spawn
 from tests.testapp.models import Item
 
-pytestmark = pytest.mark.slow  # cache servers of the test's own
+# slow: cache servers of the test's own; one_database: the cache connections, not the database, are under test
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 
 @pytest.fixture

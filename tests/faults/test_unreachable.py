@@ -49,6 +49,7 @@ def test_a_fresh_process_with_the_database_down_is_told_so_not_to_migrate(backen
     assert is_operational == "True"  # handled wherever the database's own errors are
 
 
+@pytest.mark.slow  # runs manage.py
 @pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_a_command_with_the_database_down_fails_with_one_line(command):
     done = subprocess.run(
@@ -74,6 +75,7 @@ def test_cache_stats_fails_when_the_cache_is_down(start_servers, use_servers):
     assert "error" in out.getvalue()  # what it could not read is printed too
 
 
+@pytest.mark.slow  # starts a process
 def test_a_database_without_cachelayers_tables_still_means_not_migrated(tmp_path):
     script = (
         "import django; django.setup()\n"

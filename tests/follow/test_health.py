@@ -1,5 +1,6 @@
-"""The follower's health as the server sees it: lag under SIGSTOP, the binlog an
-idle follower adds to, and a position it may not store."""
+"""The follower's health as the server sees it: lag under SIGSTOP, a killed
+follower's stopped heartbeat, the binlog an idle follower adds to, and a
+position it may not store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from cachelayer.models import FollowerPosition
 from cachelayer.tasks.follow import progress
+from tests.faults.servers import stop
 from tests.follow.conftest import POSITIONS_DB, pytestmark_follow
 from tests.follow.mariadb import PASSWORD
 from tests.helpers import manage
@@ -42,9 +44,9 @@ def health() -> dict:
     return row
 
 
-def status(binlog, *args: str) -> subprocess.CompletedProcess:
-    command = [part for part in binlog.command("--status", *args) if part not in ("--database", "binlog")]
-    return subprocess.run(command, capture_output=True, text=True, env=binlog.env, timeout=60)
+def status(logged, *args: str) -> subprocess.CompletedProcess:
+    """Run ``cache_follow --status`` (every follower's rows, whatever --database says)."""
+    return subprocess.run(logged.command("--status", *args), capture_output=True, text=True, env=logged.env, timeout=60)
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def test_a_stopped_follower_is_stale_while_writes_continue(followed, process, ad
 
     followed.sql("INSERT INTO testapp_item (id, value) VALUES (1, 0)")
     until(lambda: health()["lag_bytes"] == 0, 10)  # caught up
-    process.send_signal(signal.SIGSTOP)
+    stop(process)
     for n in range(1, 4):
         followed.sql(f"UPDATE testapp_item SET value = {n} WHERE id = 1")
     time.sleep(STALE_AFTER + 1)
@@ -76,7 +78,7 @@ def test_a_stopped_follower_is_stale_while_writes_continue(followed, process, ad
     assert row["state"] == "stale" and row["lag_seconds"] > STALE_AFTER and row["lag_bytes"] > 0
     assert row["lag_transactions"] == 3
     stats = manage("cache_stats").stdout
-    assert "binlog follower of 'binlog': stale" in stats and "lag 0.0 s" not in stats
+    assert "follower of 'binlog': stale" in stats and "lag 0.0 s" not in stats
     checked = manage("cache_health")  # a stalled follower: degraded, exit 1
     assert checked.returncode == 1 and checked.stdout.startswith("degraded"), checked.stdout + checked.stderr
     assert "follower of binlog is stale" in checked.stdout
@@ -85,6 +87,23 @@ def test_a_stopped_follower_is_stale_while_writes_continue(followed, process, ad
     until(lambda: status(followed).returncode == 0, 10)
     row = until(lambda: (row := health())["lag_bytes"] == 0 and row, 10)
     assert row["state"] == "ok" and row["lag_seconds"] == 0 and row["lag_transactions"] == 0
+
+
+def test_a_killed_follower_is_down(followed, process):
+    from cachelayer.tasks.follow.health import DOWN_AFTER
+
+    until(lambda: health()["state"] == "ok", 10)
+    process.kill()  # SIGKILL: no final position write, no goodbye; only its heartbeat stops
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    until(lambda: health()["state"] == "down", DOWN_AFTER + 5)
+    checked = manage("cache_health")
+    assert checked.returncode == 1 and checked.stdout.startswith("degraded"), checked.stdout + checked.stderr
+    (line,) = [line for line in checked.stdout.splitlines() if "follower of binlog" in line]
+    assert line.strip().startswith("follower of binlog is down: down: at ")
+    document = json.loads(manage("cache_health", "--json").stdout)
+    (row,) = [row for row in document["followers"] if row["database"] == "binlog"]
+    assert document["status"] == "degraded" and row["state"] == "down" and row["lag_bytes"] == 0
+    assert [line.strip()] == [problem for problem in document["problems"] if "follower of binlog" in problem]
 
 
 def logged_transactions(server) -> int:

@@ -10,18 +10,14 @@ import time
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections
-from django.utils import timezone
 
 from cachelayer.engine.registry import container_name
 from cachelayer.models import Container, FollowerPosition, OutboxEntry
-from tests.faults.servers import ServerProcess
-from tests.follow.conftest import pytestmark_follow
+from tests.follow.conftest import Processes, own_memcached, pytestmark_follow, seconds_until
 from tests.follow.mariadb import PLAIN_USER
 from tests.testapp.models import Item, Pair
 
 pytestmark = [*pytestmark_follow[:2], pytest.mark.caches("memcached"), pytest.mark.slow]  # cache_follow processes
-
-POLL = 0.02  # seconds between two reads while waiting for the follower
 
 
 def value(key):
@@ -31,34 +27,12 @@ def value(key):
         return None
 
 
-def seconds_until(expected, read, limit: float) -> float:
-    """Poll ``read()`` until it returns ``expected``; return the seconds it took (fail past ``limit``)."""
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        if read() == expected:
-            return time.monotonic() - start
-        time.sleep(POLL)
-    pytest.fail(f"still {read()!r} after {limit} s, expected {expected!r}")
-
-
 @pytest.fixture
 def running(followed):
-    """Start a following cache_follow; yield ``(binlog, process)``; kill it at teardown."""
-    processes = []
-
-    def start():
-        """Start it and wait until it follows (its start is stored with its position)."""
-        since = timezone.now()
-        process = followed.start()
-        processes.append(process)
-        seconds_until(True, lambda: FollowerPosition.objects.filter(database="binlog", started__gte=since).exists(), 15)
-        return process
-
-    yield followed, start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+    """Start following cache_follow processes on request; yield ``(binlog, start)``; kill them at teardown."""
+    processes = Processes(followed, "binlog")
+    yield followed, processes.start
+    processes.kill()
 
 
 def test_console_write_is_served_within_a_second(running):
@@ -103,20 +77,7 @@ def test_mariadb_restart_under_a_running_follower(running, binlog_server):
 
 def test_memcached_down_while_events_arrive(settings, running):
     binlog, start = running
-    server = ServerProcess("memcached").start()
-    try:
-        settings.CACHES = {
-            **settings.CACHES,
-            "memcached": {
-                "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-                "LOCATION": server.location,
-            },
-        }
-        settings.CACHELAYER = {**settings.CACHELAYER, "SOCKET_TIMEOUT": 0.2, "BREAKER_COOLDOWN": 0.5}
-        binlog.env.update(CACHELAYER_TEST_MEMCACHED=f"memcached://{server.location}")
-        binlog.env["CACHELAYER_TEST_SETTINGS"] = binlog.env["CACHELAYER_TEST_SETTINGS"].replace(
-            "}", ', "SOCKET_TIMEOUT": 0.2, "BREAKER_COOLDOWN": 0.5}'
-        )
+    with own_memcached(settings, binlog) as server:
         Item.objects.using("binlog").create(id=1, value=0)
         start()
         seconds_until(0, lambda: value(1), 5)
@@ -127,8 +88,6 @@ def test_memcached_down_while_events_arrive(settings, running):
         seconds_until(7, lambda: value(1), 10)
         binlog.sql("UPDATE testapp_item SET value = 8 WHERE id = 1")
         seconds_until(8, lambda: value(1), 5)
-    finally:
-        server.kill()
 
 
 def test_container_added_in_the_admin_is_followed(running):

@@ -1,9 +1,11 @@
-"""The follower's pure parts: statements and positions (no server needed)."""
+"""The follower's pure parts: statements, positions, wal2json options (no server needed)."""
 
 import pytest
 
 from cachelayer.tasks.follow import ddl
 from cachelayer.tasks.follow.position import Position, bytes_behind
+from cachelayer.tasks.follow.wal import slot_name
+from cachelayer.tasks.follow.walstream import _escape, _lsn_text
 
 
 @pytest.mark.parametrize(
@@ -43,3 +45,13 @@ def test_bytes_behind_spans_files():
     assert bytes_behind(Position("b.000001", 900), logs) == 600
     assert bytes_behind(Position("b.000002", 500), logs) == 0
     assert bytes_behind(Position("b.000000", 4), logs) is None
+
+
+def test_slot_names_and_lsns():
+    assert slot_name("Default-2") == "cachelayer_default_2"
+    assert len(slot_name("x" * 100)) == 63  # PostgreSQL's identifier limit
+    assert _lsn_text(0x1_0000_00A0) == "1/A0"  # pg_lsn's own text form
+
+
+def test_add_tables_escapes_what_wal2json_splits_on():
+    assert _escape("my.table,x*") == "my\\.table\\,x\\*"

@@ -29,7 +29,7 @@ def test_status_in_cache_stats_admin_and_cache_serve(followed, admin_client):
     assert row.events >= 3 and row.last_error == ""
     out = manage("cache_stats", **{}).stdout
     at = f"{row.log_file}:{row.log_pos}"
-    assert f"binlog follower of 'binlog': ok: at {at}, server at {at}, lag 0.0 s / 0 bytes / 0 transactions" in out
+    assert f"follower of 'binlog': ok: at {at}, server at {at}, lag 0.0 s / 0 bytes / 0 transactions" in out
     page = admin_client.get(STATS_PAGE).content.decode()
     assert 'id="follower-table"' in page and at in page
     assert progress.counters()["follower:binlog:lag_bytes"] == 0

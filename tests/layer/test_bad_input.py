@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 import cachelayer
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.engine import stats, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import ValueTooLarge
@@ -115,6 +115,7 @@ def test_a_planted_pickle_never_runs_and_the_read_answers_from_the_database(
     assert stats.snapshot()["testapp_item"]["rejected"] >= 3  # each one seen (the lease holder looks twice)
     warnings = [r for r in caplog.records if "failed authentication" in r.getMessage()]
     assert len(warnings) == 1  # once per container and process, not per read
+    assert (warnings[0].container, warnings[0].cache, warnings[0].keys) == ("testapp_item", backend, [str(item.pk)])
     with django_assert_num_queries(0):
         assert Item.cached.get(item.pk).value == 7  # the fill replaced it
 

@@ -283,3 +283,17 @@ def test_a_nullable_unique_key_caches_its_values_and_never_null():
     assert read_fresh(Ticket, "r1", "ticket_by_ref") is None
     Ticket.objects.filter(pk=ticket.pk).update(ref="r2")
     assert read_fresh(Ticket, "r2", "ticket_by_ref").pk == ticket.pk
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="MariaDB's collations")
+@pytest.mark.django_db(transaction=True, databases=["default", "repeatable_read"])
+def test_a_fold_follows_the_database_a_router_sends_its_container_to():
+    """A router that sent writes elsewhere once (Django's ``WriteToOtherRouter`` tests) must not
+    leave the fold asking that database for weights ever after (issue 28, Django's suite)."""
+    from cachelayer.engine import collations
+
+    where = ["repeatable_read"]
+    fold = collations.ColumnFold(lambda: where[0], Sku, Sku._meta.get_field("code"))
+    assert fold("ab-1") == "AB-1" and fold.rule().alias == "repeatable_read"
+    where[0] = "default"
+    assert fold("ab-1") == "AB-1" and fold.rule().alias == "default"

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 import cachelayer
 from cachelayer.models import Container
+from tests.conftest import ISOLATION_DATABASES
 from tests.layer.test_write_paths import read_fresh
 from tests.testapp.models import Item, Managed, Member, Owner, Pair, Pet, Plain, Slugged, Team
 
@@ -205,7 +206,7 @@ def test_migrate_with_data_migrations_bumps_every_generation():
 # 6. and 7. Isolation level: server default, warming ------------------------
 
 
-@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.django_db(transaction=True, databases=ISOLATION_DATABASES)
 @pytest.mark.usefixtures("on_server_database")
 def test_server_default_isolation_is_not_taken_for_read_committed():
     from cachelayer.engine import transactions
@@ -217,7 +218,7 @@ def test_server_default_isolation_is_not_taken_for_read_committed():
         assert transactions.may_fill("default") is True  # Django's default on both: READ COMMITTED
 
 
-@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.django_db(transaction=True, databases=ISOLATION_DATABASES)
 @pytest.mark.usefixtures("on_server_database")
 def test_server_default_isolation_read_inside_atomic_does_not_fill_old_rows():
     add_container("items_rr", Item, "id", database="server_default")
@@ -230,7 +231,7 @@ def test_server_default_isolation_read_inside_atomic_does_not_fill_old_rows():
     assert read_via("items_rr", Item, item.pk).value == 2
 
 
-@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.django_db(transaction=True, databases=ISOLATION_DATABASES)
 @pytest.mark.usefixtures("on_server_database")
 def test_warming_inside_repeatable_read_stores_no_old_rows():
     from cachelayer.engine.registry import registry
@@ -391,7 +392,7 @@ def test_on_commit_callback_registered_before_the_write_reads_the_new_row():
 
 
 def test_several_saves_in_one_transaction_deliver_once(backend, monkeypatch):
-    from cachelayer.adapters import get_adapter
+    from cachelayer.adapters.registry import get_adapter
 
     items = [Item.objects.create(value=1) for _ in range(3)]
     adapter = get_adapter(backend)
@@ -508,3 +509,34 @@ def test_writes_through_a_child_or_its_parent_outdate_both_containers():
         None,
         None,
     )
+
+
+def test_a_grandchild_keyed_by_its_pk_is_outdated_by_writes_through_every_ancestor():
+    """Its pk column (restaurant_ptr) points at a parent_ptr: its type is the grandparent's
+    id, two relations away (it was refused: "Key column 'restaurant_ptr' is a OneToOneField")."""
+    from tests.testapp.models import Bistro, Place, Restaurant
+
+    container = add_container("bistro_by_pk", Bistro, "restaurant_ptr")
+    container.full_clean()
+    pk = Bistro.objects.create(name="b", value=1, seats=2, chef="c").pk
+
+    def seen():
+        row = read_via("bistro_by_pk", Bistro, pk)
+        return row and (row.value, row.seats, row.chef)
+
+    assert seen() == (1, 2, "c")
+    assert read_via("bistro_by_pk", Bistro, str(pk)).value == 1  # the key as a form gives it
+    bistro = Bistro.objects.get(pk=pk)
+    bistro.value, bistro.chef = 2, "d"
+    bistro.save()  # three tables
+    assert seen() == (2, 2, "d")
+    Restaurant.objects.filter(pk=pk).update(seats=3)
+    assert seen() == (2, 3, "d")
+    place = Place.objects.get(pk=pk)
+    place.value = 4
+    place.save()  # the grandparent's row is the bistro's too
+    assert seen() == (4, 3, "d")
+    Place.objects.filter(pk=pk).update(value=5)
+    assert seen() == (5, 3, "d")
+    Place.objects.filter(pk=pk).delete()  # cascades to the restaurant and the bistro
+    assert seen() is None

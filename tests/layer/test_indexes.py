@@ -5,7 +5,7 @@ import pytest
 from django.db import connection, transaction
 
 import cachelayer
-from cachelayer.engine import indexes, stats
+from cachelayer.engine import loaders, stats
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import MappingError
 from cachelayer.models import Container
@@ -232,7 +232,7 @@ def test_stale_fill_of_a_list_is_never_served(posts, monkeypatch):
     first, second = posts
     old = database_list(post=second)
     thread, release, result = paused_after(
-        monkeypatch, indexes, "query_lists", lambda: pks(Comment.cached.filter(post=second))
+        monkeypatch, loaders, "query_lists", lambda: pks(Comment.cached.filter(post=second))
     )
     _save_moves(first, second)  # commits and bumps the list's version while the reader holds the old list
     release.set()
@@ -244,7 +244,7 @@ def test_stale_fill_of_a_list_is_never_served(posts, monkeypatch):
 def test_64_threads_on_a_cold_list_cost_at_most_two_queries(posts, monkeypatch):
     first, _ = posts
     expected = database_list(post=first)
-    queries = count_calls(monkeypatch, indexes, "query_lists")
+    queries = count_calls(monkeypatch, loaders, "query_lists")
     results, errors = all_at_once(64, lambda: pks(Comment.cached.filter(post=first)))
     assert errors == []
     assert results == [expected] * 64
@@ -297,6 +297,22 @@ def test_many_to_many_both_sides(django_assert_num_queries):
     group.members.clear()
     assert group.cached_related("members") == []
     assert members[2].cached_related("groups") == []
+
+
+def test_many_to_many_to_a_target_no_container_maps_by_primary_key(django_assert_num_queries):
+    """The through rows come from the cache, the targets from the database by pk (one query):
+    a project keying its model by another column (``cache_key_fields = "sku"``)."""
+    group = Group.objects.create(name="g")
+    members = [Member.objects.create(name=n) for n in "ab"]
+    group.members.add(*members)
+    Container.objects.filter(name="testapp_member").update(key_columns="name")  # update(): no reload signal
+    registry.load()
+    assert [m.name for m in group.cached_related("members")] == ["a", "b"]
+    with django_assert_num_queries(1):
+        assert [m.name for m in group.cached_related("members")] == ["a", "b"]
+    members[0].name = "renamed"
+    members[0].save()
+    assert [m.name for m in group.cached_related("members")] == ["renamed", "b"]
 
 
 # -- containers, repository, cache_serve, warm, inspect ------------------------------
@@ -383,14 +399,8 @@ def test_migrate_creates_the_missing_containers_in_one_statement_and_one_bump():
     one configuration bump per container."""
     from django.test.utils import CaptureQueriesContext
 
-    from cachelayer.adapters import get_adapter
-    from cachelayer.core import conf
-    from cachelayer.core.keys import config_key
     from cachelayer.tasks import autocontainers
-
-    def configuration_version():
-        key = config_key(conf.get("KEY_PREFIX"))
-        return int(get_adapter(conf.get("CACHE_ALIAS")).fetch({None: [key]}).found[None][key])
+    from tests.layer.test_wiring import configuration_version
 
     declared = autocontainers.declared_containers()
     assert len(declared) > 10

@@ -5,7 +5,8 @@ Hypothesis drives a state machine over Django's write APIs (save, create,
 delete, QuerySet.update/delete, bulk_create, bulk_update, update_or_create,
 get_or_create, m2m add/remove/clear/set, parent deletes with CASCADE and
 SET_NULL, key-column changes, only()/defer() and hand-built instances,
-refresh_from_db, raw SQL followed by invalidate(), repository verbs, nested
+refresh_from_db, raw SQL followed by invalidate(), repository verbs, a
+project's receiver raising after the write (connected ahead of cachelayer's), nested
 atomic with savepoint rollbacks, historical models) on a mixin model, a plain
 model mapped in the admin, a mixin model with its own manager, a two-column
 key, a model with two containers, and a model with index containers (rows
@@ -19,6 +20,7 @@ sequence can take minutes).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from itertools import product
@@ -27,9 +29,10 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished, request_started
 from django.db import IntegrityError, connection, transaction
+from django.db.models import signals
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 import cachelayer
 from cachelayer.engine import indexes, reads
@@ -37,6 +40,7 @@ from cachelayer.engine.registry import registry
 from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
 from cachelayer.tasks.inspection import inspect
+from tests.layer.project_code import Indexer, receiver_ahead
 from tests.testapp.models import (
     Child,
     Comment,
@@ -91,6 +95,8 @@ SPECS = [
     Spec(Comment, parents=("post",)),  # index containers: by post, by post and status, by topic
 ]
 SPEC = st.sampled_from(SPECS)
+SPEC_MODELS = [spec.model for spec in SPECS]
+RAISING_SIGNALS = ("post_save", "post_delete", "m2m_changed")  # a project receiver may raise on
 KEYED = st.sampled_from([s for s in SPECS if s.key])
 CODE = st.sampled_from(CODES)
 INDEX = st.integers(0, 7)
@@ -216,6 +222,7 @@ class WritePaths(RuleBasedStateMachine):
         # takes it (then it is seen). Kept across examples, the candidates grew with
         # every auto-increment pk of the run (not reused on MariaDB and PostgreSQL).
         _seen_pks.clear()
+        self.receivers = contextlib.ExitStack()  # the project's raising receivers (project_receivers)
 
     # -- helpers ------------------------------------------------------------
 
@@ -225,14 +232,15 @@ class WritePaths(RuleBasedStateMachine):
         return rows[index % len(rows)] if rows else None
 
     def write(self, function, atomic):
-        """Run a write; a unique-key collision is a rolled-back write (also a path)."""
+        """Run a write; a unique-key collision is a rolled-back write (also a path), a
+        project receiver's error is caught as the project would."""
         try:
             if atomic:
                 with transaction.atomic():
                     function()
             else:
                 function()
-        except IntegrityError:
+        except (IntegrityError, Indexer):
             pass
         for model in (*(spec.model for spec in SPECS), Post, Topic, Group):
             _seen_pks.update(model._base_manager.values_list("pk", flat=True))
@@ -253,6 +261,17 @@ class WritePaths(RuleBasedStateMachine):
         if row is not None:
             row.value = value
             self.write(row.save, atomic)
+
+    @initialize(raising=st.sampled_from([(), ("post_save",), ("post_delete",), ("m2m_changed",), RAISING_SIGNALS]))
+    def project_receivers(self, raising):
+        """In this example, a project's receiver connected ahead of cachelayer's raises on
+        every write of the matrix's models sending one of ``raising`` (the project catches
+        it, see ``write``; the rules' own set-up writes of parents are left alone): in
+        autocommit a save has committed; inside ``atomic`` the write is rolled back."""
+        for signal in raising:
+            senders = [Team.members.through, Group.members.through] if signal == "m2m_changed" else SPEC_MODELS
+            for sender in senders:
+                self.receivers.enter_context(receiver_ahead(getattr(signals, signal), sender))
 
     @rule(spec=KEYED, index=INDEX, code=CODE, how=st.sampled_from(["loaded", "only", "defer", "hand", "refresh"]))
     def change_key(self, spec, index, code, how):
@@ -367,20 +386,23 @@ class WritePaths(RuleBasedStateMachine):
         class Rollback(Exception):
             pass
 
-        with transaction.atomic():
-            if row is not None:
-                row.value = value
-                row.save()
-            try:
-                with transaction.atomic():
-                    spec.model.objects.create(value=value + 10, **spec.key_values(code + "s"))
-                    spec.model.objects.filter(value__gte=0).update(value=value + 20)
-                    raise Rollback
-            except (Rollback, IntegrityError):
-                pass
-            if row is not None:  # read-your-writes inside the transaction
-                found = CachedAccess(spec.model, _container_of(spec)).get_many([_key(spec, row)])
-                assert [r.value for r in found.values()] == [value]
+        def outer():
+            with transaction.atomic():
+                if row is not None:
+                    row.value = value
+                    row.save()
+                try:
+                    with transaction.atomic():
+                        spec.model.objects.create(value=value + 10, **spec.key_values(code + "s"))
+                        spec.model.objects.filter(value__gte=0).update(value=value + 20)
+                        raise Rollback
+                except (Rollback, IntegrityError):
+                    pass
+                if row is not None:  # read-your-writes inside the transaction
+                    found = CachedAccess(spec.model, _container_of(spec)).get_many([_key(spec, row)])
+                    assert [r.value for r in found.values()] == [value]
+
+        self.write(outer, atomic=False)
         self.after_bulk(spec)
 
     # -- rules: relations --------------------------------------------------------
@@ -406,15 +428,19 @@ class WritePaths(RuleBasedStateMachine):
         owner = Group if grouped else Team  # Group's through rows are indexed by group
         team = owner.objects.first() or owner.objects.create(name="t")
         members = [Member.objects.get_or_create(name=name)[0] for name in names]
-        if reverse and verb in ("add", "remove"):
-            for member in members:
-                getattr(member.groups if grouped else member.teams, verb)(team)
-        elif verb == "clear":
-            team.members.clear()
-        elif verb == "set":
-            team.members.set(members)
-        else:
-            getattr(team.members, verb)(*members)
+
+        def change():
+            if reverse and verb in ("add", "remove"):
+                for member in members:
+                    getattr(member.groups if grouped else member.teams, verb)(team)
+            elif verb == "clear":
+                team.members.clear()
+            elif verb == "set":
+                team.members.set(members)
+            else:
+                getattr(team.members, verb)(*members)
+
+        self.write(change, atomic=False)
 
     @rule(
         index=INDEX,
@@ -458,6 +484,7 @@ class WritePaths(RuleBasedStateMachine):
 
     def teardown(self):
         """Every run ends with cache_inspect's check of every container: 0 stale."""
+        self.receivers.close()
         for definition in matrix_definitions():
             if definition.is_index:
                 keys = sorted({definition.codec.key_from(values) for values in _index_candidates(definition)})

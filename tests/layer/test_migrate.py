@@ -12,6 +12,7 @@ import contextlib
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -39,12 +40,14 @@ def code_at(migration):
         for attribute, value in attributes.items():
             saved.append((field, attribute, getattr(field, attribute)))
             setattr(field, attribute, value)
+    apps.clear_cache()  # fields changed in place: what was built from them goes
     registry.load()
     try:
         yield
     finally:
         for field, attribute, value in saved:
             setattr(field, attribute, value)
+        apps.clear_cache()
         registry.load()
 
 

@@ -7,46 +7,26 @@ cachelayer's and raise. A write through another model on the same table
 changes rows a container caches. In every case the next read is fresh.
 """
 
+import contextlib
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished, request_started
 from django.db import transaction
 from django.db.models import signals
 
-from cachelayer.adapters import get_adapter
-from cachelayer.core import conf
-from cachelayer.core.keys import config_key
 from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
+from tests.layer.project_code import Indexer, raise_indexer, receiver_ahead
+from tests.layer.test_wiring import configuration_version
 from tests.testapp.models import Item, Plain, Shared, SharedWriter
-
-
-class Indexer(Exception):
-    """What a project's search indexer or webhook raises."""
-
-
-def _raise(**kwargs):
-    raise Indexer("the project's receiver failed")
 
 
 @pytest.fixture
 def receiver_first():
-    """Connect a raising receiver of the project's AHEAD of cachelayer's, as models.py does.
-
-    ``Signal.receivers`` is Django's list in call order (tests only: pinned in
-    tests/test_django_internals.py)."""
-    connected = []
-
-    def connect(signal, sender):
-        signal.connect(_raise, sender=sender, weak=False, dispatch_uid="project.indexer")
-        with signal.lock:
-            signal.receivers.insert(0, signal.receivers.pop())
-            signal.sender_receivers_cache.clear()
-        connected.append((signal, sender))
-
-    yield connect
-    for signal, sender in connected:
-        signal.disconnect(sender=sender, dispatch_uid="project.indexer")
+    """Connect raising receivers of the project's ahead of cachelayer's, for this test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda signal, sender: stack.enter_context(receiver_ahead(signal, sender))
 
 
 @pytest.fixture
@@ -125,24 +105,23 @@ def test_a_raising_on_commit_callback_registered_first_cannot_skip_it(plain, mod
     row = make()
     assert read_fresh(model, key(row), container).value == 1
     with pytest.raises(Indexer), transaction.atomic():
-        transaction.on_commit(lambda: _raise())  # not robust: Django stops at it
+        transaction.on_commit(lambda: raise_indexer())  # not robust: Django stops at it
         row.value = 2
         row.save()
     assert read_fresh(model, key(row), container).value == 2
 
 
 def test_a_raising_on_commit_callback_cannot_skip_the_configuration_bump(plain):
-    adapter, key = get_adapter(conf.get("CACHE_ALIAS")), config_key(conf.get("KEY_PREFIX"))
-    before = adapter.fetch({None: [key]}).found[None][key]
+    before = configuration_version()
     with pytest.raises(Indexer), transaction.atomic():
-        transaction.on_commit(lambda: _raise())
+        transaction.on_commit(lambda: raise_indexer())
         Container.objects.create(
             name="plain_values",
             content_type=ContentType.objects.get_for_model(Plain),
             key_columns="code",
             value_columns="value",
         )
-    assert int(adapter.fetch({None: [key]}).found[None][key]) > int(before)  # every process reloads
+    assert configuration_version() > before  # every process reloads
 
 
 # Defect 4: two models on one table ------------------------------------------------

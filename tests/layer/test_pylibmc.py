@@ -10,8 +10,8 @@ import pytest
 from django.db import transaction
 from pymemcache.client.base import Client
 
-from cachelayer.adapters import get_adapter
 from cachelayer.adapters.pylibmc import PyLibMCAdapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.engine.registry import registry
 from tests.layer.test_bad_input import CreatesFile
 from tests.testapp.models import Item, Slugged

@@ -3,7 +3,7 @@ its fill while a writer commits. The stale fill must never be served."""
 
 import pytest
 
-from cachelayer.engine import versions
+from cachelayer.engine import loaders
 from tests.layer.threads import paused_after
 from tests.testapp.models import Item, Slugged
 
@@ -19,7 +19,7 @@ def paused_reader(monkeypatch):
             except model.DoesNotExist:
                 return None
 
-        return paused_after(monkeypatch, versions, "query_rows", read)
+        return paused_after(monkeypatch, loaders, "query_rows", read)
 
     return start
 

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.exceptions import MappingError
 from cachelayer.models import ConfigOption, Container
 from tests.testapp.models import Item, Pair, Slugged
@@ -203,6 +203,21 @@ def test_init_receivers_see_every_instance_a_hit_builds():
     finally:
         post_init.disconnect(receiver, sender=Item)
     assert seen == [item.pk]
+
+
+def test_a_mapping_edit_changes_the_instances_the_next_hit_builds():
+    """Model.cached keeps its instance builder per definition: an edit reloads the
+    definitions, and the next hit builds from the new mapping, never the kept one."""
+    from cachelayer.engine.registry import container_name
+
+    item = Item.objects.create(value=3, text="later")
+    container = Container.objects.get(name=container_name(Item))
+    for value_columns, deferred in (("", set()), ("text", {"value"}), ("", set())):
+        container.value_columns = value_columns  # "text": not a prefix of the whole row's fields
+        container.save()
+        Item.cached.get(item.pk)  # the miss that fills the new payload
+        hit = Item.cached.get(item.pk)
+        assert hit.get_deferred_fields() == deferred and (hit.value, hit.text) == (3, "later")
 
 
 def test_a_partial_row_defers_the_other_fields(django_assert_num_queries):

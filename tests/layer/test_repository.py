@@ -7,6 +7,7 @@ import cachelayer
 from cachelayer.exceptions import InvalidDelta, MappingError, NotNumeric, OperationDisabled
 from cachelayer.models import CachePolicy, Container
 from demo_project.demo.models import Country, DemoTest
+from tests.testapp.models import Memo
 
 STORES = ["caching", "db_only", "cache_only"]
 
@@ -184,9 +185,28 @@ def test_multi_column_values_split_on_the_separator():
     row = Country.objects.get(country="Narnia")
     assert (row.population, row.area_sq_km, row.drive_side) == (1000, 50, "L")
     assert repo.get("Narnia") == "1000|50|L"
-    with pytest.raises(MappingError, match="NOT NULL column 'drive_side'"):
-        repo.set("Oz", "7|8")
-    assert not Country.objects.filter(country="Oz").exists()  # no partial write
+    repo.set("Oz", "7|8")  # drive_side: its default, as save() would store
+    assert Country.objects.get(country="Oz").drive_side == "R"
+
+
+def test_missing_parts_of_columns_that_fill_themselves_are_filled_as_save_fills_them():
+    """A default, ``auto_now``, ``auto_now_add`` or ``db_default`` column need not be given:
+    set fills it as ``save()`` would (auto_now: now, whatever the value said)."""
+    make_container("notes", Memo, key_columns="code", value_columns="text|priority|created|updated|rank")
+    repo = cachelayer.repository("notes")
+    repo.set("n1", "hello")
+    first = Memo.objects.get(code="n1")
+    assert (first.text, first.priority, first.rank) == ("hello", 3, 7)
+    assert first.created is not None and first.updated is not None
+    repo.set("n1", "bye|5||2000-01-01 00:00:00|")
+    second = Memo.objects.get(code="n1")
+    assert (second.text, second.priority, second.rank, second.created) == ("bye", 5, 7, first.created)
+    assert second.updated > first.updated  # now: the given value is not taken, as save() would not
+    assert repo.get("n1").split("|")[:2] == ["bye", "5"]
+    make_container("priorities", Memo, key_columns="code", value_columns="priority|text")
+    with pytest.raises(MappingError, match=r"NOT NULL column 'text'.*a value is '\[priority\]\|text'"):
+        cachelayer.repository("priorities").set("n2", "5")
+    assert not Memo.objects.filter(code="n2").exists()  # no partial write
 
 
 def test_fewer_parts_leave_nullable_columns_null():

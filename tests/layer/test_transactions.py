@@ -4,6 +4,7 @@ import pytest
 from django.db import connections, transaction
 
 from cachelayer.engine import transactions
+from tests.conftest import ISOLATION_DATABASES
 from tests.testapp.models import Item
 
 
@@ -70,7 +71,7 @@ def test_no_written_set_outlives_its_transaction():
     assert not transactions._alive
 
 
-@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.django_db(transaction=True, databases=ISOLATION_DATABASES)
 def test_no_fill_inside_atomic_under_repeatable_read(on_server_database, django_assert_num_queries):
     from cachelayer.models import Container
 
@@ -123,7 +124,7 @@ def cache_calls(backend, monkeypatch, settings):
 
     Nothing is counted, so nothing is published meanwhile (every STATS_INTERVAL
     seconds: a slow machine would see that request too)."""
-    from cachelayer.adapters import get_adapter
+    from cachelayer.adapters.registry import get_adapter
 
     settings.CACHELAYER = {**settings.CACHELAYER, "STATS": False}
 

@@ -12,10 +12,14 @@ from contextlib import contextmanager
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core import serializers
 from django.db import connection
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
+from cachelayer.adapters.registry import get_adapter
+from cachelayer.core import conf
+from cachelayer.core.keys import config_key
 from cachelayer.engine.registry import registry
 from cachelayer.mixins import CachedAccess
 from cachelayer.models import Container
@@ -64,6 +68,34 @@ def test_unmapped_models_have_no_receivers_mapped_ones_do():
         assert not signal.has_listeners(Tag.peers.through)
     assert signals.pre_delete.has_listeners(Item) and signals.post_save.has_listeners(Item)
     assert signals.pre_delete.has_listeners(Owner)  # a parent whose SET_NULL children (Pet) are mapped
+
+
+def configuration_version() -> int:
+    """The configuration version on cachelayer's cache (every save of a container bumps it)."""
+    key = config_key(conf.get("KEY_PREFIX"))
+    return int(get_adapter(conf.get("CACHE_ALIAS")).fetch({None: [key]}).found[None][key])
+
+
+def test_with_nothing_mapped_no_post_save_receiver_is_connected():
+    """As Django's own signals tests assert (test_disconnect_in_dispatch): configuration
+    edits are heard through cachelayer's own signal, not post_save."""
+    Container.objects.all().delete()
+    registry.load()
+    Lone.objects.create(value=1)
+    assert signals.post_save.receivers == []
+    before = configuration_version()
+    Container.objects.create(name="lone_by_id", content_type=ContentType.objects.get_for_model(Lone), key_columns="id")
+    assert configuration_version() == before + 1  # every process reloads
+
+
+def test_a_container_loaded_as_a_raw_row_bumps_the_configuration():
+    """loaddata saves raw rows (save_base, not save()): every process still reloads."""
+    container = Container(name="lone_by_id", content_type=ContentType.objects.get_for_model(Lone), key_columns="id")
+    (loaded,) = serializers.deserialize("json", serializers.serialize("json", [container]))
+    before = configuration_version()
+    loaded.save()
+    assert configuration_version() == before + 1
+    assert read(Lone, Lone.objects.create(value=3).pk, "lone_by_id").value == 3
 
 
 def test_a_model_mapped_at_run_time_is_covered_from_its_first_write_and_fast_again_when_unmapped():

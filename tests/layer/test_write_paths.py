@@ -126,7 +126,7 @@ def test_a_row_in_two_containers_is_invalidated_in_one_cache_call(backend, monke
     """Both containers of the model get outdated, through one adapter call (one round trip)."""
     from django.contrib.contenttypes.models import ContentType
 
-    from cachelayer.adapters import get_adapter
+    from cachelayer.adapters.registry import get_adapter
     from cachelayer.models import Container
 
     Container.objects.create(

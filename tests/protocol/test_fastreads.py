@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.engine.registry import registry
 from cachelayer.protocol.worker import Seat
 from tests.protocol.conftest import talk
@@ -30,16 +30,15 @@ def worker_calls(monkeypatch):
 
 @pytest.fixture
 def gets(backend, monkeypatch):
-    """The adapter's multi-gets (one request per server each): the keys of each."""
+    """The event loop's multi-gets (one request per server each): the keys of each."""
     adapter, calls = get_adapter(backend), []
-    real = adapter.fetch
+    real = adapter.fetch_async
 
-    def fetch(groups, *args):
-        if threading.current_thread() is not threading.main_thread():
-            calls.append(sorted(groups))
-        return real(groups, *args)
+    async def fetch_async(groups, **kwargs):
+        calls.append(sorted(groups))
+        return await real(groups, **kwargs)
 
-    monkeypatch.setattr(adapter, "fetch", fetch)
+    monkeypatch.setattr(adapter, "fetch_async", fetch_async)
     return calls
 
 

@@ -182,6 +182,13 @@ class Restaurant(Place):
     seats = models.IntegerField(default=0)
 
 
+class Bistro(Restaurant):
+    """A grandchild, mapped by nothing: its pk (restaurant_ptr) points at its parent's pk,
+    itself a parent_ptr."""
+
+    chef = models.CharField(max_length=50, default="")
+
+
 class Deal(CachedModelMixin, models.Model):
     """A custom field whose values the JSON serializer cannot carry (a Hand), indexed by table."""
 
@@ -323,4 +330,47 @@ class Label(CachedModelMixin, models.Model):
     cache_key_fields = "code"
 
     code = models.CharField(max_length=20, unique=True, db_collation=LABEL_COLLATION)
+    value = models.IntegerField(default=0)
+
+
+class Stamped(CachedModelMixin, models.Model):
+    """A composite primary key with a part ``pre_save`` fills (Django's composite_pk ``TimeStamped``)."""
+
+    cache_key_fields = "id"
+
+    pk = models.CompositePrimaryKey("id", "created")
+    id = models.SmallIntegerField(unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    value = models.IntegerField(default=0)
+
+
+class Priced(CachedModelMixin, models.Model):
+    """Keyed by a decimal column; its date and datetime columns key containers too."""
+
+    cache_key_fields = "price"
+    cache_indexes = ["day", "at"]
+
+    price = models.DecimalField(max_digits=6, decimal_places=2, unique=True)
+    day = models.DateField(unique=True, null=True)
+    at = models.DateTimeField(unique=True, null=True)
+    value = models.IntegerField(default=0)
+
+
+class Memo(models.Model):
+    """A row cache_set writes whose columns fill themselves as save() fills them."""
+
+    code = models.CharField(max_length=10, unique=True)
+    text = models.CharField(max_length=50)
+    priority = models.IntegerField(default=3)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    rank = models.IntegerField(db_default=7)
+
+
+class Seat(CachedModelMixin, models.Model):
+    """A composite primary key whose parts are unique only together: its own container is keyed by both."""
+
+    pk = models.CompositePrimaryKey("hall", "number")
+    hall = models.CharField(max_length=10)
+    number = models.SmallIntegerField()
     value = models.IntegerField(default=0)

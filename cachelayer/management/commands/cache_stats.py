@@ -4,9 +4,8 @@ import json
 
 from django.core.management.base import CommandError
 
-from cachelayer.adapters import get_adapter
+from cachelayer.adapters.registry import get_adapter
 from cachelayer.cli import ContainerCommand
-from cachelayer.core import conf
 from cachelayer.engine import stats
 from cachelayer.engine.registry import registry
 from cachelayer.tasks.follow import progress
@@ -56,9 +55,9 @@ class Command(ContainerCommand):
 
     def handle(self, *args, verbosity, **options):
         registry.load()
-        names = sorted(registry.by_name)
+        names = [definition.name for definition in registry.definitions()]
         counters = stats.shared(names)
-        aliases = sorted({conf.get("CACHE_ALIAS"), *(registry.by_name[n].cache_alias for n in names)})
+        aliases = registry.cache_aliases()
         servers = {alias: _plain(get_adapter(alias).server_stats()) for alias in aliases}
         followers = progress.status()
         if options["json"]:
@@ -96,9 +95,9 @@ class Command(ContainerCommand):
                     self.stdout.write(f"  {key}: {value}")
 
     def _followers(self, followers):
-        """Print each binlog follower's state, lag (measured on its server), rate and last error."""
+        """Print each follower (binlog or WAL)'s state, lag (measured on its server), rate and last error."""
         for row in followers:
-            self.stdout.write(f"\nbinlog follower of {row['database']!r}: {progress.describe(row)}")
+            self.stdout.write(f"\nfollower of {row['database']!r}: {progress.describe(row)}")
             if row["last_error"]:
                 self.stdout.write(f"  last error: {row['last_error']}")
 

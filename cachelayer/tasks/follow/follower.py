@@ -1,5 +1,7 @@
 """The follower's loop: deliver what the stream decoded, store the position, recover.
 
+The same loop serves every source (source.py): the binlog and the WAL.
+
 Invalidations go through ``invalidation.deliver`` / ``deliver_generation``,
 exactly as after an in-process commit (what the cache does not take waits in
 the outbox), and only then does the position move. Whatever stops the
@@ -7,6 +9,8 @@ follower (SIGKILL included), it resumes from the stored position: at least
 once. It starts the stream again from the last delivered position when the
 server goes away (with backoff, a bounded number of times), when container
 definitions reload (the admin edited one) and after DDL on a watched table.
+A source whose log must be told what was delivered (a replication slot) hears
+it only after the delivery (``Stream.confirm``).
 """
 
 from __future__ import annotations
@@ -17,14 +21,12 @@ import time
 from collections import defaultdict
 from typing import cast
 
-import pymysql
-
 from cachelayer.engine import invalidation, versions
 from cachelayer.engine.registry import registry
 from cachelayer.exceptions import CacheUnavailable, FollowerError
 from cachelayer.tasks.follow.position import Position
 from cachelayer.tasks.follow.progress import Progress
-from cachelayer.tasks.follow.server import ACCESS_DENIED, Server, default_server_id
+from cachelayer.tasks.follow.sources import open_source
 from cachelayer.tasks.follow.stream import End, Failed, Stream, Transaction
 from cachelayer.tasks.follow.tables import Tables
 
@@ -33,12 +35,11 @@ CONFIG_INTERVAL = 1.0  # seconds between two looks at the configuration version
 BATCH_LIMIT = 5000  # transactions merged into one delivery
 RECONNECT_ATTEMPTS = 40  # consecutive failed attempts before giving up (about 3 minutes)
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds before the first retry, and at most
-POSITION_LOST = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the position is not in the binlog
 RELOAD = object()  # the stream must start again with a new Tables snapshot
 
 
 class Follower:
-    """Follow the binlog of DATABASES[alias] and invalidate every changed row's keys."""
+    """Follow the log of DATABASES[alias] (binlog or WAL) and invalidate every changed row's keys."""
 
     def __init__(
         self,
@@ -49,11 +50,11 @@ class Follower:
         from_start: bool = False,
         freeze_schema: bool = True,
         report=None,
+        slot: str | None = None,
     ):
-        self.alias, self.once, self.from_start, self.freeze = alias, once, from_start, freeze_schema
-        self.server_id = server_id or default_server_id(alias)
-        self.server = Server(alias)
-        self.progress = Progress(alias, self.server_id)
+        self.alias, self.once, self.from_start = alias, once, from_start
+        self.source = open_source(alias, server_id=server_id, freeze=freeze_schema, slot=slot)
+        self.progress = Progress(alias, self.source.server_id)
         self.report = report or (lambda message: None)
         self.stopping = threading.Event()
         self.totals: defaultdict[str, int] = defaultdict(int)  # transactions, rows, keys, generations
@@ -62,20 +63,18 @@ class Follower:
         self._changed = False  # a delivery since the last stored position outdated something
         self._progressed = False
         self._seen: set[str] = set()
-        self._followed: dict = {}  # the definitions the current Tables snapshot was built from
+        self._followed: list = []  # the definitions the current Tables snapshot was built from
+        self._followed_load = 0  # registry.loads then
         self._next_config = 0.0
 
     # --- the loop ---------------------------------------------------------
     def run(self) -> Position:
-        """Follow until stopped (or, with ``once``, until the end of the binlog); return the position."""
-        self.server.preflight()
-        if not self.server.row_metadata_full():
-            self.report(
-                f"note: binlog_row_metadata is not FULL on {self.server.name}: column names come from "
-                "information_schema (SET GLOBAL binlog_row_metadata = 'FULL' on MariaDB 10.5+ / MySQL 8)"
-            )
+        """Follow until stopped (or, with ``once``, until the end of the log); return the position."""
+        self.source.preflight()
+        for note in self.source.notes():
+            self.report(note)
         registry.load()
-        self._seen = set(registry.by_name)
+        self._seen = {definition.name for definition in registry.definitions()}
         self._config_changed()  # registers the configuration version seen now (no stream to restart yet)
         self.tables = self._build_tables()
         self.delivered = self._start()
@@ -98,8 +97,16 @@ class Follower:
                     failures = 0
             self.progress.save(self.delivered, final=True)
         finally:
-            self.server.close()
+            self.source.close()
         return self.delivered
+
+    def summary(self) -> str:
+        """Return one line saying where the follower stopped and what it did."""
+        totals = self.totals
+        return (
+            f"{self.alias}: at {self.delivered} ({totals['transactions']} transactions, {totals['rows']} row events, "
+            f"{totals['keys']} keys, {totals['generations']} generation bumps)"
+        )
 
     def _follow_once(self):
         """Start a stream from the delivered position and consume it; return End, Failed or RELOAD."""
@@ -107,15 +114,8 @@ class Follower:
             if self.tables is None:
                 self.tables = self._build_tables()
             assert self.delivered is not None  # run() set it before the loop
-            stream = Stream(
-                self.server.settings,
-                self.server_id,
-                self.delivered,
-                self.tables,
-                blocking=not self.once,
-                freeze=self.freeze,
-            ).start()
-        except (pymysql.Error, OSError) as exc:
+            stream = self.source.stream(self.delivered, self.tables, blocking=not self.once).start()
+        except self.source.errors as exc:
             return Failed(exc)
         try:
             outcome = self._consume(stream)
@@ -142,6 +142,7 @@ class Follower:
             done = [item for item in batch if isinstance(item, Transaction)]
             if done:
                 self._deliver(done)
+                stream.confirm(cast(Position, self.delivered))
             if not isinstance(batch[-1], Transaction):
                 self._save(idle=True)
                 return batch[-1]
@@ -197,8 +198,8 @@ class Follower:
         """Return the stored position, or the current end after bumping every generation."""
         stored = self.progress.load()
         if self.from_start:
-            return self.server.oldest()
-        current = self.server.current()  # read before the bump: every later write is in the stream
+            return self.source.oldest()
+        current = self.source.current()  # read before the bump: every later write is in the stream
         if stored is None:
             self._bump_all()
             assert self.tables is not None  # run() built them before _start()
@@ -207,21 +208,14 @@ class Follower:
                 f"container generation(s) and starting at {current}"
             )
             return current
-        if stored.log_file not in {name for name, _ in self.server.binary_logs()}:
-            self._lost(stored, current)
-            return current
-        if self.server.logged_at(stored) is False:
-            self._lost(
-                stored,
-                current,
-                f"is not where {self.server.name} logged transaction {stored.gtid} (a failover, or RESET MASTER?)",
-            )
+        why = self.source.unresumable(stored)
+        if why:
+            self._lost(stored, current, why)
             return current
         return stored
 
-    def _lost(self, stored: Position, current: Position, why: str = "") -> None:
+    def _lost(self, stored: Position, current: Position, why: str) -> None:
         self._bump_all()
-        why = why or f"is no longer in the binary logs of {self.server.name} (purged?)"
         message = (
             f"the stored position {stored} {why}: bumped the generation of all "
             f"{len(cast(Tables, self.tables).definitions)} container(s) and continuing at {current}"
@@ -231,28 +225,31 @@ class Follower:
 
     def _recover(self, error: Exception, failures: int) -> None:
         """Handle a stream failure: raise when hopeless, else wait and let the loop reconnect."""
-        code = error.args[0] if isinstance(error, pymysql.Error) and error.args else None
-        if code in ACCESS_DENIED:
-            raise self.server.grant_error() from None
-        if code == POSITION_LOST:
+        fatal = self.source.fatal(error)
+        if fatal is not None:
+            raise fatal from None
+        if self.source.position_lost(error):
             try:
-                current = self.server.current()
-            except pymysql.Error as exc:
+                current = self.source.current()
+            except self.source.errors as exc:
                 error = exc
             else:
                 assert self.delivered is not None  # run() set it before the loop
-                self._lost(self.delivered, current)
+                self._lost(self.delivered, current, f"is no longer in the log of {self.source.name} (purged?)")
                 self.delivered = current
                 return
         message = f"{type(error).__name__}: {error} (attempt {failures} of {RECONNECT_ATTEMPTS})"
         self.progress.fail(message)
         if failures >= RECONNECT_ATTEMPTS:
-            raise FollowerError(f"gave up following {self.server.name} after {failures} attempts: {error}")
+            raise FollowerError(f"gave up following {self.source.name} after {failures} attempts: {error}")
         self.stopping.wait(min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (failures - 1)))
 
     def _build_tables(self) -> Tables:
-        self._followed = registry.by_name
-        return Tables.build(self.server, registry, self.alias)
+        self._followed = registry.definitions()
+        self._followed_load = registry.loads
+        tables = Tables.build(self.source, registry)
+        self.source.verify(tables)
+        return tables
 
     def _config_changed(self) -> bool:
         """Return True when container definitions reloaded (an admin edit); bump new containers."""
@@ -261,18 +258,19 @@ class Follower:
             return False
         self._next_config = now + CONFIG_INTERVAL
         try:
-            probes = {definition.cache_alias: definition for definition in self._followed.values()}
+            probes = {definition.cache_alias: definition for definition in self._followed}
             for definition in probes.values():
                 versions.revalidate(definition)
             if not probes:
                 registry.load()
         except CacheUnavailable:
             return False
-        if registry.by_name is self._followed:  # (a delivery may have reloaded them too)
+        if registry.loads == self._followed_load:  # (a delivery may have reloaded them too)
             return False
-        added = set(registry.by_name) - self._seen
-        self._seen = set(registry.by_name)
+        current = {definition.name: definition for definition in registry.definitions()}
+        added = set(current) - self._seen
+        self._seen = set(current)
         # Writes to a new container's table were skipped until now: outdate whatever it cached meanwhile.
         for name in sorted(added):
-            invalidation.deliver_generation(registry.by_name[name], None)
+            invalidation.deliver_generation(current[name], None)
         return True

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
+from cachelayer.core import logfields
 from cachelayer.engine import database
 from cachelayer.exceptions import FollowerError
 from cachelayer.tasks.follow.position import Position
@@ -68,7 +69,7 @@ class Progress:
         """Remember an error for the status (and log it, unless the caller reports it)."""
         self.last_error = f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}"
         if log:
-            logger.error("cachelayer: cache_follow %s: %s", self.alias, message)
+            logger.error("cachelayer: cache_follow %s: %s", self.alias, message, extra=logfields.fields())
 
     def save(self, position: Position, final: bool = False) -> bool:
         """Store ``position`` (and the status when due, or ``final``); False when the database

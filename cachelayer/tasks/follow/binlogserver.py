@@ -7,14 +7,12 @@ queries never share a transaction with anything else.
 
 from __future__ import annotations
 
-import zlib
-from typing import Any
-
 import pymysql
 from django.db import connections
 
 from cachelayer.exceptions import FollowerError
 from cachelayer.tasks.follow.aliases import server_of
+from cachelayer.tasks.follow.control import ControlConnection
 from cachelayer.tasks.follow.position import FIRST_EVENT, Position
 
 CONNECT_TIMEOUT = 5  # seconds to reach the server
@@ -24,11 +22,6 @@ NO_SUCH_FUNCTION = 1305  # ER_SP_DOES_NOT_EXIST: BINLOG_GTID_POS on MySQL
 # Privileges as information_schema.USER_PRIVILEGES names them (MySQL, then MariaDB 10.5+ names).
 REPLICATION_CLIENT = {"REPLICATION CLIENT", "BINLOG MONITOR", "SUPER"}
 REPLICATION_SLAVE = {"REPLICATION SLAVE"}
-
-
-def default_server_id(alias: str) -> int:
-    """Return a stable replica server id for ``alias`` (away from the small ids servers use)."""
-    return 1_000_000 + zlib.crc32(alias.encode()) % 1_000_000_000
 
 
 def connection_settings(alias: str) -> dict:
@@ -48,8 +41,10 @@ def connection_settings(alias: str) -> dict:
     return settings
 
 
-class Server:
+class BinlogServer(ControlConnection):
     """The server behind one DATABASES alias, seen through a control connection."""
+
+    lost, broken = (pymysql.OperationalError,), (pymysql.Error,)
 
     def __init__(self, alias: str):
         if server_of(alias) is None:
@@ -57,30 +52,14 @@ class Server:
         self.alias = alias
         self.settings = connection_settings(alias)
         self.name = f"{self.settings.get('host', self.settings.get('unix_socket'))}:{self.settings.get('port', '')}"
-        self._connection: Any = None
 
-    def query(self, sql: str, args=None) -> list[tuple]:
-        """Run one query, reconnecting once if the connection was lost."""
-        for attempt in (1, 2):
-            try:
-                if self._connection is None:
-                    self._connection = pymysql.connect(**self.settings, read_timeout=READ_TIMEOUT, autocommit=True)
-                with self._connection.cursor() as cursor:
-                    cursor.execute(sql, args)
-                    return list(cursor.fetchall())
-            except pymysql.OperationalError:
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+    def _connect(self):
+        return pymysql.connect(**self.settings, read_timeout=READ_TIMEOUT, autocommit=True)
 
-    def close(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except pymysql.Error:
-                pass
-            self._connection = None
+    def _run(self, connection, sql: str, args) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall())
 
     def preflight(self) -> None:
         """Raise FollowerError, naming the setting or GRANT to fix, when the server cannot be followed."""
