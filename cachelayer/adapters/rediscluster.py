@@ -207,6 +207,15 @@ class RedisClusterAdapter(Adapter):
     def _add_counts(self, server, counts):
         self._pipelined(server, [("INCRBY", server + key, amount) for key, amount in counts.items()])
 
+    def _drop_connections(self, server):
+        """Read the slot map again now: a tag that failed may have a new owner (a failover), and
+        the re-verification that follows must ask it. redis-py 8 runs the refresh an error asks
+        for only with a later cluster command, at most once a second; ``_stats`` sends none."""
+        try:
+            self.client.nodes_manager.initialize()
+        except self.failures:
+            pass  # no node answers: the breaker and the outbox's replay try again
+
     def _ping(self, server):
         self.client.get_redis_connection(self.client.nodes_manager.get_node_from_slot(self._slots[server])).ping()
 
