@@ -5,6 +5,7 @@
 #                        made with interpreter PY (python3)
 #   newest_python MIN    print the newest CPython >= MIN on PATH or in ~/.pyenv (fails when none)
 #   ensure_chromium      Debian's chromium + chromium-driver (the admin browser test)
+#   venv_versions V      print the Python and key package versions of venv V (what a run tested)
 # Strict mode here too, so that `source scripts/lib.sh; ensure_...` from a plain
 # shell stops at the first error instead of carrying on half-provisioned.
 set -euo pipefail
@@ -120,4 +121,22 @@ ensure_chromium() {
     [[ -x /usr/bin/chromium ]] || need+=(chromium)
     [[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
     if (( ${#need[@]} )); then apt_install "${need[@]}"; fi
+}
+
+# A fresh install takes the newest release each range allows, so a run names what it ran
+# on: a failure that only a new release causes shows in the summary it prints.
+venv_versions() {  # VENV
+    "$CACHELAYER_ROOT/$1/bin/python" - <<'EOF'
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+found = [f"Python {platform.python_version()}"]
+for name in ("Django", "redis", "django-redis", "hiredis", "pymemcache", "pylibmc", "mysqlclient",
+             "psycopg", "mysql-replication", "prometheus_client"):
+    try:
+        found.append(f"{name} {version(name)}")
+    except PackageNotFoundError:
+        pass
+print(", ".join(found))
+EOF
 }

@@ -189,6 +189,8 @@ if [[ ${RC[lint]} -eq 0 ]]; then
 else
     echo "lint (ruff check, ruff format --check, mypy, mkdocs build --strict): FAIL in $lint_wall s (bash scripts/lint.sh; counted as 1 failed)"
 fi
+echo "versions (.venv): $(venv_versions .venv)"
+if [[ -n ${DJ6_PYTHON:-} ]]; then echo "versions (.venv-dj6): $(venv_versions .venv-dj6)"; fi
 for name in "${RAN[@]}"; do
     rc=${RC[$name]}
     case $rc in
