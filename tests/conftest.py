@@ -9,9 +9,12 @@ the same matrix without the database.
 
 import os
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.test.utils import CaptureQueriesContext
 
 CACHE_ALIASES = ["locmem", "memcached", "redis"]
 
@@ -82,6 +85,27 @@ def fresh_statistics():
     from cachelayer.engine import stats
 
     stats.reset()
+
+
+@pytest.fixture
+def django_assert_num_queries():
+    """pytest-django's fixture of that name, with the queries in its failure at any verbosity:
+    a CI log is all a failure leaves, and "1 was done" does not say which query ran."""
+
+    @contextmanager
+    def assert_num_queries(num, exact=True, connection=None, info=None, *, using=None):
+        with CaptureQueriesContext(connection or connections[using or DEFAULT_DB_ALIAS]) as context:
+            yield context
+        done = len(context)
+        if done != num if exact else done > num:
+            queries = "\n\n".join(query["sql"] for query in context.captured_queries)
+            expected = f"{num} queries" if exact else f"{num} queries or less"
+            verb = "was" if done == 1 else "were"
+            pytest.fail(
+                f"Expected {expected} but {done} {verb} done{f': {info}' if info else ''}\n\nQueries:\n{queries}"
+            )
+
+    return assert_num_queries
 
 
 @pytest.fixture
